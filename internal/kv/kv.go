@@ -1,0 +1,39 @@
+// Package kv implements Redis command semantics (strings, keys, TTL) on one
+// shard's data. It is deterministic: time and random choices arrive in Env,
+// fixed by the proposer of a write, so every replica applying the same
+// command to the same state produces the same state and reply. It imports
+// no network, clock or goroutines.
+package kv
+
+// Reader is a consistent view of one shard's data in the Pebble key layout of
+// package keys.
+type Reader interface {
+	// Get returns a copy of the value of key, or ok=false if absent.
+	Get(key []byte) (value []byte, ok bool, err error)
+	// Iterate calls fn for every key in [lo, hi) in ascending order until fn
+	// returns false. k and v are valid only during the call.
+	Iterate(lo, hi []byte, fn func(k, v []byte) bool) error
+}
+
+// Writer is a batch of writes to one shard. Reads through a Writer observe
+// the batch's own earlier writes.
+type Writer interface {
+	Reader
+	Set(key, value []byte) error
+	Delete(key []byte) error
+	DeleteRange(lo, hi []byte) error
+}
+
+// Env is everything a command may depend on besides the shard's data.
+type Env struct {
+	// NowMs is the time in Unix milliseconds. For writes it is chosen by the
+	// proposer and carried in the log entry; for reads it is the serving
+	// node's clock.
+	NowMs int64
+	// Rand seeds any random choice the command makes.
+	Rand uint64
+	// FirstSlot and LastSlot bound the slots of the shard the command runs
+	// on. Per-shard commands (KEYS, DBSIZE, FLUSHALL, SCAN...) touch only
+	// these slots.
+	FirstSlot, LastSlot int
+}

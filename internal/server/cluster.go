@@ -1,0 +1,62 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"github.com/shoaldb/shoal/internal/resp"
+)
+
+// Cluster is what the server needs from the node: the routing view and a
+// way to run a command on a shard wherever its leader is.
+type Cluster interface {
+	// Topology returns the node's current view of the cluster.
+	Topology() Topology
+	// Execute runs a kv command on one shard and returns its reply. It
+	// proposes writes through raft and serves reads linearizably (or from
+	// the local replica when FollowerRead is set and one exists); it
+	// forwards to the shard's leader when this node is not the leader.
+	Execute(ctx context.Context, req Request) (resp.Value, error)
+}
+
+// Request is one command for one shard.
+type Request struct {
+	Shard        uint64
+	Args         [][]byte // command name first, as the client sent it
+	Write        bool
+	FollowerRead bool
+}
+
+// Topology is a snapshot of the cluster as this node knows it.
+type Topology struct {
+	Self      uint64 // this node's id
+	ClusterID string
+	Nodes     []Node
+	Shards    []Shard // data shards, ordered by FirstSlot, covering all slots
+}
+
+// Node is one member of the cluster.
+type Node struct {
+	ID    uint64
+	Addr  string // client (RESP) address, host:port
+	Alive bool
+}
+
+// Shard is one data shard: a slot range and its replicas.
+type Shard struct {
+	ID        uint64
+	FirstSlot int
+	LastSlot  int
+	Replicas  []uint64 // voter node ids
+	Leader    uint64   // 0 if unknown
+}
+
+// Errors Execute returns; the server maps them to Redis replies.
+var (
+	// ErrNoLeader: the shard has no known leader right now (-TRYAGAIN).
+	ErrNoLeader = errors.New("server: shard has no leader")
+	// ErrUnavailable: the shard cannot be reached (-CLUSTERDOWN).
+	ErrUnavailable = errors.New("server: shard unavailable")
+	// ErrTimeout: the outcome of the command is unknown (-TRYAGAIN).
+	ErrTimeout = errors.New("server: command timed out, outcome unknown")
+)
