@@ -1,0 +1,192 @@
+// Package engine wraps the node's single Pebble database: it holds every
+// replica's raft log and state and all user data. It adapts Pebble batches,
+// snapshots and the database itself to the kv.Reader and kv.Writer shapes.
+package engine
+
+import (
+	"errors"
+	"io"
+	"fmt"
+	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Engine is one Pebble database.
+type Engine struct {
+	db *pebble.DB
+}
+
+// Options configure Open. Zero values mean defaults.
+type Options struct {
+	// FS is the filesystem; nil means the real disk. Tests pass vfs.NewMem()
+	// or a crashable memory filesystem.
+	FS vfs.FS
+	// Logger receives Pebble's log lines at debug level.
+	Logger *slog.Logger
+	// CacheSize is the block cache size in bytes; default 64 MiB.
+	CacheSize int64
+}
+
+// Open opens (creating if needed) the database in dir.
+func Open(dir string, o Options) (*Engine, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = 64 << 20
+	}
+	cache := pebble.NewCache(o.CacheSize)
+	defer cache.Unref()
+	opts := &pebble.Options{
+		FS:     o.FS,
+		Cache:  cache,
+		Logger: pebbleLogger{o.Logger},
+		// Raft log entries are written and deleted soon after: a larger
+		// memtable lets most of them die before reaching L0.
+		MemTableSize: 32 << 20,
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("engine: open %s: %w", dir, err)
+	}
+	return &Engine{db: db}, nil
+}
+
+// Close closes the database.
+func (e *Engine) Close() error { return e.db.Close() }
+
+// Get returns a copy of the value of key.
+func (e *Engine) Get(key []byte) ([]byte, bool, error) { return get(e.db, key) }
+
+// Iterate calls fn for each key in [lo, hi) in order until fn returns false.
+func (e *Engine) Iterate(lo, hi []byte, fn func(k, v []byte) bool) error {
+	return iterate(e.db, lo, hi, fn)
+}
+
+// NewBatch returns an indexed batch: reads through it see its own writes.
+func (e *Engine) NewBatch() *Batch { return &Batch{b: e.db.NewIndexedBatch()} }
+
+// NewWriteBatch returns a write-only batch, cheaper than NewBatch.
+func (e *Engine) NewWriteBatch() *Batch { return &Batch{b: e.db.NewBatch()} }
+
+// NewSnapshot returns a consistent point-in-time view. Close it when done.
+func (e *Engine) NewSnapshot() *Snapshot { return &Snapshot{s: e.db.NewSnapshot()} }
+
+// Metrics returns Pebble's metrics.
+func (e *Engine) Metrics() *pebble.Metrics { return e.db.Metrics() }
+
+// Batch is a set of writes applied atomically by Commit.
+type Batch struct {
+	b *pebble.Batch
+}
+
+// Get returns a copy of the value of key, observing the batch's writes.
+func (b *Batch) Get(key []byte) ([]byte, bool, error) { return get(b.b, key) }
+
+// Iterate observes the batch's writes.
+func (b *Batch) Iterate(lo, hi []byte, fn func(k, v []byte) bool) error {
+	return iterate(b.b, lo, hi, fn)
+}
+
+// Set sets key to value.
+func (b *Batch) Set(key, value []byte) error { return b.b.Set(key, value, nil) }
+
+// Delete deletes key.
+func (b *Batch) Delete(key []byte) error { return b.b.Delete(key, nil) }
+
+// DeleteRange deletes every key in [lo, hi).
+func (b *Batch) DeleteRange(lo, hi []byte) error { return b.b.DeleteRange(lo, hi, nil) }
+
+// Empty reports whether the batch holds no writes.
+func (b *Batch) Empty() bool { return b.b.Empty() }
+
+// Len is the batch's size in bytes.
+func (b *Batch) Len() int { return b.b.Len() }
+
+// Commit applies the batch; with sync it returns once the batch is durable.
+// The batch is closed afterwards.
+func (b *Batch) Commit(sync bool) error {
+	opts := pebble.NoSync
+	if sync {
+		opts = pebble.Sync
+	}
+	err := b.b.Commit(opts)
+	b.b.Close()
+	return err
+}
+
+// Close discards an uncommitted batch.
+func (b *Batch) Close() { b.b.Close() }
+
+// Snapshot is a point-in-time view of the database.
+type Snapshot struct {
+	s *pebble.Snapshot
+}
+
+// Get returns a copy of the value of key.
+func (s *Snapshot) Get(key []byte) ([]byte, bool, error) { return get(s.s, key) }
+
+// Iterate calls fn for each key in [lo, hi) in order until fn returns false.
+func (s *Snapshot) Iterate(lo, hi []byte, fn func(k, v []byte) bool) error {
+	return iterate(s.s, lo, hi, fn)
+}
+
+// Close releases the snapshot.
+func (s *Snapshot) Close() { s.s.Close() }
+
+type reader interface {
+	Get(key []byte) ([]byte, io.Closer, error)
+	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)
+}
+
+func get(r reader, key []byte) ([]byte, bool, error) {
+	v, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := make([]byte, len(v))
+	copy(out, v)
+	closer.Close()
+	return out, true, nil
+}
+
+func iterate(r reader, lo, hi []byte, fn func(k, v []byte) bool) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		if !fn(it.Key(), v) {
+			break
+		}
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return err
+	}
+	return it.Close()
+}
+
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}

@@ -1,0 +1,185 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/shoaldb/shoal/internal/engine"
+	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/shoalpb"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+type delivery struct {
+	id  uint64
+	res result
+}
+
+// apply applies the committed entries of every ready replica in one batch,
+// together with each replica's new applied state, then wakes waiters.
+func (s *Store) apply(ready []readyReplica) {
+	b := s.eng.NewBatch()
+	var out []delivery
+	var touched []uint64
+	for _, x := range ready {
+		r := x.r
+		if len(x.rd.CommittedEntries) == 0 {
+			continue
+		}
+		for _, e := range x.rd.CommittedEntries {
+			if e.GetIndex() <= r.applied {
+				continue // covered by a snapshot applied in this cycle
+			}
+			out = s.applyEntry(b, r, e, out)
+			r.applied, r.appliedTerm = e.GetIndex(), e.GetTerm()
+		}
+		setProto(b, keys.AppliedState(r.shard), &shoalpb.AppliedState{
+			Index: r.applied, Term: r.appliedTerm, ConfState: r.storage.conf,
+		})
+		s.maybeTruncate(b, r)
+		touched = append(touched, r.shard)
+	}
+	if b.Empty() {
+		b.Close()
+	} else if err := b.Commit(false); err != nil {
+		// The log is durable; a replica that cannot apply must not go on.
+		panic(fmt.Sprintf("store: commit applied batch: %v", err))
+	}
+	for _, x := range ready {
+		s.afterApply(x.r, x.rd)
+	}
+	for _, d := range out {
+		s.waiters.deliver(d.id, d.res)
+	}
+	if len(touched) > 0 && s.cfg.OnApplied != nil {
+		s.cfg.OnApplied(touched)
+	}
+}
+
+func (s *Store) applyEntry(b *engine.Batch, r *replica, e *raftpb.Entry, out []delivery) []delivery {
+	switch e.GetType() {
+	case raftpb.EntryType_EntryNormal:
+		if len(e.GetData()) == 0 {
+			return out // a new leader's empty entry
+		}
+		var cmd shoalpb.Command
+		if err := proto.Unmarshal(e.GetData(), &cmd); err != nil {
+			panic(fmt.Sprintf("store: shard %d entry %d: bad command: %v", r.shard, e.GetIndex(), err))
+		}
+		val, err := s.cfg.StateMachine.Apply(b, r.desc, &cmd)
+		if err != nil {
+			panic(fmt.Sprintf("store: shard %d entry %d: apply: %v", r.shard, e.GetIndex(), err))
+		}
+		if _, ok := r.inflight[cmd.GetId()]; ok {
+			delete(r.inflight, cmd.GetId())
+			out = append(out, delivery{cmd.GetId(), result{val: val, index: e.GetIndex()}})
+		}
+	case raftpb.EntryType_EntryConfChange, raftpb.EntryType_EntryConfChangeV2:
+		var cc raftpb.ConfChangeI
+		var ctx []byte
+		if e.GetType() == raftpb.EntryType_EntryConfChange {
+			c := &raftpb.ConfChange{}
+			if err := proto.Unmarshal(e.GetData(), c); err != nil {
+				panic(fmt.Sprintf("store: bad conf change: %v", err))
+			}
+			cc, ctx = c, c.GetContext()
+		} else {
+			c := &raftpb.ConfChangeV2{}
+			if err := proto.Unmarshal(e.GetData(), c); err != nil {
+				panic(fmt.Sprintf("store: bad conf change: %v", err))
+			}
+			cc, ctx = c, c.GetContext()
+		}
+		r.storage.conf = r.rn.ApplyConfChange(cc)
+		s.dirty = true
+		s.log.Info("applied conf change", "shard", r.shard, "conf", r.storage.conf.String())
+		if id, ok := idFrom(ctx); ok {
+			if _, mine := r.inflight[id]; mine {
+				delete(r.inflight, id)
+				out = append(out, delivery{id, result{index: e.GetIndex()}})
+			}
+		}
+	}
+	return out
+}
+
+// afterApply releases linearizable reads whose read index is now applied.
+func (s *Store) afterApply(r *replica, rd raft.Ready) {
+	if r.truncateTo > 0 {
+		if err := r.storage.Compact(r.truncateTo); err != nil && err != raft.ErrCompacted {
+			panic(fmt.Sprintf("store: compact raft storage: %v", err))
+		}
+		r.truncateTo = 0
+	}
+	for _, rs := range rd.ReadStates {
+		id, ok := idFrom(rs.RequestCtx)
+		if !ok {
+			continue
+		}
+		if _, mine := r.readIndexes[id]; !mine {
+			continue
+		}
+		delete(r.readIndexes, id)
+		r.reads = append(r.reads, pendingRead{id: id, index: rs.Index})
+	}
+	n := 0
+	for _, pr := range r.reads {
+		if pr.index <= r.applied {
+			s.waiters.deliver(pr.id, result{index: pr.index})
+			continue
+		}
+		r.reads[n] = pr
+		n++
+	}
+	r.reads = r.reads[:n]
+}
+
+// persistSnapshot replaces a replica's state with a received snapshot.
+func (s *Store) persistSnapshot(b *engine.Batch, r *replica, snap *raftpb.Snapshot) {
+	var data shoalpb.SnapshotData
+	if err := proto.Unmarshal(snap.GetData(), &data); err != nil {
+		panic(fmt.Sprintf("store: shard %d: bad snapshot: %v", r.shard, err))
+	}
+	desc := data.GetDescriptor_()
+	if desc.GetId() != r.shard {
+		panic(fmt.Sprintf("store: snapshot of shard %d sent to replica of shard %d", desc.GetId(), r.shard))
+	}
+	if r.desc != nil {
+		lo, hi := descSpan(r.desc)
+		b.DeleteRange(lo, hi)
+	}
+	lo, hi := descSpan(desc)
+	b.DeleteRange(lo, hi)
+	for i, k := range data.GetKeys() {
+		b.Set(k, data.GetValues()[i])
+	}
+	md := snap.GetMetadata()
+	llo, lhi := keys.LogSpan(r.shard)
+	b.DeleteRange(llo, lhi)
+	setProto(b, keys.Descriptor(r.shard), desc)
+	setProto(b, keys.AppliedState(r.shard), &shoalpb.AppliedState{
+		Index: md.GetIndex(), Term: md.GetTerm(), ConfState: md.GetConfState(),
+	})
+	setProto(b, keys.TruncatedState(r.shard), &shoalpb.TruncatedState{Index: md.GetIndex(), Term: md.GetTerm()})
+	r.desc = desc
+	s.log.Info("applied snapshot", "shard", r.shard, "index", md.GetIndex(), "keys", len(data.GetKeys()))
+}
+
+// maybeTruncate drops applied log entries once the log is long. It writes
+// into the applied batch, so the truncation and the applied index that
+// justifies it become durable together.
+func (s *Store) maybeTruncate(b *engine.Batch, r *replica) {
+	first, _ := r.storage.FirstIndex()
+	if r.applied < first || r.applied-first < 2*s.cfg.LogKeep {
+		return
+	}
+	to := r.applied - s.cfg.LogKeep
+	term, err := r.storage.Term(to)
+	if err != nil {
+		return
+	}
+	b.DeleteRange(keys.LogEntry(r.shard, 0), keys.LogEntry(r.shard, to+1))
+	setProto(b, keys.TruncatedState(r.shard), &shoalpb.TruncatedState{Index: to, Term: term})
+	r.truncateTo = to
+}

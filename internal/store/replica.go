@@ -1,0 +1,160 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/shoaldb/shoal/internal/engine"
+	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/shoalpb"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Bootstrap raft state of a newly created shard: its log starts after a
+// fictitious snapshot at this index and term, so a replica added later
+// always receives a snapshot first (it has no entries before it).
+const (
+	initialIndex = 10
+	initialTerm  = 5
+)
+
+// replica is one shard's raft group member on this node. Owned by the loop.
+type replica struct {
+	shard   uint64
+	desc    *shoalpb.ShardDescriptor // nil until initialized by a snapshot
+	rn      *raft.RawNode
+	storage *raftStorage
+
+	hardState   *raftpb.HardState
+	applied     uint64
+	appliedTerm uint64
+	lead        uint64
+	term        uint64
+	state       raft.StateType
+
+	// inflight holds ids of proposals made here and not yet applied.
+	inflight map[uint64]struct{}
+	// readIndexes holds ids of ReadIndex requests awaiting a ReadState;
+	// reads holds those waiting for their read index to be applied.
+	readIndexes map[uint64]struct{}
+	reads       []pendingRead
+	// truncateTo, if set, is the index up to which the in-memory log is
+	// compacted once the applied batch holding the truncation commits.
+	truncateTo uint64
+}
+
+func (r *replica) proposals() map[uint64]struct{} { return r.inflight }
+
+type pendingRead struct {
+	id    uint64
+	index uint64
+}
+
+func (r *replica) initialized() bool { return r.desc != nil }
+
+func (r *replica) isLeader() bool { return r.state == raft.StateLeader }
+
+// WriteBootstrap writes the initial state of a new shard whose voters are
+// voters into b. The shard's data, if any, is written by the caller into
+// the same batch.
+func WriteBootstrap(b *engine.Batch, desc *shoalpb.ShardDescriptor, voters []uint64) {
+	id := desc.GetId()
+	setProto(b, keys.Descriptor(id), desc)
+	setProto(b, keys.HardState(id), &raftpb.HardState{
+		Term: proto.Uint64(initialTerm), Commit: proto.Uint64(initialIndex), Vote: proto.Uint64(0),
+	})
+	setProto(b, keys.AppliedState(id), &shoalpb.AppliedState{
+		Index: initialIndex, Term: initialTerm, ConfState: &raftpb.ConfState{Voters: voters},
+	})
+	setProto(b, keys.TruncatedState(id), &shoalpb.TruncatedState{Index: initialIndex, Term: initialTerm})
+}
+
+// loadReplica reads a replica's persisted state and builds its RawNode.
+func (s *Store) loadReplica(shard uint64) (*replica, error) {
+	r := &replica{shard: shard}
+	var desc shoalpb.ShardDescriptor
+	if err := getProto(s.eng, keys.Descriptor(shard), &desc); err != nil {
+		return nil, err
+	}
+	r.desc = &desc
+	var hs raftpb.HardState
+	if err := getProto(s.eng, keys.HardState(shard), &hs); err != nil {
+		return nil, err
+	}
+	var as shoalpb.AppliedState
+	if err := getProto(s.eng, keys.AppliedState(shard), &as); err != nil {
+		return nil, err
+	}
+	var ts shoalpb.TruncatedState
+	if err := getProto(s.eng, keys.TruncatedState(shard), &ts); err != nil {
+		return nil, err
+	}
+	ms := raft.NewMemoryStorage()
+	if err := ms.ApplySnapshot(&raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
+		Index: proto.Uint64(ts.GetIndex()), Term: proto.Uint64(ts.GetTerm()), ConfState: as.GetConfState(),
+	}}); err != nil {
+		return nil, err
+	}
+	var ents []*raftpb.Entry
+	lo, hi := keys.LogSpan(shard)
+	var decodeErr error
+	err := s.eng.Iterate(lo, hi, func(k, v []byte) bool {
+		e := &raftpb.Entry{}
+		if decodeErr = proto.Unmarshal(v, e); decodeErr != nil {
+			return false
+		}
+		if e.GetIndex() > ts.GetIndex() {
+			ents = append(ents, e)
+		}
+		return true
+	})
+	if err == nil {
+		err = decodeErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: load log of shard %d: %w", shard, err)
+	}
+	if err := ms.Append(ents); err != nil {
+		return nil, err
+	}
+	if err := ms.SetHardState(&hs); err != nil {
+		return nil, err
+	}
+	r.hardState = &hs
+	r.applied, r.appliedTerm = as.GetIndex(), as.GetTerm()
+	r.storage = &raftStorage{MemoryStorage: ms, eng: s.eng, shard: shard, conf: as.GetConfState()}
+	return r, s.startRawNode(r)
+}
+
+// newUninitializedReplica creates an empty replica for a shard this node
+// was added to; the leader will send it a snapshot.
+func (s *Store) newUninitializedReplica(shard uint64) (*replica, error) {
+	ms := raft.NewMemoryStorage()
+	r := &replica{shard: shard, hardState: &raftpb.HardState{}}
+	r.storage = &raftStorage{MemoryStorage: ms, eng: s.eng, shard: shard, conf: &raftpb.ConfState{}}
+	return r, s.startRawNode(r)
+}
+
+func (s *Store) startRawNode(r *replica) error {
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID:              s.cfg.NodeID,
+		ElectionTick:    s.cfg.ElectionTicks,
+		HeartbeatTick:   s.cfg.HeartbeatTicks,
+		Storage:         r.storage,
+		Applied:         r.applied,
+		MaxSizePerMsg:   1 << 20,
+		MaxInflightMsgs: 256,
+		// Bound memory held by proposals the leader cannot commit (e.g.
+		// while it has lost its quorum).
+		MaxUncommittedEntriesSize: 64 << 20,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		Logger:                    &raftLogger{l: s.log.With("shard", r.shard)},
+	})
+	if err != nil {
+		return fmt.Errorf("store: start raft for shard %d: %w", r.shard, err)
+	}
+	r.rn = rn
+	return nil
+}

@@ -1,0 +1,248 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/shoaldb/shoal/internal/engine"
+	"github.com/shoaldb/shoal/internal/resp"
+	"github.com/shoaldb/shoal/internal/shoalpb"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+type result struct {
+	val   resp.Value
+	err   error
+	index uint64
+}
+
+// waiters is the registry of requests waiting for the loop, keyed by id.
+type waiters struct {
+	mu sync.Mutex
+	m  map[uint64]chan result
+}
+
+func (w *waiters) register(id uint64) chan result {
+	ch := make(chan result, 1)
+	w.mu.Lock()
+	w.m[id] = ch
+	w.mu.Unlock()
+	return ch
+}
+
+func (w *waiters) unregister(id uint64) {
+	w.mu.Lock()
+	delete(w.m, id)
+	w.mu.Unlock()
+}
+
+func (w *waiters) deliver(id uint64, res result) {
+	w.mu.Lock()
+	ch := w.m[id]
+	delete(w.m, id)
+	w.mu.Unlock()
+	if ch != nil {
+		ch <- res
+	}
+}
+
+func (w *waiters) failAll(err error) {
+	w.mu.Lock()
+	m := w.m
+	w.m = make(map[uint64]chan result)
+	w.mu.Unlock()
+	for _, ch := range m {
+		ch <- result{err: err}
+	}
+}
+
+// wait registers id, runs start on the loop and waits for id's result.
+func (s *Store) wait(ctx context.Context, id uint64, start func() error) (result, error) {
+	ch := s.waiters.register(id)
+	defer s.waiters.unregister(id)
+	s.submit(func() {
+		if err := start(); err != nil {
+			s.waiters.deliver(id, result{err: err})
+		}
+	})
+	select {
+	case res := <-ch:
+		return res, res.err
+	case <-ctx.Done():
+		return result{}, ctx.Err()
+	case <-s.stopc:
+		return result{}, ErrStopped
+	}
+}
+
+// leaderReplica returns shard's replica if this node leads it.
+func (s *Store) leaderReplica(shard uint64) (*replica, error) {
+	r := s.replicas[shard]
+	if r == nil || !r.initialized() {
+		return nil, ErrUnknownShard
+	}
+	if !r.isLeader() {
+		return nil, &NotLeaderError{Shard: shard, Leader: r.lead}
+	}
+	return r, nil
+}
+
+// Propose replicates a command on shard, which this node must lead, and
+// returns the reply of applying it once it is committed and applied here.
+// The proposer fixes the time and a random seed in the entry.
+func (s *Store) Propose(ctx context.Context, shard uint64, args [][]byte) (resp.Value, error) {
+	id := s.nextID.Add(1)
+	res, err := s.wait(ctx, id, func() error {
+		r, err := s.leaderReplica(shard)
+		if err != nil {
+			return err
+		}
+		data, err := proto.Marshal(&shoalpb.Command{
+			Id: id, NowMs: s.cfg.Now().UnixMilli(), Rand: s.cfg.Rand.Uint64(), Args: args,
+		})
+		if err != nil {
+			return err
+		}
+		if err := r.rn.Propose(data); err != nil {
+			return proposeErr(err)
+		}
+		if r.inflight == nil {
+			r.inflight = make(map[uint64]struct{})
+		}
+		r.inflight[id] = struct{}{}
+		return nil
+	})
+	return res.val, err
+}
+
+func proposeErr(err error) error {
+	if errors.Is(err, raft.ErrProposalDropped) {
+		return ErrBusy
+	}
+	return err
+}
+
+// ReadIndex returns once a read of shard's local data is linearizable: this
+// node leads the shard, a quorum confirmed that at the time of the call,
+// and everything committed before the call is applied locally.
+func (s *Store) ReadIndex(ctx context.Context, shard uint64) error {
+	id := s.nextID.Add(1)
+	_, err := s.wait(ctx, id, func() error {
+		r, err := s.leaderReplica(shard)
+		if err != nil {
+			return err
+		}
+		if r.readIndexes == nil {
+			r.readIndexes = make(map[uint64]struct{})
+		}
+		r.readIndexes[id] = struct{}{}
+		r.rn.ReadIndex(idBytes(id))
+		return nil
+	})
+	return err
+}
+
+// ChangeReplicas proposes a membership change of shard, which this node
+// must lead, and returns once it is applied here.
+func (s *Store) ChangeReplicas(ctx context.Context, shard uint64, changes []*raftpb.ConfChangeSingle) error {
+	id := s.nextID.Add(1)
+	_, err := s.wait(ctx, id, func() error {
+		r, err := s.leaderReplica(shard)
+		if err != nil {
+			return err
+		}
+		cc := &raftpb.ConfChangeV2{Changes: changes, Context: idBytes(id)}
+		if err := r.rn.ProposeConfChange(cc); err != nil {
+			return proposeErr(err)
+		}
+		if r.inflight == nil {
+			r.inflight = make(map[uint64]struct{})
+		}
+		r.inflight[id] = struct{}{}
+		return nil
+	})
+	return err
+}
+
+// TransferLeader asks shard's raft, which this node must lead, to hand
+// leadership to node to.
+func (s *Store) TransferLeader(ctx context.Context, shard, to uint64) error {
+	return s.call(ctx, func() error {
+		r, err := s.leaderReplica(shard)
+		if err != nil {
+			return err
+		}
+		r.rn.TransferLeader(to)
+		return nil
+	})
+}
+
+// Progress is a leader's view of how far each replica of a shard is.
+type Progress struct {
+	Applied uint64
+	Commit  uint64
+	Match   map[uint64]uint64 // node id -> highest index known replicated there
+}
+
+// Progress returns the replication progress of shard, which this node
+// must lead.
+func (s *Store) Progress(ctx context.Context, shard uint64) (Progress, error) {
+	var p Progress
+	err := s.call(ctx, func() error {
+		r, err := s.leaderReplica(shard)
+		if err != nil {
+			return err
+		}
+		st := r.rn.Status()
+		p = Progress{Applied: r.applied, Commit: st.GetCommit(), Match: make(map[uint64]uint64)}
+		for id, pr := range st.Progress {
+			p.Match[id] = pr.Match
+		}
+		return nil
+	})
+	return p, err
+}
+
+// Bootstrap creates new shards on this node only, each with the given
+// voters, before Start. write, if set, adds initial data to the batch.
+func (s *Store) Bootstrap(descs []*shoalpb.ShardDescriptor, voters []uint64, write func(b *engine.Batch)) error {
+	b := s.eng.NewBatch()
+	for _, d := range descs {
+		if _, ok := s.replicas[d.GetId()]; ok {
+			b.Close()
+			return fmt.Errorf("store: shard %d already exists", d.GetId())
+		}
+		WriteBootstrap(b, d, voters)
+	}
+	if write != nil {
+		write(b)
+	}
+	if err := b.Commit(true); err != nil {
+		return err
+	}
+	for _, d := range descs {
+		r, err := s.loadReplica(d.GetId())
+		if err != nil {
+			return err
+		}
+		s.replicas[d.GetId()] = r
+	}
+	s.publishInfo()
+	return nil
+}
+
+// Campaign makes this node campaign for leadership of shard (used after
+// bootstrap so a single-node cluster does not wait an election timeout).
+func (s *Store) Campaign(ctx context.Context, shard uint64) error {
+	return s.call(ctx, func() error {
+		r := s.replicas[shard]
+		if r == nil {
+			return ErrUnknownShard
+		}
+		return r.rn.Campaign()
+	})
+}

@@ -1,0 +1,113 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/shoaldb/shoal/internal/engine"
+	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/shoalpb"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// raftStorage is raft's view of a replica's log: an in-memory copy of the
+// untruncated log (persisted in Pebble by the loop) plus snapshots built on
+// demand from the replica's span in Pebble.
+type raftStorage struct {
+	*raft.MemoryStorage
+	eng   *engine.Engine
+	shard uint64
+	conf  *raftpb.ConfState // conf state as of the applied index
+}
+
+// InitialState returns the persisted hard state and the conf state as of
+// the applied index (raft is started with Config.Applied at that index).
+func (s *raftStorage) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
+	hs, _, err := s.MemoryStorage.InitialState()
+	if err != nil {
+		return nil, nil, err
+	}
+	return hs, proto.Clone(s.conf).(*raftpb.ConfState), nil
+}
+
+// Snapshot builds a snapshot of the replica at its applied index from a
+// consistent Pebble snapshot: applied state and data are written in one
+// batch, so they always agree.
+func (s *raftStorage) Snapshot() (*raftpb.Snapshot, error) {
+	snap := s.eng.NewSnapshot()
+	defer snap.Close()
+	return buildSnapshot(snap, s.shard)
+}
+
+func buildSnapshot(r reader, shard uint64) (*raftpb.Snapshot, error) {
+	var as shoalpb.AppliedState
+	if err := getProto(r, keys.AppliedState(shard), &as); err != nil {
+		return nil, err
+	}
+	var desc shoalpb.ShardDescriptor
+	if err := getProto(r, keys.Descriptor(shard), &desc); err != nil {
+		return nil, err
+	}
+	data := &shoalpb.SnapshotData{Descriptor_: &desc}
+	lo, hi := descSpan(&desc)
+	err := r.Iterate(lo, hi, func(k, v []byte) bool {
+		data.Keys = append(data.Keys, bytes.Clone(k))
+		data.Values = append(data.Values, bytes.Clone(v))
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	b, err := proto.Marshal(data)
+	if err != nil {
+		return nil, err
+	}
+	return &raftpb.Snapshot{
+		Data: b,
+		Metadata: &raftpb.SnapshotMetadata{
+			Index:     proto.Uint64(as.GetIndex()),
+			Term:      proto.Uint64(as.GetTerm()),
+			ConfState: as.GetConfState(),
+		},
+	}, nil
+}
+
+// descSpan is the Pebble span holding a shard's state machine data.
+func descSpan(d *shoalpb.ShardDescriptor) (lo, hi []byte) {
+	if d.GetMeta() {
+		return keys.MetaSpan()
+	}
+	return keys.SlotSpan(int(d.GetFirstSlot()), int(d.GetLastSlot()))
+}
+
+type reader interface {
+	Get(key []byte) ([]byte, bool, error)
+	Iterate(lo, hi []byte, fn func(k, v []byte) bool) error
+}
+
+type writer interface {
+	Set(key, value []byte) error
+}
+
+func getProto(r reader, key []byte, m proto.Message) error {
+	v, ok, err := r.Get(key)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("store: missing %x", key)
+	}
+	return proto.Unmarshal(v, m)
+}
+
+func setProto(w writer, key []byte, m proto.Message) {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("store: marshal %T: %v", m, err))
+	}
+	if err := w.Set(key, b); err != nil {
+		panic(fmt.Sprintf("store: batch set: %v", err))
+	}
+}

@@ -1,0 +1,498 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoaldb/shoal/internal/engine"
+	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/kv"
+	"github.com/shoaldb/shoal/internal/resp"
+	"github.com/shoaldb/shoal/internal/shoalpb"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// Transport sends raft messages to other nodes. Send must not block; a
+// message it cannot deliver is reported through Store.ReportUnreachable.
+type Transport interface {
+	Send(envs []*shoalpb.RaftEnvelope)
+}
+
+// StateMachine applies committed commands. It must be deterministic: the
+// result may depend only on w's contents, desc and cmd.
+type StateMachine interface {
+	Apply(w kv.Writer, desc *shoalpb.ShardDescriptor, cmd *shoalpb.Command) (resp.Value, error)
+}
+
+// Config configures a Store. Zero values mean defaults.
+type Config struct {
+	NodeID       uint64 // required
+	Engine       *engine.Engine
+	Transport    Transport
+	StateMachine StateMachine
+	Logger       *slog.Logger
+	// TickInterval is the raft tick; default 100ms.
+	TickInterval time.Duration
+	// ElectionTicks and HeartbeatTicks default to 10 and 1: a leader is
+	// replaced about 1-2 s after it fails.
+	ElectionTicks, HeartbeatTicks int
+	// LogKeep is how many applied entries a replica keeps when it truncates
+	// its log; it truncates once the log is twice as long. Default 2048.
+	LogKeep uint64
+	// Now is the clock used to stamp proposals; default time.Now.
+	Now func() time.Time
+	// Rand seeds command randomness and request ids; default random.
+	Rand *rand.Rand
+	// OnApplied, if set, is called on the loop after each cycle's applied
+	// batch has committed, with the shards that applied something. It must
+	// not block or call back into the Store.
+	OnApplied func(shards []uint64)
+}
+
+func (c *Config) validate() error {
+	if c.NodeID == 0 {
+		return errors.New("store: NodeID is required")
+	}
+	if c.Engine == nil || c.Transport == nil || c.StateMachine == nil {
+		return errors.New("store: Engine, Transport and StateMachine are required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = 100 * time.Millisecond
+	}
+	if c.ElectionTicks == 0 {
+		c.ElectionTicks = 10
+	}
+	if c.HeartbeatTicks == 0 {
+		c.HeartbeatTicks = 1
+	}
+	if c.LogKeep == 0 {
+		c.LogKeep = 2048
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	return nil
+}
+
+// Errors returned by the Store.
+var (
+	ErrStopped = errors.New("store: stopped")
+	// ErrUnknownShard: this node has no replica of the shard.
+	ErrUnknownShard = errors.New("store: no local replica of shard")
+	// ErrLeaderChanged: the leader changed while a proposal was in flight;
+	// it may or may not have been applied.
+	ErrLeaderChanged = errors.New("store: leader changed, outcome unknown")
+	// ErrBusy: raft refused the proposal (e.g. a configuration change is
+	// already in progress or a leadership transfer is under way).
+	ErrBusy = errors.New("store: proposal dropped, try again")
+)
+
+// NotLeaderError says this replica is not the shard's leader; Leader is the
+// node this replica believes leads (0 if unknown).
+type NotLeaderError struct {
+	Shard, Leader uint64
+}
+
+func (e *NotLeaderError) Error() string {
+	return fmt.Sprintf("store: not leader of shard %d (leader %d)", e.Shard, e.Leader)
+}
+
+// Store is all the replicas of one node.
+type Store struct {
+	cfg Config
+	eng *engine.Engine
+	log *slog.Logger
+
+	// Owned by the loop goroutine.
+	replicas map[uint64]*replica
+	dirty    bool // replica info changed; republish info
+
+	// mu guards the inbox: inputs handed to the loop by other goroutines.
+	mu struct {
+		sync.Mutex
+		msgs []*shoalpb.RaftEnvelope
+		ops  []func()
+	}
+	wake chan struct{}
+
+	waiters waiters
+	nextID  atomic.Uint64
+	info    atomic.Pointer[map[uint64]ReplicaInfo]
+
+	stopc   chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+}
+
+// New opens the store and loads every replica persisted in the engine.
+func New(cfg Config) (*Store, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		cfg:      cfg,
+		eng:      cfg.Engine,
+		log:      cfg.Logger.With("node", cfg.NodeID),
+		replicas: make(map[uint64]*replica),
+		wake:     make(chan struct{}, 1),
+		stopc:    make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+	s.waiters.m = make(map[uint64]chan result)
+	s.nextID.Store(cfg.Rand.Uint64() &^ (1 << 63))
+	var shards []uint64
+	lo, hi := keys.RaftSpan()
+	err := s.eng.Iterate(lo, hi, func(k, v []byte) bool {
+		if len(k) == 10 && k[9] == 'd' {
+			shards = append(shards, keys.ReplicaShard(k))
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range shards {
+		r, err := s.loadReplica(id)
+		if err != nil {
+			return nil, err
+		}
+		s.replicas[id] = r
+	}
+	s.publishInfo()
+	return s, nil
+}
+
+// Start runs the loop.
+func (s *Store) Start() { go s.run() }
+
+// Stop stops the loop and fails every waiting request. It does not close
+// the engine.
+func (s *Store) Stop() {
+	s.once.Do(func() { close(s.stopc) })
+	<-s.stopped
+	s.waiters.failAll(ErrStopped)
+}
+
+// NodeID is this store's node id.
+func (s *Store) NodeID() uint64 { return s.cfg.NodeID }
+
+func (s *Store) run() {
+	defer close(s.stopped)
+	ticker := time.NewTicker(s.cfg.TickInterval)
+	defer ticker.Stop()
+	tick := false
+	for {
+		select {
+		case <-s.stopc:
+			return
+		case <-ticker.C:
+			tick = true
+		case <-s.wake:
+		}
+		if s.cycle(tick) {
+			s.signal()
+		}
+		tick = false
+	}
+}
+
+// signal wakes the loop.
+func (s *Store) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// submit queues fn to run on the loop.
+func (s *Store) submit(fn func()) {
+	s.mu.Lock()
+	s.mu.ops = append(s.mu.ops, fn)
+	s.mu.Unlock()
+	s.signal()
+}
+
+// call runs fn on the loop and waits for it.
+func (s *Store) call(ctx context.Context, fn func() error) error {
+	done := make(chan error, 1)
+	s.submit(func() { done <- fn() })
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stopc:
+		return ErrStopped
+	}
+}
+
+// HandleRaft queues raft messages received from another node.
+func (s *Store) HandleRaft(from uint64, envs []*shoalpb.RaftEnvelope) {
+	s.mu.Lock()
+	s.mu.msgs = append(s.mu.msgs, envs...)
+	s.mu.Unlock()
+	s.signal()
+}
+
+// ReportUnreachable tells shard's raft that node to could not be reached.
+func (s *Store) ReportUnreachable(shard, to uint64) {
+	s.submit(func() {
+		if r := s.replicas[shard]; r != nil {
+			r.rn.ReportUnreachable(to)
+		}
+	})
+}
+
+// ReportSnapshot tells shard's raft whether a snapshot reached node to.
+func (s *Store) ReportSnapshot(shard, to uint64, failed bool) {
+	status := raft.SnapshotFinish
+	if failed {
+		status = raft.SnapshotFailure
+	}
+	s.submit(func() {
+		if r := s.replicas[shard]; r != nil {
+			r.rn.ReportSnapshot(to, status)
+		}
+	})
+}
+
+// cycle runs one pass of the loop; it reports whether more work is ready.
+func (s *Store) cycle(tick bool) bool {
+	s.mu.Lock()
+	msgs, ops := s.mu.msgs, s.mu.ops
+	s.mu.msgs, s.mu.ops = nil, nil
+	s.mu.Unlock()
+
+	for _, op := range ops {
+		op()
+	}
+	for _, env := range msgs {
+		s.step(env)
+	}
+	if tick {
+		for _, r := range s.replicas {
+			r.rn.Tick()
+		}
+	}
+	s.handleReady()
+	if s.dirty {
+		s.publishInfo()
+	}
+	for _, r := range s.replicas {
+		if r.rn.HasReady() {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Store) step(env *shoalpb.RaftEnvelope) {
+	m := env.GetMessage()
+	if m.GetTo() != s.cfg.NodeID {
+		return
+	}
+	r := s.replicas[env.GetShardId()]
+	if r == nil {
+		// A leader is talking to us about a shard we do not have: we were
+		// added to it. Create an empty replica; a snapshot will fill it.
+		switch m.GetType() {
+		case raftpb.MessageType_MsgApp, raftpb.MessageType_MsgHeartbeat, raftpb.MessageType_MsgSnap:
+		default:
+			return
+		}
+		var err error
+		if r, err = s.newUninitializedReplica(env.GetShardId()); err != nil {
+			s.log.Error("create replica", "shard", env.GetShardId(), "err", err)
+			return
+		}
+		s.replicas[r.shard] = r
+		s.dirty = true
+		s.log.Info("created replica for incoming raft message", "shard", r.shard, "from", m.GetFrom())
+	}
+	if err := r.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+		s.log.Debug("step", "shard", r.shard, "err", err)
+	}
+}
+
+type readyReplica struct {
+	r  *replica
+	rd raft.Ready
+}
+
+// handleReady is group commit: the Ready of every replica is persisted in
+// one batch with at most one sync, then sent, then applied.
+func (s *Store) handleReady() {
+	var ready []readyReplica
+	for _, r := range s.replicas {
+		if r.rn.HasReady() {
+			ready = append(ready, readyReplica{r, r.rn.Ready()})
+		}
+	}
+	if len(ready) == 0 {
+		return
+	}
+	// 1. Persist.
+	b := s.eng.NewWriteBatch()
+	sync := false
+	for _, x := range ready {
+		if x.rd.SoftState != nil {
+			s.updateSoftState(x.r, x.rd.SoftState)
+		}
+		if !raft.IsEmptySnap(x.rd.Snapshot) {
+			s.persistSnapshot(b, x.r, x.rd.Snapshot)
+			sync = true
+		}
+		s.persistEntries(b, x.r, x.rd.Entries)
+		if x.rd.HardState != nil && !raft.IsEmptyHardState(x.rd.HardState) {
+			setProto(b, keys.HardState(x.r.shard), x.rd.HardState)
+		}
+		sync = sync || x.rd.MustSync
+	}
+	if !b.Empty() {
+		if err := b.Commit(sync); err != nil {
+			panic(fmt.Sprintf("store: persist raft state: %v", err))
+		}
+	} else {
+		b.Close()
+	}
+	for _, x := range ready {
+		s.afterPersist(x.r, x.rd)
+	}
+	// 2. Send.
+	var out []*shoalpb.RaftEnvelope
+	for _, x := range ready {
+		for _, m := range x.rd.Messages {
+			out = append(out, &shoalpb.RaftEnvelope{ShardId: x.r.shard, Message: m})
+		}
+	}
+	if len(out) > 0 {
+		s.cfg.Transport.Send(out)
+	}
+	// 3. Apply.
+	s.apply(ready)
+	// 4. Advance.
+	for _, x := range ready {
+		x.r.rn.Advance(x.rd)
+	}
+}
+
+func (s *Store) updateSoftState(r *replica, ss *raft.SoftState) {
+	wasLeader := r.isLeader()
+	r.lead, r.state = ss.Lead, ss.RaftState
+	r.term = r.rn.BasicStatus().GetTerm()
+	s.dirty = true
+	if wasLeader && !r.isLeader() {
+		// Proposals this node made may or may not commit under the next
+		// leader; readers must retry at the new leader.
+		for id := range r.proposals() {
+			s.waiters.deliver(id, result{err: ErrLeaderChanged})
+		}
+		r.inflight = nil
+		for _, pr := range r.reads {
+			s.waiters.deliver(pr.id, result{err: &NotLeaderError{Shard: r.shard, Leader: r.lead}})
+		}
+		r.reads = nil
+		for id := range r.readIndexes {
+			s.waiters.deliver(id, result{err: &NotLeaderError{Shard: r.shard, Leader: r.lead}})
+		}
+		r.readIndexes = nil
+	}
+}
+
+func (s *Store) persistEntries(b *engine.Batch, r *replica, ents []*raftpb.Entry) {
+	if len(ents) == 0 {
+		return
+	}
+	for _, e := range ents {
+		setProto(b, keys.LogEntry(r.shard, e.GetIndex()), e)
+	}
+	// Entries may replace a conflicting suffix of the log: delete what
+	// lies beyond the new last entry.
+	lastNew := ents[len(ents)-1].GetIndex()
+	if lastOld, _ := r.storage.LastIndex(); lastOld > lastNew {
+		b.DeleteRange(keys.LogEntry(r.shard, lastNew+1), keys.LogEntry(r.shard, lastOld+1))
+	}
+}
+
+func (s *Store) afterPersist(r *replica, rd raft.Ready) {
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		snap := &raftpb.Snapshot{Metadata: rd.Snapshot.GetMetadata()}
+		if err := r.storage.ApplySnapshot(snap); err != nil {
+			panic(fmt.Sprintf("store: apply snapshot to raft storage: %v", err))
+		}
+		r.storage.conf = rd.Snapshot.GetMetadata().GetConfState()
+		r.applied = rd.Snapshot.GetMetadata().GetIndex()
+		r.appliedTerm = rd.Snapshot.GetMetadata().GetTerm()
+		s.dirty = true
+	}
+	if len(rd.Entries) > 0 {
+		if err := r.storage.Append(rd.Entries); err != nil {
+			panic(fmt.Sprintf("store: append to raft storage: %v", err))
+		}
+	}
+	if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
+		r.storage.SetHardState(rd.HardState)
+		r.hardState = rd.HardState
+	}
+}
+
+// idBytes and idFrom encode request ids in raft contexts.
+func idBytes(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
+
+func idFrom(b []byte) (uint64, bool) {
+	if len(b) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(b), true
+}
+
+// ReplicaInfo is what other goroutines may know about a local replica.
+type ReplicaInfo struct {
+	Shard       uint64
+	Desc        *shoalpb.ShardDescriptor // nil while uninitialized
+	Leader      uint64
+	Term        uint64
+	IsLeader    bool
+	Voters      []uint64
+	Learners    []uint64
+	Initialized bool
+}
+
+// Replicas returns a snapshot of the local replicas, updated by the loop
+// whenever leadership, membership or descriptors change.
+func (s *Store) Replicas() map[uint64]ReplicaInfo { return *s.info.Load() }
+
+// Replica returns one local replica's info.
+func (s *Store) Replica(shard uint64) (ReplicaInfo, bool) {
+	ri, ok := (*s.info.Load())[shard]
+	return ri, ok
+}
+
+func (s *Store) publishInfo() {
+	m := make(map[uint64]ReplicaInfo, len(s.replicas))
+	for id, r := range s.replicas {
+		cs := r.storage.conf
+		m[id] = ReplicaInfo{
+			Shard: id, Desc: r.desc, Leader: r.lead, Term: r.term, IsLeader: r.isLeader(),
+			Voters: slices.Clone(cs.GetVoters()), Learners: slices.Clone(cs.GetLearners()),
+			Initialized: r.initialized(),
+		}
+	}
+	s.info.Store(&m)
+	s.dirty = false
+}

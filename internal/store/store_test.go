@@ -1,0 +1,212 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/shoaldb/shoal/internal/engine"
+	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/kv"
+	"github.com/shoaldb/shoal/internal/resp"
+	"github.com/shoaldb/shoal/internal/shoalpb"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// setMachine applies "set k v" commands to meta keys and replies with the
+// number of commands it has applied, so tests can see apply order.
+type setMachine struct{}
+
+func (setMachine) Apply(w kv.Writer, _ *shoalpb.ShardDescriptor, cmd *shoalpb.Command) (resp.Value, error) {
+	args := cmd.GetArgs()
+	if len(args) != 3 {
+		return resp.Err("ERR bad command"), nil
+	}
+	if err := w.Set(keys.Meta(string(args[1])), args[2]); err != nil {
+		return resp.Value{}, err
+	}
+	return resp.OK, nil
+}
+
+// localNet delivers messages between stores of one test directly.
+type localNet struct {
+	mu     sync.Mutex
+	stores map[uint64]*Store
+	down   map[uint64]bool
+}
+
+type localEndpoint struct {
+	n    *localNet
+	from uint64
+}
+
+func (e localEndpoint) Send(envs []*shoalpb.RaftEnvelope) {
+	e.n.mu.Lock()
+	defer e.n.mu.Unlock()
+	for _, env := range envs {
+		to := env.GetMessage().GetTo()
+		dst := e.n.stores[to]
+		if dst == nil || e.n.down[to] || e.n.down[e.from] {
+			continue
+		}
+		c := proto.Clone(env).(*shoalpb.RaftEnvelope)
+		dst.HandleRaft(e.from, []*shoalpb.RaftEnvelope{c})
+		if env.GetMessage().GetType() == raftpb.MessageType_MsgSnap {
+			if src := e.n.stores[e.from]; src != nil {
+				src.ReportSnapshot(env.GetShardId(), to, false)
+			}
+		}
+	}
+}
+
+type testNode struct {
+	fs  vfs.FS
+	eng *engine.Engine
+	st  *Store
+}
+
+func startNode(t *testing.T, n *localNet, id uint64, fs vfs.FS, logKeep uint64) *testNode {
+	t.Helper()
+	eng, err := engine.Open("db", engine.Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := New(Config{
+		NodeID: id, Engine: eng, Transport: localEndpoint{n, id}, StateMachine: setMachine{},
+		TickInterval: 10 * time.Millisecond, LogKeep: logKeep,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.mu.Lock()
+	n.stores[id] = st
+	n.mu.Unlock()
+	return &testNode{fs: fs, eng: eng, st: st}
+}
+
+func (tn *testNode) stop(n *localNet, id uint64) {
+	n.mu.Lock()
+	delete(n.stores, id)
+	n.mu.Unlock()
+	tn.st.Stop()
+	tn.eng.Close()
+}
+
+var metaDesc = &shoalpb.ShardDescriptor{Id: 1, Meta: true}
+
+// propose retries a proposal at whichever node leads until it succeeds.
+func propose(t *testing.T, nodes map[uint64]*testNode, k, v string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, tn := range nodes {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, err := tn.st.Propose(ctx, 1, [][]byte{[]byte("set"), []byte(k), []byte(v)})
+			cancel()
+			if err == nil {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("propose %s=%s: no leader accepted it within 10s", k, v)
+}
+
+func waitValue(t *testing.T, tn *testNode, k, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		v, ok, _ := tn.eng.Get(keys.Meta(k))
+		if ok && string(v) == want {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	v, _, _ := tn.eng.Get(keys.Meta(k))
+	t.Fatalf("node %d: %s = %q, want %q", tn.st.NodeID(), k, v, want)
+}
+
+func TestReplicationFailoverRestartAndSnapshot(t *testing.T) {
+	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
+	nodes := map[uint64]*testNode{}
+	for id := uint64(1); id <= 3; id++ {
+		tn := startNode(t, n, id, vfs.NewMem(), 16)
+		if err := tn.st.Bootstrap([]*shoalpb.ShardDescriptor{metaDesc}, []uint64{1, 2, 3}, nil); err != nil {
+			t.Fatal(err)
+		}
+		tn.st.Start()
+		nodes[id] = tn
+	}
+	defer func() {
+		for id, tn := range nodes {
+			tn.stop(n, id)
+		}
+	}()
+	for i := range 50 {
+		propose(t, nodes, fmt.Sprint("k", i), fmt.Sprint(i))
+	}
+	for _, tn := range nodes {
+		waitValue(t, tn, "k49", "49")
+	}
+
+	// Fail the leader: the others elect a new one and keep accepting writes.
+	var leader uint64
+	for id, tn := range nodes {
+		if ri, _ := tn.st.Replica(1); ri.IsLeader {
+			leader = id
+		}
+	}
+	if leader == 0 {
+		t.Fatal("no leader")
+	}
+	fs := nodes[leader].fs
+	nodes[leader].stop(n, leader)
+	delete(nodes, leader)
+	for i := 50; i < 100; i++ {
+		propose(t, nodes, fmt.Sprint("k", i), fmt.Sprint(i))
+	}
+
+	// Restart it from its own (memory) disk: it catches up. The others
+	// truncated their logs past what it has, so this needs a snapshot.
+	tn := startNode(t, n, leader, fs, 16)
+	tn.st.Start()
+	nodes[leader] = tn
+	waitValue(t, tn, "k99", "99")
+	waitValue(t, tn, "k0", "0")
+
+	// Add a fourth node as a learner, then promote it.
+	tn4 := startNode(t, n, 4, vfs.NewMem(), 16)
+	tn4.st.Start()
+	nodes[4] = tn4
+	change := func(typ raftpb.ConfChangeType) {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			for id, tn := range nodes {
+				if id == 4 {
+					continue
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				err := tn.st.ChangeReplicas(ctx, 1, []*raftpb.ConfChangeSingle{{Type: typ.Enum(), NodeId: proto.Uint64(4)}})
+				cancel()
+				if err == nil {
+					return
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("conf change %v failed", typ)
+	}
+	change(raftpb.ConfChangeType_ConfChangeAddLearnerNode)
+	waitValue(t, tn4, "k99", "99")
+	change(raftpb.ConfChangeType_ConfChangeAddNode)
+	propose(t, nodes, "after", "promote")
+	waitValue(t, tn4, "after", "promote")
+	ri, _ := tn4.st.Replica(1)
+	if len(ri.Voters) != 4 {
+		t.Fatalf("voters after promote = %v, want 4 voters", ri.Voters)
+	}
+}
