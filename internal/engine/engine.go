@@ -5,8 +5,8 @@ package engine
 
 import (
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/cockroachdb/pebble/v2"
