@@ -1,0 +1,265 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/shoaldb/shoal/internal/resp"
+)
+
+const (
+	// minReadBuf is the read buffer a connection starts with and returns to
+	// after a large command.
+	minReadBuf = 16 << 10
+	// maxQueryBuf bounds the read buffer (Redis's client-query-buffer-limit
+	// default): a client whose single unparsed command needs more is closed.
+	maxQueryBuf = 1 << 30
+	// shrinkAbove: buffers grown beyond this by a large command or reply are
+	// released once they are no longer needed, so idle clients stay small.
+	shrinkAbove = 1 << 20
+	// flushAbove: replies are written before the read batch ends when the
+	// output grows beyond this, bounding memory for long pipelines.
+	flushAbove = 4 << 20
+)
+
+// errQueryBufLimit closes a client whose command outgrows maxQueryBuf.
+var errQueryBufLimit = errors.New("server: client query buffer limit reached")
+
+// conn is one client connection. Its goroutine (serve) owns everything
+// except st, which other connections read for CLIENT LIST.
+type conn struct {
+	srv     *Server
+	nc      net.Conn
+	id      uint64
+	created time.Time
+	addr    string // remote address
+	laddr   string // local address
+	lhost   string // local IP, announced for nodes bound to a wildcard address
+	fd      int    // socket descriptor, -1 if unknown
+
+	parser  resp.Parser
+	rbuf    []byte // unparsed input; args of the command running alias it
+	out     []byte // replies not yet written
+	closing bool   // QUIT: close once the pending replies are written
+
+	// mu guards st. Only the connection's goroutine writes st, holding mu;
+	// it may read st without mu. Other goroutines read st under mu.
+	mu sync.Mutex
+	st connState
+}
+
+// connState is the per-connection state that commands set and CLIENT LIST
+// reports.
+type connState struct {
+	name    string // CLIENT SETNAME
+	libName string // CLIENT SETINFO LIB-NAME
+	libVer  string // CLIENT SETINFO LIB-VER
+	proto   int    // 2 or 3 (HELLO)
+	// readonly (READONLY): reads may be served by a follower replica and
+	// are not redirected to the leader when this node holds a replica.
+	readonly bool
+	// clusterAware: the client has asked for the slot map (CLUSTER SLOTS,
+	// SHARDS or NODES) or sent READONLY/READWRITE, so it understands MOVED
+	// and gets one instead of being forwarded.
+	clusterAware bool
+	noEvict      bool
+	noTouch      bool
+	lastCmd      string // full name of the last command, e.g. "client|list"
+	lastActive   time.Time
+	qbuf         int // unparsed bytes after the last read batch
+	qbufFree     int
+	rbufCap      int
+	obufCap      int
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	now := time.Now()
+	c := &conn{
+		srv:     s,
+		nc:      nc,
+		id:      s.nextID.Add(1),
+		created: now,
+		addr:    nc.RemoteAddr().String(),
+		laddr:   nc.LocalAddr().String(),
+		fd:      -1,
+	}
+	c.lhost, _, _ = net.SplitHostPort(c.laddr)
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			raw.Control(func(fd uintptr) { c.fd = int(fd) })
+		}
+	}
+	c.parser.Limits = s.cfg.Limits
+	c.st.proto = 2
+	c.st.lastActive = now
+	return c
+}
+
+// serve runs the connection until the client leaves, a protocol error, QUIT,
+// or ctx is cancelled (Server.Close also closes nc, ending any blocked I/O).
+func (c *conn) serve(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer c.nc.Close()
+	c.rbuf = make([]byte, 0, minReadBuf)
+	for {
+		rerr := c.read()
+		now := time.Now()
+		n, perr := c.process(ctx)
+		c.srv.stats.record(now, n)
+		c.noteBatch(now)
+		if err := c.flush(); err != nil {
+			c.logEnd(err)
+			return
+		}
+		switch {
+		case perr != nil:
+			c.logEnd(perr)
+			return
+		case c.closing:
+			return
+		case rerr != nil:
+			c.logEnd(rerr)
+			return
+		}
+		c.shrink()
+	}
+}
+
+// read appends what the client sent to rbuf, growing it when a single
+// command does not fit.
+func (c *conn) read() error {
+	if len(c.rbuf) == cap(c.rbuf) {
+		if cap(c.rbuf) >= maxQueryBuf {
+			return errQueryBufLimit
+		}
+		grown := make([]byte, len(c.rbuf), 2*cap(c.rbuf))
+		copy(grown, c.rbuf)
+		c.rbuf = grown
+	}
+	if d := time.Duration(c.srv.idleTimeout.Load()); d > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(d))
+	} else {
+		c.nc.SetReadDeadline(time.Time{})
+	}
+	n, err := c.nc.Read(c.rbuf[len(c.rbuf):cap(c.rbuf)])
+	c.rbuf = c.rbuf[:len(c.rbuf)+n]
+	c.srv.stats.netIn.Add(int64(n))
+	return err
+}
+
+// process parses and runs every complete command in rbuf, in order,
+// appending the replies to out. It returns how many commands ran, and the
+// protocol error that must end the connection, if any.
+func (c *conn) process(ctx context.Context) (n int, err error) {
+	off := 0
+	for off < len(c.rbuf) && !c.closing {
+		args, m, perr := c.parser.Parse(c.rbuf[off:])
+		if perr != nil {
+			c.out = resp.AppendError(c.out, perr.Error())
+			err = perr
+			break
+		}
+		if m == 0 {
+			break // incomplete: wait for more input
+		}
+		off += m
+		if args == nil {
+			continue // empty inline line
+		}
+		n++
+		v := c.exec(ctx, args)
+		c.out = resp.AppendValue(c.out, v, c.st.proto)
+		if len(c.out) >= flushAbove {
+			if err = c.flush(); err != nil {
+				break
+			}
+		}
+	}
+	// Keep the incomplete tail at the front of the buffer.
+	c.rbuf = c.rbuf[:copy(c.rbuf, c.rbuf[off:])]
+	return n, err
+}
+
+// exec runs one command and returns its reply.
+func (c *conn) exec(ctx context.Context, args [][]byte) resp.Value {
+	cmd := c.srv.lookup(args[0])
+	if cmd == nil {
+		return unknownCommand(args)
+	}
+	if !cmd.arityOK(len(args)) {
+		return wrongArity(cmd.name)
+	}
+	if cmd.subs == nil {
+		c.setLastCmd(cmd.name)
+	}
+	return cmd.run(ctx, c, args)
+}
+
+// flush writes the pending replies.
+func (c *conn) flush() error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	n, err := c.nc.Write(c.out)
+	c.srv.stats.netOut.Add(int64(n))
+	c.out = c.out[:0]
+	return err
+}
+
+// shrink releases buffers grown for a large command or reply.
+func (c *conn) shrink() {
+	if cap(c.rbuf) > shrinkAbove && len(c.rbuf) < minReadBuf {
+		small := make([]byte, len(c.rbuf), minReadBuf)
+		copy(small, c.rbuf)
+		c.rbuf = small
+	}
+	if cap(c.out) > shrinkAbove {
+		c.out = nil
+	}
+}
+
+func (c *conn) logEnd(err error) {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return // idle timeout: Redis closes silently too
+	}
+	c.srv.log.Debug("server: closing client", "id", c.id, "addr", c.addr, "err", err)
+}
+
+// update applies fn to the connection state under mu.
+func (c *conn) update(fn func(st *connState)) {
+	c.mu.Lock()
+	fn(&c.st)
+	c.mu.Unlock()
+}
+
+func (c *conn) setLastCmd(name string) {
+	c.update(func(st *connState) { st.lastCmd = name })
+}
+
+func (c *conn) noteBatch(now time.Time) {
+	c.update(func(st *connState) {
+		st.lastActive = now
+		st.qbuf = len(c.rbuf)
+		st.qbufFree = cap(c.rbuf) - len(c.rbuf)
+		st.rbufCap = cap(c.rbuf)
+		st.obufCap = cap(c.out)
+	})
+}
+
+// snapshot returns a copy of the connection's state, safe to read from any
+// goroutine.
+func (c *conn) snapshot() connState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st
+}
