@@ -1,0 +1,198 @@
+package kv
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/shoaldb/shoal/internal/keys"
+)
+
+// A key's record lives at keys.Data(key). Its layout is
+//
+//	offset  size  field
+//	0       1     type: 1 string (2 hash, 3 list, 4 set, 5 zset reserved)
+//	1       8     expireAt: Unix ms, big-endian; 0 means no expiry
+//	9       8     lastWrite: Unix ms of the last command that wrote the record
+//	17      ...   payload: for a string, its bytes
+//
+// Every record with expireAt != 0 has exactly one expiry index entry
+// keys.Expiry(key, expireAt) with an empty value, and the index holds no
+// other entries. All writes go through db.store and db.remove, which keep
+// the two in step.
+//
+// A record whose expireAt <= Env.NowMs is logically absent (lazy expiry):
+// reads skip it, writes that touch it delete it first, and SHOAL.SWEEP
+// deletes it through the index (active expiry).
+
+// Record types. The type byte is what WRONGTYPE checks compare.
+const (
+	typeString byte = 1
+	typeHash   byte = 2
+	typeList   byte = 3
+	typeSet    byte = 4
+	typeZSet   byte = 5
+)
+
+const headerLen = 17
+
+// ErrCorrupt reports a stored record kv cannot decode.
+var ErrCorrupt = errors.New("kv: corrupt record")
+
+// typeName is the name TYPE and SCAN ... TYPE use for a record type.
+func typeName(t byte) string {
+	switch t {
+	case typeString:
+		return "string"
+	case typeHash:
+		return "hash"
+	case typeList:
+		return "list"
+	case typeSet:
+		return "set"
+	case typeZSet:
+		return "zset"
+	}
+	return "none"
+}
+
+type record struct {
+	typ       byte
+	expireAt  int64
+	lastWrite int64
+	payload   []byte
+}
+
+// expired reports whether the record is logically absent at nowMs.
+func (r *record) expired(nowMs int64) bool {
+	return r.expireAt != 0 && r.expireAt <= nowMs
+}
+
+func (r *record) encode() []byte {
+	b := make([]byte, headerLen+len(r.payload))
+	b[0] = r.typ
+	binary.BigEndian.PutUint64(b[1:], uint64(r.expireAt))
+	binary.BigEndian.PutUint64(b[9:], uint64(r.lastWrite))
+	copy(b[headerLen:], r.payload)
+	return b
+}
+
+// decodeRecord parses v; the payload aliases v.
+func decodeRecord(v []byte) (record, error) {
+	if len(v) < headerLen || v[0] < typeString || v[0] > typeZSet {
+		return record{}, ErrCorrupt
+	}
+	return record{
+		typ:       v[0],
+		expireAt:  int64(binary.BigEndian.Uint64(v[1:])),
+		lastWrite: int64(binary.BigEndian.Uint64(v[9:])),
+		payload:   v[headerLen:],
+	}, nil
+}
+
+// db is one command's view of the shard: its data, its environment and,
+// when the command runs as a write, the batch to write to.
+type db struct {
+	r   Reader
+	w   Writer // nil when serving Read
+	env Env
+}
+
+// lookup returns the live record of key. A record that has expired is
+// reported absent and, when d can write, deleted together with its index
+// entry.
+func (d *db) lookup(key []byte) (record, bool, error) {
+	v, ok, err := d.r.Get(keys.Data(key))
+	if err != nil || !ok {
+		return record{}, false, err
+	}
+	rec, err := decodeRecord(v)
+	if err != nil {
+		return record{}, false, fmt.Errorf("kv: key %q: %w", key, err)
+	}
+	if rec.expired(d.env.NowMs) {
+		if d.w != nil {
+			if err := d.remove(key, rec.expireAt); err != nil {
+				return record{}, false, err
+			}
+		}
+		return record{}, false, nil
+	}
+	return rec, true, nil
+}
+
+// store writes rec as key's record, stamping its last-write time, and moves
+// the expiry index entry from oldExpireAt (the expireAt of the record it
+// replaces, 0 if none) to rec.expireAt. A record that would already be
+// expired is not written: the key is removed instead.
+func (d *db) store(key []byte, oldExpireAt int64, rec record) error {
+	if rec.expired(d.env.NowMs) {
+		return d.remove(key, oldExpireAt)
+	}
+	rec.lastWrite = d.env.NowMs
+	if err := d.w.Set(keys.Data(key), rec.encode()); err != nil {
+		return err
+	}
+	if oldExpireAt == rec.expireAt {
+		return nil
+	}
+	if oldExpireAt != 0 {
+		if err := d.w.Delete(keys.Expiry(key, oldExpireAt)); err != nil {
+			return err
+		}
+	}
+	if rec.expireAt != 0 {
+		return d.w.Set(keys.Expiry(key, rec.expireAt), nil)
+	}
+	return nil
+}
+
+// remove deletes key's record and, if it had one, its expiry index entry.
+func (d *db) remove(key []byte, expireAt int64) error {
+	if err := d.w.Delete(keys.Data(key)); err != nil {
+		return err
+	}
+	if expireAt != 0 {
+		return d.w.Delete(keys.Expiry(key, expireAt))
+	}
+	return nil
+}
+
+// slots returns the shard's slot range clamped to valid slots; ok is false
+// if it is empty.
+func (d *db) slots() (first, last int, ok bool) {
+	first = max(d.env.FirstSlot, 0)
+	last = min(d.env.LastSlot, keys.SlotCount-1)
+	return first, last, first <= last
+}
+
+// ownsSlot reports whether slot is in the shard's range.
+func (d *db) ownsSlot(slot int) bool {
+	first, last, ok := d.slots()
+	return ok && slot >= first && slot <= last
+}
+
+// scanLive calls fn for every live record in the Pebble span [lo, hi),
+// skipping expiry index entries and expired records, until fn returns
+// false. key and rec alias the iterator's buffers: copy what you keep.
+func (d *db) scanLive(lo, hi []byte, fn func(key []byte, rec record) bool) error {
+	var derr error
+	err := d.r.Iterate(lo, hi, func(k, v []byte) bool {
+		if !keys.IsData(k) {
+			return true
+		}
+		rec, err := decodeRecord(v)
+		if err != nil {
+			derr = fmt.Errorf("kv: key %q: %w", keys.DataUserKey(k), err)
+			return false
+		}
+		if rec.expired(d.env.NowMs) {
+			return true
+		}
+		return fn(keys.DataUserKey(k), rec)
+	})
+	if err != nil {
+		return err
+	}
+	return derr
+}
