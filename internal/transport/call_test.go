@@ -69,8 +69,8 @@ func TestCall(t *testing.T) {
 	}
 
 	a.SetPeer(3, closedAddr(t))
-	if _, err := a.Call(ctx, 3, "echo", nil); !errors.Is(err, transport.ErrUnreachable) {
-		t.Errorf("Call to a dead node = %v, want ErrUnreachable", err)
+	if _, err := a.Call(ctx, 3, "echo", nil); !errors.Is(err, transport.ErrUnreachable) || !errors.Is(err, transport.ErrNotSent) {
+		t.Errorf("Call to a dead node = %v, want ErrUnreachable and ErrNotSent", err)
 	}
 }
 

@@ -31,11 +31,12 @@ type peer struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// up is whether the last stream attempt succeeded; only run uses it.
-	up bool
-	// connLog and fullLog rate-limit logs about failed connections and
-	// about drops on a full queue.
-	connLog, fullLog limiter
+	// upSince is when the current stream opened, zero while there is
+	// none; only the sender goroutine uses it.
+	upSince time.Time
+	// connLog, lostLog and fullLog rate-limit logs about failed
+	// connections, broken streams and drops on a full queue.
+	connLog, lostLog, fullLog limiter
 }
 
 func newPeer(t *Transport, id uint64, addr string) (*peer, error) {
@@ -90,10 +91,16 @@ func (p *peer) run() {
 		if p.ctx.Err() != nil {
 			return
 		}
-		if p.up {
-			bo.reset()
-			p.up = false
-			p.log.Warn("transport: lost raft stream to peer", "err", err)
+		if !p.upSince.IsZero() {
+			// A stream that lived a while proves the peer healthy; one
+			// that broke at once (the peer rejecting it) keeps backing off.
+			if time.Since(p.upSince) > maxBackoff {
+				bo.reset()
+			}
+			p.upSince = time.Time{}
+			if n, ok := p.lostLog.allow(); ok {
+				p.log.Warn("transport: lost raft stream to peer", "times", n, "err", err)
+			}
 		} else if n, ok := p.connLog.allow(); ok {
 			p.log.Debug("transport: cannot reach peer, will retry", "attempts", n, "err", err)
 		}
@@ -112,10 +119,8 @@ func (p *peer) stream() error {
 	if err != nil {
 		return err
 	}
-	if !p.up {
-		p.up = true
-		p.log.Debug("transport: raft stream to peer connected")
-	}
+	p.upSince = time.Now()
+	p.log.Debug("transport: raft stream to peer connected")
 	var batch []*shoalpb.RaftEnvelope
 	for {
 		select {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -26,8 +27,12 @@ var (
 	ErrClosed = errors.New("transport: closed")
 	// ErrUnreachable is wrapped by errors of Calls that could not reach the
 	// peer (connection refused or lost, peer removed). Such a call may or
-	// may not have run on the peer if the connection broke mid-call.
+	// may not have run on the peer, unless the error also wraps ErrNotSent.
 	ErrUnreachable = errors.New("transport: peer unreachable")
+	// ErrNotSent is wrapped, with ErrUnreachable, by errors of Calls that
+	// certainly never reached the peer (no connection could be made), so
+	// they are safe to retry elsewhere.
+	ErrNotSent = errors.New("transport: call not sent")
 )
 
 // Handler is implemented by the node. See the package documentation for
@@ -304,7 +309,14 @@ func (t *Transport) callError(ctx context.Context, method string, err error) err
 		return ErrClosed
 	}
 	switch st := status.Convert(err); st.Code() {
-	case codes.Unavailable, codes.Canceled:
+	case codes.Unavailable:
+		if strings.Contains(st.Message(), "while dialing") {
+			// gRPC failed the call because it had no connection to
+			// send it on.
+			return fmt.Errorf("transport: call %s: %s: %w: %w", method, st.Message(), ErrUnreachable, ErrNotSent)
+		}
+		return fmt.Errorf("transport: call %s: %s: %w", method, st.Message(), ErrUnreachable)
+	case codes.Canceled:
 		// Canceled without a cancelled ctx: the connection was closed
 		// because the peer was removed or moved.
 		return fmt.Errorf("transport: call %s: %s: %w", method, st.Message(), ErrUnreachable)
