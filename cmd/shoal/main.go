@@ -1,0 +1,138 @@
+// Command shoal runs a shoal node or a local demo cluster.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/shoaldb/shoal/internal/node"
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	root := &cobra.Command{
+		Use:           "shoal",
+		Short:         "shoal: a distributed, strongly consistent key-value database that speaks Redis",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(startCmd(), demoCmd())
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "shoal:", err)
+		os.Exit(1)
+	}
+}
+
+type nodeFlags struct {
+	dataDir  string
+	addr     string
+	busAddr  string
+	join     []string
+	shards   int
+	rf       int
+	logLevel string
+}
+
+func startCmd() *cobra.Command {
+	var f nodeFlags
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Start a node: the first one creates a cluster, later ones --join it",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger := newLogger(f.logLevel)
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			n, err := node.Start(ctx, node.Config{
+				DataDir: f.dataDir, Addr: f.addr, BusAddr: f.busAddr, Join: f.join,
+				Shards: f.shards, ReplicationFactor: f.rf, Logger: logger,
+			})
+			if err != nil {
+				return err
+			}
+			<-ctx.Done()
+			logger.Info("shutting down")
+			return n.Close()
+		},
+	}
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", "shoal-data", "directory holding this node's data")
+	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:6379", "client (Redis protocol) listen address")
+	cmd.Flags().StringVar(&f.busAddr, "bus-addr", "", "node-to-node listen address (default: client port + 10000)")
+	cmd.Flags().StringSliceVar(&f.join, "join", nil, "client address of an existing member to join (repeatable)")
+	cmd.Flags().IntVar(&f.shards, "shards", 16, "data shards created with a new cluster")
+	cmd.Flags().IntVar(&f.rf, "replication-factor", 3, "replicas per data shard")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func demoCmd() *cobra.Command {
+	var (
+		dir      string
+		port     int
+		nodes    int
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run a local cluster of several nodes in one process",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger := newLogger(logLevel)
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if dir == "" {
+				var err error
+				if dir, err = os.MkdirTemp("", "shoal-demo-"); err != nil {
+					return err
+				}
+			}
+			var running []*node.Node
+			defer func() {
+				for _, n := range running {
+					n.Close()
+				}
+			}()
+			first := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			for i := range nodes {
+				addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port+i))
+				cfg := node.Config{DataDir: filepath.Join(dir, fmt.Sprintf("node%d", i+1)), Addr: addr, Logger: logger}
+				if i > 0 {
+					cfg.Join = []string{first}
+				}
+				jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				n, err := node.Start(jctx, cfg)
+				cancel()
+				if err != nil {
+					return err
+				}
+				running = append(running, n)
+			}
+			fmt.Printf("shoal demo: %d nodes on 127.0.0.1:%d-%d, data in %s\n", nodes, port, port+nodes-1, dir)
+			fmt.Printf("  connect:          redis-cli -p %d\n", port)
+			fmt.Printf("  cluster-aware:    redis-cli -c -p %d\n", port)
+			fmt.Printf("  benchmark:        redis-benchmark -p %d -t set,get\n", port)
+			fmt.Println("Ctrl-C stops the cluster.")
+			<-ctx.Done()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "data-dir", "", "base directory for the nodes' data (default: a new temporary directory)")
+	cmd.Flags().IntVar(&port, "port", 6379, "client port of the first node; the others use the next ports")
+	cmd.Flags().IntVar(&nodes, "nodes", 3, "number of nodes")
+	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	return cmd
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}

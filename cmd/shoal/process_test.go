@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// These tests run the real shoal binary as separate processes on loopback
+// and kill them with SIGKILL.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func shoalBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "shoal-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "shoal")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// freePort returns a port p such that p and p+10000 are free.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		p := 20000 + rand.IntN(10000)
+		a, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		b, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+10000))
+		a.Close()
+		if err != nil {
+			continue
+		}
+		b.Close()
+		return p
+	}
+	t.Fatal("no free port pair")
+	return 0
+}
+
+type proc struct {
+	t    *testing.T
+	addr string
+	dir  string
+	join string
+	cmd  *exec.Cmd
+	log  *os.File
+}
+
+func (p *proc) start() {
+	p.t.Helper()
+	args := []string{"start", "--data-dir", p.dir, "--addr", p.addr, "--shards", "6", "--log-level", "info"}
+	if p.join != "" {
+		args = append(args, "--join", p.join)
+	}
+	p.cmd = exec.Command(shoalBinary(p.t), args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *proc) kill() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.cmd.Wait()
+	p.cmd = nil
+}
+
+func startProcs(t *testing.T, n int) []*proc {
+	t.Helper()
+	base := t.TempDir()
+	var procs []*proc
+	for i := range n {
+		lf, err := os.Create(filepath.Join(base, fmt.Sprintf("node%d.log", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &proc{t: t, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), dir: filepath.Join(base, fmt.Sprintf("node%d", i+1)), log: lf}
+		if i > 0 {
+			p.join = procs[0].addr
+		}
+		procs = append(procs, p)
+	}
+	t.Cleanup(func() {
+		for _, p := range procs {
+			p.kill()
+			p.log.Close()
+		}
+		if t.Failed() {
+			for _, p := range procs {
+				b, _ := os.ReadFile(p.log.Name())
+				if len(b) > 8000 {
+					b = b[len(b)-8000:]
+				}
+				t.Logf("---- %s ----\n%s", p.log.Name(), b)
+			}
+		}
+	})
+	for _, p := range procs {
+		p.start()
+		waitUntil(t, 30*time.Second, "node "+p.addr+" serves", func() error {
+			return client(t, p.addr).Ping(context.Background()).Err()
+		})
+	}
+	return procs
+}
+
+func client(t *testing.T, addr string) *redis.Client {
+	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second,
+		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second})
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: not after %v: %v", what, d, err)
+}
+
+// replicated returns nil once CLUSTER SLOTS lists 3 nodes for every range.
+func replicated(t *testing.T, addr string) func() error {
+	return func() error {
+		slots, err := client(t, addr).ClusterSlots(context.Background()).Result()
+		if err != nil {
+			return err
+		}
+		covered := 0
+		for _, s := range slots {
+			if len(s.Nodes) != 3 {
+				return fmt.Errorf("slots %d-%d on %d nodes", s.Start, s.End, len(s.Nodes))
+			}
+			covered += s.End - s.Start + 1
+		}
+		if covered != 16384 {
+			return fmt.Errorf("%d slots covered", covered)
+		}
+		return nil
+	}
+}
+
+type ackLog struct {
+	mu    sync.Mutex
+	acked map[string]string
+	ok    int
+	fail  int
+}
+
+func (a *ackLog) write(ctx context.Context, cl *redis.Client, prefix string) {
+	for i := 0; ctx.Err() == nil; i++ {
+		k, v := fmt.Sprintf("%s:%d", prefix, i%200), strconv.Itoa(i)
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := cl.Set(cctx, k, v, 0).Err()
+		cancel()
+		a.mu.Lock()
+		if err == nil {
+			a.acked[k] = v
+			a.ok++
+		} else {
+			delete(a.acked, k) // outcome unknown; a later ack decides
+			a.fail++
+		}
+		a.mu.Unlock()
+	}
+}
+
+func verify(t *testing.T, addr string, acked map[string]string) {
+	t.Helper()
+	cl := client(t, addr)
+	for k, v := range acked {
+		var got string
+		var err error
+		waitUntil(t, 15*time.Second, "GET "+k, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			got, err = cl.Get(ctx, k).Result()
+			return err
+		})
+		if got != v {
+			t.Fatalf("acknowledged write lost: GET %s = %q via %s, want %q", k, got, addr, v)
+		}
+	}
+}
+
+func TestProcessKillNineNoAcknowledgedWriteLost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test: skipped in -short mode")
+	}
+	procs := startProcs(t, 3)
+	waitUntil(t, 60*time.Second, "every shard on 3 nodes", replicated(t, procs[0].addr))
+
+	// Writers through nodes 2 and 3 while node 1 is killed and restarted.
+	a := &ackLog{acked: map[string]string{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i, p := range []*proc{procs[1], procs[2], procs[1], procs[2]} {
+		cl := client(t, p.addr)
+		wg.Add(1)
+		go func() { defer wg.Done(); a.write(ctx, cl, fmt.Sprintf("w%d", i)) }()
+	}
+	time.Sleep(time.Second)
+	procs[0].kill()
+	before := a.snapshotOK()
+	waitUntil(t, 10*time.Second, "writes resume after SIGKILL of node 1", func() error {
+		if a.snapshotOK() < before+100 {
+			return fmt.Errorf("%d acknowledged writes since the kill", a.snapshotOK()-before)
+		}
+		return nil
+	})
+	procs[0].start()
+	time.Sleep(2 * time.Second)
+	cancel()
+	wg.Wait()
+	t.Logf("writes: %d acknowledged, %d failed or unknown", a.ok, a.fail)
+
+	// SIGKILL every node at once, restart them all: nothing acknowledged is lost.
+	for _, p := range procs {
+		p.kill()
+	}
+	for _, p := range procs {
+		p.start()
+	}
+	for _, p := range procs {
+		verify(t, p.addr, a.acked)
+	}
+}
+
+func (a *ackLog) snapshotOK() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ok
+}

@@ -1,0 +1,279 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/shoaldb/shoal/internal/kv"
+	"github.com/shoaldb/shoal/internal/meta"
+	"github.com/shoaldb/shoal/internal/resp"
+	"github.com/shoaldb/shoal/internal/server"
+	"github.com/shoaldb/shoal/internal/shoalpb"
+	"github.com/shoaldb/shoal/internal/store"
+	"github.com/shoaldb/shoal/internal/transport"
+	"google.golang.org/protobuf/proto"
+)
+
+// stateMachine applies committed commands: meta commands to the meta
+// shard, Redis commands to data shards.
+type stateMachine struct{}
+
+func (stateMachine) Apply(w kv.Writer, desc *shoalpb.ShardDescriptor, cmd *shoalpb.Command) (resp.Value, error) {
+	if desc.GetMeta() {
+		return meta.Apply(w, cmd)
+	}
+	return kv.Apply(w, kv.Env{
+		NowMs: cmd.GetNowMs(), Rand: cmd.GetRand(),
+		FirstSlot: int(desc.GetFirstSlot()), LastSlot: int(desc.GetLastSlot()),
+	}, cmd.GetArgs())
+}
+
+// defaultTimeout bounds a command whose context has no deadline: long
+// enough to ride out a leader election.
+const defaultTimeout = 8 * time.Second
+
+// Execute runs a command on a shard: locally when this node leads it (or
+// holds a replica and the client accepts follower reads), otherwise at the
+// leader. It retries while the shard has no reachable leader, as long as
+// retrying cannot apply a write twice.
+func (n *Node) Execute(ctx context.Context, req server.Request) (resp.Value, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultTimeout)
+		defer cancel()
+	}
+	var hint uint64
+	for attempt := 0; ; attempt++ {
+		v, err, retry := n.tryExecute(ctx, req, hint)
+		if !retry {
+			return v, err
+		}
+		var nl *store.NotLeaderError
+		hint = 0
+		if errors.As(err, &nl) {
+			hint = nl.Leader
+		}
+		backoff := time.Duration(min(attempt+1, 10)) * 20 * time.Millisecond
+		select {
+		case <-ctx.Done():
+			if req.Write && !errors.As(err, &nl) && !errors.Is(err, errNoLeader) {
+				return resp.Value{}, server.ErrTimeout
+			}
+			return resp.Value{}, server.ErrNoLeader
+		case <-time.After(backoff):
+		}
+	}
+}
+
+var errNoLeader = errors.New("node: shard has no known leader")
+
+// tryExecute makes one attempt; retry says whether another attempt is safe
+// and useful.
+func (n *Node) tryExecute(ctx context.Context, req server.Request, hint uint64) (v resp.Value, err error, retry bool) {
+	st := n.st.Load()
+	ri, local := st.Replica(req.Shard)
+	if local && ri.Initialized && (ri.IsLeader || (req.FollowerRead && !req.Write)) {
+		v, err := n.executeLocal(ctx, req)
+		return v, err, retryable(err, req.Write, false)
+	}
+	leader := hint
+	if leader == 0 && local {
+		leader = ri.Leader
+	}
+	if leader == 0 || leader == n.ID() {
+		if sh := n.view.Load().Shards[req.Shard]; sh != nil && sh.Leader != n.ID() {
+			leader = sh.Leader
+		}
+	}
+	if leader == 0 || leader == n.ID() {
+		return resp.Value{}, errNoLeader, true
+	}
+	body, _ := proto.Marshal(&shoalpb.ForwardRequest{
+		ShardId: req.Shard, Args: req.Args, Write: req.Write, FollowerRead: req.FollowerRead,
+	})
+	out, err := n.net.Call(ctx, leader, methodForward, body)
+	if err != nil {
+		var ce *transport.CallError
+		if errors.As(err, &ce) {
+			switch ce.Code {
+			case codeNotLeader:
+				l, _ := strconv.ParseUint(ce.Msg, 10, 64)
+				return resp.Value{}, &store.NotLeaderError{Shard: req.Shard, Leader: l}, true
+			case codeNoReplica:
+				return resp.Value{}, errNoLeader, true
+			case codeIndeterminate:
+				return resp.Value{}, server.ErrTimeout, false
+			}
+			return resp.Value{}, errors.New(ce.Msg), false
+		}
+		// The leader could not be reached. A read is safe to retry; a
+		// write may have been executed if the request got through.
+		if !req.Write || errors.Is(err, transport.ErrUnknownPeer) || notSent(err) {
+			return resp.Value{}, errNoLeader, true
+		}
+		return resp.Value{}, server.ErrTimeout, false
+	}
+	v, _, perr := resp.ParseValue(out)
+	if perr != nil {
+		return resp.Value{}, fmt.Errorf("node: bad forwarded reply: %w", perr), false
+	}
+	return v, nil, false
+}
+
+// notSent reports whether a failed call certainly never reached the peer.
+func notSent(err error) bool { return errors.Is(err, transport.ErrNotSent) }
+
+// retryable reports whether a local attempt that failed with err may be
+// retried (possibly elsewhere) without risking a second application.
+func retryable(err error, write, _ bool) bool {
+	var nl *store.NotLeaderError
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &nl), errors.Is(err, store.ErrUnknownShard), errors.Is(err, store.ErrBusy):
+		return true // nothing was proposed
+	case errors.Is(err, store.ErrLeaderChanged):
+		return !write
+	}
+	return false
+}
+
+// executeLocal runs a command against the local replica of its shard.
+func (n *Node) executeLocal(ctx context.Context, req server.Request) (resp.Value, error) {
+	st := n.st.Load()
+	if req.Write {
+		return st.Propose(ctx, req.Shard, req.Args)
+	}
+	ri, ok := st.Replica(req.Shard)
+	if !ok || !ri.Initialized {
+		return resp.Value{}, store.ErrUnknownShard
+	}
+	if !req.FollowerRead {
+		if err := st.ReadIndex(ctx, req.Shard); err != nil {
+			return resp.Value{}, err
+		}
+	}
+	d := ri.Desc
+	if d.GetMeta() {
+		return resp.Value{}, errors.New("node: reads of the meta shard go through the meta view")
+	}
+	return kv.Read(n.eng, kv.Env{
+		NowMs: time.Now().UnixMilli(), Rand: rand.Uint64(),
+		FirstSlot: int(d.GetFirstSlot()), LastSlot: int(d.GetLastSlot()),
+	}, req.Args)
+}
+
+// proposeMeta runs a meta command wherever the meta leader is.
+func (n *Node) proposeMeta(ctx context.Context, args ...[]byte) (resp.Value, error) {
+	v, err := n.Execute(ctx, server.Request{Shard: meta.ShardID, Args: args, Write: true})
+	if err == nil && v.IsError() {
+		err = errors.New(string(v.Str))
+	}
+	return v, err
+}
+
+// Methods served to other nodes through Net.Call.
+const (
+	methodForward   = "forward"
+	methodJoin      = "join"
+	methodPlacement = "placement"
+	methodView      = "view"
+)
+
+// Call error codes.
+const (
+	codeNotLeader     = "notleader"
+	codeNoReplica     = "noreplica"
+	codeIndeterminate = "indeterminate"
+)
+
+// HandleRaft implements transport.Handler.
+func (n *Node) HandleRaft(from uint64, envs []*shoalpb.RaftEnvelope) {
+	if st := n.st.Load(); st != nil {
+		st.HandleRaft(from, envs)
+	}
+}
+
+// ReportUnreachable implements transport.Handler.
+func (n *Node) ReportUnreachable(shard, to uint64) {
+	if st := n.st.Load(); st != nil {
+		st.ReportUnreachable(shard, to)
+	}
+}
+
+// ReportSnapshot implements transport.Handler.
+func (n *Node) ReportSnapshot(shard, to uint64, failed bool) {
+	if st := n.st.Load(); st != nil {
+		st.ReportSnapshot(shard, to, failed)
+	}
+}
+
+// HandleCall implements transport.Handler.
+func (n *Node) HandleCall(ctx context.Context, from uint64, method string, body []byte) ([]byte, error) {
+	if n.st.Load() == nil {
+		return nil, &transport.CallError{Code: codeNoReplica, Msg: "node is starting"}
+	}
+	switch method {
+	case methodForward:
+		return n.handleForward(ctx, body)
+	case methodJoin:
+		return n.handleJoin(ctx, body)
+	case methodPlacement:
+		var op placementOp
+		if err := json.Unmarshal(body, &op); err != nil {
+			return nil, err
+		}
+		return nil, n.executeOp(ctx, op)
+	case methodView:
+		return n.view.Load().Encode(), nil
+	}
+	return nil, fmt.Errorf("node: unknown method %q", method)
+}
+
+func (n *Node) handleForward(ctx context.Context, body []byte) ([]byte, error) {
+	var req shoalpb.ForwardRequest
+	if err := proto.Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	v, err := n.executeLocal(ctx, server.Request{
+		Shard: req.GetShardId(), Args: req.GetArgs(), Write: req.GetWrite(), FollowerRead: req.GetFollowerRead(),
+	})
+	var nl *store.NotLeaderError
+	switch {
+	case err == nil:
+		return resp.AppendValue(nil, v, 3), nil
+	case errors.As(err, &nl):
+		return nil, &transport.CallError{Code: codeNotLeader, Msg: strconv.FormatUint(nl.Leader, 10)}
+	case errors.Is(err, store.ErrUnknownShard), errors.Is(err, store.ErrBusy):
+		return nil, &transport.CallError{Code: codeNoReplica, Msg: err.Error()}
+	case errors.Is(err, store.ErrLeaderChanged) && req.GetWrite():
+		return nil, &transport.CallError{Code: codeIndeterminate, Msg: err.Error()}
+	case errors.Is(err, store.ErrLeaderChanged):
+		return nil, &transport.CallError{Code: codeNotLeader, Msg: "0"}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return nil, &transport.CallError{Code: codeIndeterminate, Msg: err.Error()}
+	}
+	return nil, err
+}
+
+func (n *Node) handleJoin(ctx context.Context, body []byte) ([]byte, error) {
+	var req joinRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	v, err := n.proposeMeta(ctx, []byte(meta.CmdAddNode), []byte(req.Addr), []byte(req.BusAddr))
+	if err != nil {
+		return nil, err
+	}
+	id, err := strconv.ParseUint(string(v.Str), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("node: bad node id %q", v.Str)
+	}
+	n.log.Info("registered joining node", "id", id, "addr", req.Addr)
+	return json.Marshal(joinReply{NodeID: id, ClusterID: n.ident.GetClusterId()})
+}

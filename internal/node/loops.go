@@ -1,0 +1,258 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/kv"
+	"github.com/shoaldb/shoal/internal/meta"
+	"github.com/shoaldb/shoal/internal/placement"
+	"github.com/shoaldb/shoal/internal/server"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// viewKey persists the last meta view fetched from a peer, so a node
+// without a meta replica can route after a restart.
+var viewKey = append(keys.Ident(), "-view"...)
+
+// reloadView refreshes the cached meta state: from the local meta replica
+// when this node has one, else from the persisted copy.
+func (n *Node) reloadView() {
+	if ri, ok := n.st.Load().Replica(meta.ShardID); ok && ri.Initialized {
+		if st, err := meta.Load(n.eng); err == nil {
+			n.setView(st)
+			return
+		}
+	}
+	if n.view.Load() == nil {
+		if b, ok, _ := n.eng.Get(viewKey); ok {
+			if st, err := meta.Decode(b); err == nil {
+				n.setView(st)
+				return
+			}
+		}
+		n.setView(&meta.State{Nodes: map[uint64]*meta.Node{}, Shards: map[uint64]*meta.Shard{}})
+	}
+}
+
+func (n *Node) setView(st *meta.State) {
+	n.view.Store(st)
+	for id, nd := range st.Nodes {
+		if id != n.ID() {
+			n.net.SetPeer(id, nd.BusAddr)
+		}
+	}
+}
+
+// metaWatcher reloads the view when the local meta replica applies
+// something, and fetches it from peers when this node has no meta replica.
+func (n *Node) metaWatcher() {
+	t := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.metaDirt:
+			n.reloadView()
+		case <-t.C:
+			if ri, ok := n.st.Load().Replica(meta.ShardID); ok && ri.Initialized {
+				n.reloadView()
+				continue
+			}
+			n.fetchView()
+		}
+	}
+}
+
+// fetchView asks known peers for their meta view.
+func (n *Node) fetchView() {
+	peers := n.view.Load().NodeIDs()
+	for _, id := range peers {
+		if id == n.ID() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, time.Second)
+		b, err := n.net.Call(ctx, id, methodView, nil)
+		cancel()
+		if err != nil {
+			continue
+		}
+		st, err := meta.Decode(b)
+		if err != nil || len(st.Nodes) == 0 {
+			continue
+		}
+		n.setView(st)
+		wb := n.eng.NewWriteBatch()
+		wb.Set(viewKey, b)
+		wb.Commit(false)
+		return
+	}
+	for _, addr := range n.cfg.Join {
+		bus, err := n.cfg.BusAddrOf(addr)
+		if err != nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, time.Second)
+		b, err := n.net.CallAddr(ctx, bus, methodView, nil)
+		cancel()
+		if err != nil {
+			continue
+		}
+		if st, err := meta.Decode(b); err == nil && len(st.Nodes) > 0 {
+			n.setView(st)
+			return
+		}
+	}
+}
+
+// heartbeatLoop reports liveness and the shards this node leads.
+func (n *Node) heartbeatLoop() {
+	t := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		hb := meta.Heartbeat{Node: n.ID()}
+		for _, ri := range n.st.Load().Replicas() {
+			if ri.IsLeader && ri.Initialized {
+				hb.Reports = append(hb.Reports, meta.LeaderReport{
+					Shard: ri.Shard, Term: ri.Term, Voters: ri.Voters, Learners: ri.Learners,
+				})
+			}
+		}
+		b, _ := json.Marshal(hb)
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HeartbeatInterval*2)
+		if _, err := n.proposeMeta(ctx, []byte(meta.CmdHeartbeat), b); err != nil && n.ctx.Err() == nil {
+			n.log.Debug("heartbeat failed", "err", err)
+		}
+		cancel()
+	}
+}
+
+// placementLoop runs the placement planner while this node leads the meta
+// shard and carries out its operations at each shard's leader.
+func (n *Node) placementLoop() {
+	t := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		ri, ok := n.st.Load().Replica(meta.ShardID)
+		if !ok || !ri.IsLeader {
+			continue
+		}
+		st := n.view.Load()
+		ops := placement.Plan(st, time.Now().UnixMilli(), placement.Config{ReplicationFactor: n.cfg.ReplicationFactor})
+		for _, op := range ops {
+			if err := n.runOp(st, op); err != nil {
+				n.log.Debug("placement op failed", "op", op.String(), "err", err)
+			} else {
+				n.log.Info("placement", "op", op.String())
+			}
+		}
+	}
+}
+
+type placementOp = placement.Op
+
+// runOp sends op to the leader of its shard.
+func (n *Node) runOp(st *meta.State, op placement.Op) error {
+	sh := st.Shards[op.Shard]
+	if sh == nil || sh.Leader == 0 {
+		return errors.New("shard leader unknown")
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+	defer cancel()
+	if sh.Leader == n.ID() {
+		return n.executeOp(ctx, op)
+	}
+	b, _ := json.Marshal(op)
+	_, err := n.net.Call(ctx, sh.Leader, methodPlacement, b)
+	return err
+}
+
+// executeOp carries out a placement operation on a shard this node leads.
+func (n *Node) executeOp(ctx context.Context, op placement.Op) error {
+	st := n.st.Load()
+	single := func(t raftpb.ConfChangeType) []*raftpb.ConfChangeSingle {
+		return []*raftpb.ConfChangeSingle{{Type: t.Enum(), NodeId: proto.Uint64(op.Node)}}
+	}
+	switch op.Kind {
+	case placement.AddLearner:
+		ri, ok := st.Replica(op.Shard)
+		if ok && (slices.Contains(ri.Voters, op.Node) || slices.Contains(ri.Learners, op.Node)) {
+			return nil
+		}
+		return st.ChangeReplicas(ctx, op.Shard, single(raftpb.ConfChangeType_ConfChangeAddLearnerNode))
+	case placement.Promote:
+		p, err := st.Progress(ctx, op.Shard)
+		if err != nil {
+			return err
+		}
+		// A learner is promoted once it holds everything applied at the
+		// leader: then it cannot make the shard lose availability by
+		// counting toward a quorum it cannot yet serve.
+		if p.Match[op.Node] < p.Applied {
+			return fmt.Errorf("learner %d at %d, leader applied %d", op.Node, p.Match[op.Node], p.Applied)
+		}
+		return st.ChangeReplicas(ctx, op.Shard, single(raftpb.ConfChangeType_ConfChangeAddNode))
+	case placement.TransferLeader:
+		return st.TransferLeader(ctx, op.Shard, op.Node)
+	}
+	return fmt.Errorf("unknown op %v", op.Kind)
+}
+
+// sweepLoop deletes expired keys of the shards this node leads, through the
+// log, so every replica deletes the same keys.
+func (n *Node) sweepLoop() {
+	t := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, ri := range n.st.Load().Replicas() {
+			if !ri.IsLeader || !ri.Initialized || ri.Desc.GetMeta() {
+				continue
+			}
+			n.sweep(ri.Shard, int(ri.Desc.GetFirstSlot()), int(ri.Desc.GetLastSlot()))
+		}
+	}
+}
+
+const sweepBatch = 512
+
+func (n *Node) sweep(shard uint64, first, last int) {
+	for range 20 { // bounded work per shard per round
+		v, err := kv.Read(n.eng, kv.Env{NowMs: time.Now().UnixMilli(), FirstSlot: first, LastSlot: last},
+			[][]byte{[]byte("SHOAL.EXPIRED"), []byte("1")})
+		if err != nil || v.Int == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+		_, err = n.Execute(ctx, server.Request{
+			Shard: shard, Write: true,
+			Args: [][]byte{[]byte("SHOAL.SWEEP"), []byte(strconv.Itoa(sweepBatch))},
+		})
+		cancel()
+		if err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,389 @@
+// Package node assembles one shoal node: the engine, the store of shard
+// replicas, the transport to other nodes, the cached meta view, the
+// placement controller and the RESP server. It implements server.Cluster:
+// a command for any shard runs here if this node leads the shard, and is
+// forwarded to the leader otherwise.
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/shoaldb/shoal/internal/engine"
+	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/meta"
+	"github.com/shoaldb/shoal/internal/server"
+	"github.com/shoaldb/shoal/internal/shoalpb"
+	"github.com/shoaldb/shoal/internal/store"
+	"github.com/shoaldb/shoal/internal/transport"
+	"google.golang.org/protobuf/proto"
+)
+
+// Net is how a node talks to other nodes; *transport.Transport and
+// *simnet.Endpoint implement it.
+type Net interface {
+	Send(envs []*shoalpb.RaftEnvelope)
+	SetNodeID(id uint64)
+	SetPeer(id uint64, addr string)
+	Call(ctx context.Context, to uint64, method string, body []byte) ([]byte, error)
+	CallAddr(ctx context.Context, addr, method string, body []byte) ([]byte, error)
+	Close() error
+}
+
+// Config configures a node. Zero values mean defaults.
+type Config struct {
+	// DataDir holds the node's database; required.
+	DataDir string
+	// Addr is the client (RESP) listen address; default 127.0.0.1:6379.
+	Addr string
+	// BusAddr is the node-to-node listen address; default: the client
+	// port + 10000 on the same host, as Redis Cluster's bus.
+	BusAddr string
+	// Join lists client addresses of existing members. Empty on the first
+	// node of a new cluster; ignored when the data dir already has an
+	// identity.
+	Join []string
+	// Shards is the number of data shards created with a new cluster;
+	// default 16.
+	Shards int
+	// ReplicationFactor is the number of replicas of each data shard;
+	// default 3.
+	ReplicationFactor int
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// FS is the filesystem for the database; nil means the disk.
+	FS vfs.FS
+	// NewNet creates the node-to-node network; default a gRPC transport
+	// listening on BusAddr.
+	NewNet func(busAddr string, h transport.Handler) (Net, error)
+	// Listener, if set, is used for clients instead of listening on Addr.
+	Listener net.Listener
+	// BusAddrOf maps a member's client address (from Join) to its
+	// node-to-node address; default BusAddr.
+	BusAddrOf func(clientAddr string) (string, error)
+	// TickInterval is the raft tick; default 100ms (elections after ~1 s).
+	TickInterval time.Duration
+	// HeartbeatInterval is the liveness heartbeat and placement period;
+	// default 1s.
+	HeartbeatInterval time.Duration
+}
+
+func (c *Config) validate() error {
+	if c.DataDir == "" {
+		return errors.New("node: DataDir is required")
+	}
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:6379"
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("node: bad address %q: %w", c.Addr, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	c.Addr = net.JoinHostPort(host, port)
+	if c.BusAddrOf == nil {
+		c.BusAddrOf = BusAddr
+	}
+	if c.BusAddr == "" {
+		c.BusAddr, err = c.BusAddrOf(c.Addr)
+		if err != nil {
+			return err
+		}
+	}
+	if c.Shards == 0 {
+		c.Shards = 16
+	}
+	if c.Shards < 1 || c.Shards > keys.SlotCount {
+		return fmt.Errorf("node: shards must be in [1, %d]", keys.SlotCount)
+	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = 3
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.NewNet == nil {
+		c.NewNet = func(addr string, h transport.Handler) (Net, error) {
+			return transport.New(transport.Config{Addr: addr, Handler: h, Logger: c.Logger})
+		}
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = 100 * time.Millisecond
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = time.Second
+	}
+	return nil
+}
+
+// BusAddr derives the node-to-node address from a client address: the
+// same host, port + 10000.
+func BusAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("node: bad address %q: %w", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p+10000 > 65535 {
+		return "", fmt.Errorf("node: cannot derive bus port from %q (port + 10000 must be < 65536)", addr)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+10000)), nil
+}
+
+// Node is one running shoal node.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	eng   *engine.Engine
+	net   Net
+	st    atomic.Pointer[store.Store]
+	srv   *server.Server
+	ident *shoalpb.NodeIdent
+
+	view     atomic.Pointer[meta.State] // latest known meta state
+	topo     atomic.Pointer[topoCache]
+	metaDirt chan struct{}
+
+	started time.Time
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Start opens the data dir, creates or joins a cluster (or rejoins with the
+// persisted identity) and serves clients.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, metaDirt: make(chan struct{}, 1), started: time.Now()}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	ok := false
+	defer func() {
+		if !ok {
+			n.Close()
+		}
+	}()
+	eng, err := engine.Open(filepath.Join(cfg.DataDir, "db"), engine.Options{FS: cfg.FS, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	n.eng = eng
+	if n.net, err = cfg.NewNet(cfg.BusAddr, n); err != nil {
+		return nil, err
+	}
+	if err := n.loadOrCreateIdentity(ctx); err != nil {
+		return nil, err
+	}
+	n.log = n.log.With("node", n.ident.GetNodeId())
+	n.net.SetNodeID(n.ident.GetNodeId())
+	if err := n.startStore(); err != nil {
+		return nil, err
+	}
+	n.reloadView()
+	n.srv = server.New(server.Config{Addr: cfg.Addr, Logger: n.log}, n)
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("node: listen: %w", err)
+		}
+	}
+	n.goFunc(func() { n.srv.Serve(ln) })
+	n.goFunc(n.metaWatcher)
+	n.goFunc(n.heartbeatLoop)
+	n.goFunc(n.placementLoop)
+	n.goFunc(n.sweepLoop)
+	ok = true
+	n.log.Info("node started", "addr", cfg.Addr, "bus", cfg.BusAddr, "cluster", n.ident.GetClusterId())
+	return n, nil
+}
+
+// goFunc runs fn in a goroutine that Close waits for.
+func (n *Node) goFunc(fn func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		fn()
+	}()
+}
+
+// Close stops the node. It is safe to call more than once.
+func (n *Node) Close() error {
+	n.cancel()
+	if n.srv != nil {
+		n.srv.Close()
+	}
+	n.wg.Wait()
+	if st := n.st.Load(); st != nil {
+		st.Stop()
+	}
+	if n.net != nil {
+		n.net.Close()
+	}
+	if n.eng != nil {
+		n.eng.Close()
+		n.eng = nil
+	}
+	return nil
+}
+
+// ID is this node's id.
+func (n *Node) ID() uint64 { return n.ident.GetNodeId() }
+
+// Addr is this node's client address.
+func (n *Node) Addr() string { return n.cfg.Addr }
+
+// Store is the node's store (for tests and status).
+func (n *Node) Store() *store.Store { return n.st.Load() }
+
+func (n *Node) loadOrCreateIdentity(ctx context.Context) error {
+	var ident shoalpb.NodeIdent
+	b, ok, err := n.eng.Get(keys.Ident())
+	if err != nil {
+		return err
+	}
+	if ok {
+		if err := proto.Unmarshal(b, &ident); err != nil {
+			return fmt.Errorf("node: bad identity: %w", err)
+		}
+		n.ident = &ident
+		return nil
+	}
+	if len(n.cfg.Join) == 0 {
+		return n.bootstrap()
+	}
+	return n.join(ctx)
+}
+
+// bootstrap creates a new cluster whose only node is this one: the meta
+// shard and the data shards, all with this node as the single voter.
+func (n *Node) bootstrap() error {
+	id := make([]byte, 16)
+	rand.Read(id)
+	n.ident = &shoalpb.NodeIdent{NodeId: 1, ClusterId: hex.EncodeToString(id)}
+	st := meta.New(n.ident.GetClusterId(), n.cfg.Addr, n.cfg.BusAddr, n.cfg.Shards, time.Now().UnixMilli())
+	s, err := n.newStore()
+	if err != nil {
+		return err
+	}
+	var descs []*shoalpb.ShardDescriptor
+	for _, sh := range st.Shards {
+		descs = append(descs, sh.Descriptor())
+	}
+	err = s.Bootstrap(descs, []uint64{1}, func(b *engine.Batch) {
+		meta.Save(b, st)
+		identBytes, _ := proto.Marshal(n.ident)
+		b.Set(keys.Ident(), identBytes)
+	})
+	if err != nil {
+		return err
+	}
+	n.st.Store(s)
+	n.log.Info("bootstrapped new cluster", "cluster", n.ident.GetClusterId(), "shards", n.cfg.Shards)
+	return nil
+}
+
+type joinRequest struct {
+	Addr    string `json:"addr"`
+	BusAddr string `json:"bus_addr"`
+}
+
+type joinReply struct {
+	NodeID    uint64 `json:"node_id"`
+	ClusterID string `json:"cluster_id"`
+}
+
+// join asks a member to register this node, retrying over the join list
+// until one accepts or ctx ends.
+func (n *Node) join(ctx context.Context) error {
+	body, _ := json.Marshal(joinRequest{Addr: n.cfg.Addr, BusAddr: n.cfg.BusAddr})
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		for _, addr := range n.cfg.Join {
+			bus, err := n.cfg.BusAddrOf(addr)
+			if err != nil {
+				return err
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			out, err := n.net.CallAddr(cctx, bus, methodJoin, body)
+			cancel()
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			var rep joinReply
+			if err := json.Unmarshal(out, &rep); err != nil {
+				return fmt.Errorf("node: bad join reply: %w", err)
+			}
+			n.ident = &shoalpb.NodeIdent{NodeId: rep.NodeID, ClusterId: rep.ClusterID}
+			b, _ := proto.Marshal(n.ident)
+			wb := n.eng.NewWriteBatch()
+			wb.Set(keys.Ident(), b)
+			if err := wb.Commit(true); err != nil {
+				return err
+			}
+			n.log.Info("joined cluster", "node", rep.NodeID, "cluster", rep.ClusterID, "via", addr)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node: join %v: %w (last error: %v)", n.cfg.Join, ctx.Err(), lastErr)
+		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 2*time.Second)):
+		}
+	}
+}
+
+func (n *Node) newStore() (*store.Store, error) {
+	return store.New(store.Config{
+		NodeID:       n.ident.GetNodeId(),
+		Engine:       n.eng,
+		Transport:    n.net,
+		StateMachine: stateMachine{},
+		Logger:       n.log,
+		TickInterval: n.cfg.TickInterval,
+		OnApplied:    n.onApplied,
+	})
+}
+
+func (n *Node) startStore() error {
+	s := n.st.Load()
+	if s == nil {
+		var err error
+		if s, err = n.newStore(); err != nil {
+			return err
+		}
+		n.st.Store(s)
+	}
+	s.Start()
+	return nil
+}
+
+// onApplied runs on the store loop: it must not block.
+func (n *Node) onApplied(shards []uint64) {
+	for _, id := range shards {
+		if id == meta.ShardID {
+			select {
+			case n.metaDirt <- struct{}{}:
+			default:
+			}
+			return
+		}
+	}
+}
