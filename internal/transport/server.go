@@ -92,6 +92,11 @@ func (s *server) Call(ctx context.Context, req *shoalpb.CallRequest) (*shoalpb.C
 	}
 	defer s.t.wg.Done()
 	body, err := s.t.cfg.Handler.HandleCall(ctx, req.GetFromNode(), req.GetMethod(), req.GetBody())
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// The handler gave up because the caller's deadline passed or
+		// the caller went away: the caller sees its context's error.
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
 	if err != nil {
 		r := &shoalpb.CallReply{Error: err.Error()}
 		if ce, ok := errors.AsType[*CallError](err); ok {

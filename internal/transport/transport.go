@@ -43,7 +43,10 @@ type Handler interface {
 	HandleRaft(from uint64, envs []*shoalpb.RaftEnvelope)
 	// HandleCall serves a Call. An error is returned to the caller as a
 	// *CallError whose Msg is err.Error() and whose Code is that of the
-	// *CallError err is or wraps, else "".
+	// *CallError err is or wraps, else "". ctx ends with the caller's
+	// deadline or cancellation; an error that is ctx's own error after
+	// ctx ended reaches the caller as context.DeadlineExceeded or
+	// context.Canceled instead.
 	HandleCall(ctx context.Context, from uint64, method string, body []byte) ([]byte, error)
 	// ReportUnreachable tells raft that a message of shard to node to was
 	// dropped.
@@ -316,6 +319,10 @@ func (t *Transport) callError(ctx context.Context, method string, err error) err
 			return fmt.Errorf("transport: call %s: %s: %w: %w", method, st.Message(), ErrUnreachable, ErrNotSent)
 		}
 		return fmt.Errorf("transport: call %s: %s: %w", method, st.Message(), ErrUnreachable)
+	case codes.DeadlineExceeded:
+		// The peer enforces the caller's deadline too, and its verdict
+		// can arrive before ctx's own timer fires.
+		return fmt.Errorf("transport: call %s: %w", method, context.DeadlineExceeded)
 	case codes.Canceled:
 		// Canceled without a cancelled ctx: the connection was closed
 		// because the peer was removed or moved.
