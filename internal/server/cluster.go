@@ -21,8 +21,11 @@ type Cluster interface {
 
 // Request is one command for one shard.
 type Request struct {
-	Shard        uint64
-	Args         [][]byte // command name first, as the client sent it
+	Shard uint64
+	// Args are the command, its name first as the client sent it. They
+	// alias the client's read buffer: Execute must not modify them, nor
+	// keep them after it returns.
+	Args         [][]byte
 	Write        bool
 	FollowerRead bool
 }

@@ -31,6 +31,11 @@ func unsupportedFanout(ctx context.Context, c *conn, args [][]byte) resp.Value {
 // the replies in shard order, or ok=false and the reply to the first
 // failure (an error of the Cluster, or an error reply of a shard).
 func (s *Server) fanout(ctx context.Context, shards []Shard, args [][]byte, write, followerRead bool) (vals []resp.Value, fail resp.Value, ok bool) {
+	if !coversAllSlots(shards) {
+		// A partial answer (a DBSIZE that misses a shard) would look
+		// right and be wrong.
+		return nil, errSlotDown, false
+	}
 	vals = make([]resp.Value, len(shards))
 	errs := make([]error, len(shards))
 	run := func(i int) {
@@ -61,6 +66,19 @@ func (s *Server) fanout(ctx context.Context, shards []Shard, args [][]byte, writ
 		}
 	}
 	return vals, resp.Value{}, true
+}
+
+// coversAllSlots reports whether shards, ordered by FirstSlot, cover every
+// slot exactly once.
+func coversAllSlots(shards []Shard) bool {
+	next := 0
+	for _, sh := range shards {
+		if sh.FirstSlot != next || sh.LastSlot < sh.FirstSlot {
+			return false
+		}
+		next = sh.LastSlot + 1
+	}
+	return next == keys.SlotCount
 }
 
 // cmdKeys is KEYS pattern: the keys of every shard, concatenated.
