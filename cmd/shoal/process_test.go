@@ -183,6 +183,7 @@ type ackLog struct {
 	acked map[string]string
 	ok    int
 	fail  int
+	errs  map[string]int // distinct error texts
 }
 
 func (a *ackLog) write(ctx context.Context, cl *redis.Client, prefix string) {
@@ -198,6 +199,7 @@ func (a *ackLog) write(ctx context.Context, cl *redis.Client, prefix string) {
 		} else {
 			delete(a.acked, k) // outcome unknown; a later ack decides
 			a.fail++
+			a.errs[err.Error()]++
 		}
 		a.mu.Unlock()
 	}
@@ -229,7 +231,7 @@ func TestProcessKillNineNoAcknowledgedWriteLost(t *testing.T) {
 	waitUntil(t, 60*time.Second, "every shard on 3 nodes", replicated(t, procs[0].addr))
 
 	// Writers through nodes 2 and 3 while node 1 is killed and restarted.
-	a := &ackLog{acked: map[string]string{}}
+	a := &ackLog{acked: map[string]string{}, errs: map[string]int{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i, p := range []*proc{procs[1], procs[2], procs[1], procs[2]} {
@@ -250,7 +252,7 @@ func TestProcessKillNineNoAcknowledgedWriteLost(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	cancel()
 	wg.Wait()
-	t.Logf("writes: %d acknowledged, %d failed or unknown", a.ok, a.fail)
+	t.Logf("writes: %d acknowledged, %d failed or unknown: %v", a.ok, a.fail, a.errs)
 
 	// SIGKILL every node at once, restart them all: nothing acknowledged is lost.
 	for _, p := range procs {

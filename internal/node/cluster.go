@@ -51,7 +51,7 @@ func (n *Node) Execute(ctx context.Context, req server.Request) (resp.Value, err
 	for attempt := 0; ; attempt++ {
 		v, err, retry := n.tryExecute(ctx, req, hint)
 		if !retry {
-			return v, err
+			return v, edgeError(err)
 		}
 		var nl *store.NotLeaderError
 		hint = 0
@@ -71,6 +71,21 @@ func (n *Node) Execute(ctx context.Context, req server.Request) (resp.Value, err
 }
 
 var errNoLeader = errors.New("node: shard has no known leader")
+
+// edgeError translates store and context errors into the kinds the server
+// answers clients with.
+func edgeError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrOutcomeUnknown), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, context.Canceled):
+		return server.ErrTimeout
+	case errors.Is(err, store.ErrStopped):
+		return server.ErrUnavailable
+	}
+	return err
+}
 
 // tryExecute makes one attempt; retry says whether another attempt is safe
 // and useful.
@@ -116,6 +131,7 @@ func (n *Node) tryExecute(ctx context.Context, req server.Request, hint uint64) 
 		if !req.Write || errors.Is(err, transport.ErrUnknownPeer) || notSent(err) {
 			return resp.Value{}, errNoLeader, true
 		}
+		n.log.Debug("forwarded write failed, outcome unknown", "shard", req.Shard, "leader", leader, "err", err)
 		return resp.Value{}, server.ErrTimeout, false
 	}
 	v, _, perr := resp.ParseValue(out)
@@ -135,10 +151,9 @@ func retryable(err error, write, _ bool) bool {
 	switch {
 	case err == nil:
 		return false
-	case errors.As(err, &nl), errors.Is(err, store.ErrUnknownShard), errors.Is(err, store.ErrBusy):
-		return true // nothing was proposed
-	case errors.Is(err, store.ErrLeaderChanged):
-		return !write
+	case errors.As(err, &nl), errors.Is(err, store.ErrUnknownShard), errors.Is(err, store.ErrBusy),
+		errors.Is(err, store.ErrDropped):
+		return true // nothing was applied
 	}
 	return false
 }
@@ -251,10 +266,10 @@ func (n *Node) handleForward(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, &transport.CallError{Code: codeNotLeader, Msg: strconv.FormatUint(nl.Leader, 10)}
 	case errors.Is(err, store.ErrUnknownShard), errors.Is(err, store.ErrBusy):
 		return nil, &transport.CallError{Code: codeNoReplica, Msg: err.Error()}
-	case errors.Is(err, store.ErrLeaderChanged) && req.GetWrite():
-		return nil, &transport.CallError{Code: codeIndeterminate, Msg: err.Error()}
-	case errors.Is(err, store.ErrLeaderChanged):
+	case errors.Is(err, store.ErrDropped):
 		return nil, &transport.CallError{Code: codeNotLeader, Msg: "0"}
+	case errors.Is(err, store.ErrOutcomeUnknown):
+		return nil, &transport.CallError{Code: codeIndeterminate, Msg: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return nil, &transport.CallError{Code: codeIndeterminate, Msg: err.Error()}
 	}

@@ -58,47 +58,50 @@ func (s *Store) apply(ready []readyReplica) {
 }
 
 func (s *Store) applyEntry(b *engine.Batch, r *replica, e *raftpb.Entry, out []delivery) []delivery {
+	id, applied, mine := r.resolve(e)
+	if mine && !applied {
+		out = append(out, delivery{id, result{err: ErrDropped}})
+		mine = false
+	}
 	switch e.GetType() {
 	case raftpb.EntryType_EntryNormal:
 		if len(e.GetData()) == 0 {
 			return out // a new leader's empty entry
 		}
 		var cmd shoalpb.Command
-		if err := proto.Unmarshal(e.GetData(), &cmd); err != nil {
+		if len(e.GetData()) < 8 {
+			panic(fmt.Sprintf("store: shard %d entry %d: short command", r.shard, e.GetIndex()))
+		}
+		if err := proto.Unmarshal(e.GetData()[8:], &cmd); err != nil {
 			panic(fmt.Sprintf("store: shard %d entry %d: bad command: %v", r.shard, e.GetIndex(), err))
 		}
 		val, err := s.cfg.StateMachine.Apply(b, r.desc, &cmd)
 		if err != nil {
 			panic(fmt.Sprintf("store: shard %d entry %d: apply: %v", r.shard, e.GetIndex(), err))
 		}
-		if _, ok := r.inflight[cmd.GetId()]; ok {
-			delete(r.inflight, cmd.GetId())
-			out = append(out, delivery{cmd.GetId(), result{val: val, index: e.GetIndex()}})
+		if mine {
+			out = append(out, delivery{id, result{val: val, index: e.GetIndex()}})
 		}
 	case raftpb.EntryType_EntryConfChange, raftpb.EntryType_EntryConfChangeV2:
 		var cc raftpb.ConfChangeI
-		var ctx []byte
 		if e.GetType() == raftpb.EntryType_EntryConfChange {
 			c := &raftpb.ConfChange{}
 			if err := proto.Unmarshal(e.GetData(), c); err != nil {
 				panic(fmt.Sprintf("store: bad conf change: %v", err))
 			}
-			cc, ctx = c, c.GetContext()
+			cc = c
 		} else {
 			c := &raftpb.ConfChangeV2{}
 			if err := proto.Unmarshal(e.GetData(), c); err != nil {
 				panic(fmt.Sprintf("store: bad conf change: %v", err))
 			}
-			cc, ctx = c, c.GetContext()
+			cc = c
 		}
 		r.storage.conf = r.rn.ApplyConfChange(cc)
 		s.dirty = true
 		s.log.Info("applied conf change", "shard", r.shard, "conf", r.storage.conf.String())
-		if id, ok := idFrom(ctx); ok {
-			if _, mine := r.inflight[id]; mine {
-				delete(r.inflight, id)
-				out = append(out, delivery{id, result{index: e.GetIndex()}})
-			}
+		if mine {
+			out = append(out, delivery{id, result{index: e.GetIndex()}})
 		}
 	}
 	return out

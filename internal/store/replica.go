@@ -33,8 +33,13 @@ type replica struct {
 	term        uint64
 	state       raft.StateType
 
-	// inflight holds ids of proposals made here and not yet applied.
-	inflight map[uint64]struct{}
+	// inflight holds ids of proposals made here and not yet resolved, with
+	// the log index each was appended at (0 until the Ready that carries
+	// it). byIndex maps such indexes back to ids: when another entry is
+	// applied at a proposal's index, the proposal was overwritten by a new
+	// leader and is known not to have been applied.
+	inflight map[uint64]uint64
+	byIndex  map[uint64]uint64
 	// readIndexes holds ids of ReadIndex requests awaiting a ReadState;
 	// reads holds those waiting for their read index to be applied.
 	readIndexes map[uint64]struct{}
@@ -44,7 +49,46 @@ type replica struct {
 	truncateTo uint64
 }
 
-func (r *replica) proposals() map[uint64]struct{} { return r.inflight }
+// track records a proposal made on this replica.
+func (r *replica) track(id uint64) {
+	if r.inflight == nil {
+		r.inflight = make(map[uint64]uint64)
+		r.byIndex = make(map[uint64]uint64)
+	}
+	r.inflight[id] = 0
+}
+
+// locate records the log indexes of this replica's own proposals among
+// entries about to be persisted.
+func (r *replica) locate(ents []*raftpb.Entry) {
+	if len(r.inflight) == 0 {
+		return
+	}
+	for _, e := range ents {
+		id, ok := entryID(e)
+		if !ok {
+			continue
+		}
+		if idx, mine := r.inflight[id]; mine && idx == 0 {
+			r.inflight[id] = e.GetIndex()
+			r.byIndex[e.GetIndex()] = id
+		}
+	}
+}
+
+// resolve is called for each applied entry: it returns the id of this
+// replica's proposal at that index, if any, and whether it is the entry
+// itself (applied) or was overwritten (dropped).
+func (r *replica) resolve(e *raftpb.Entry) (id uint64, applied, found bool) {
+	want, ok := r.byIndex[e.GetIndex()]
+	if !ok {
+		return 0, false, false
+	}
+	delete(r.byIndex, e.GetIndex())
+	delete(r.inflight, want)
+	got, _ := entryID(e)
+	return want, got == want, true
+}
 
 type pendingRead struct {
 	id    uint64

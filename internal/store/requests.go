@@ -101,7 +101,9 @@ func (s *Store) Propose(ctx context.Context, shard uint64, args [][]byte) (resp.
 		if err != nil {
 			return err
 		}
-		data, err := proto.Marshal(&shoalpb.Command{
+		// Entry data is the request id, then the command, so the loop
+		// can find its own proposals without decoding them.
+		data, err := proto.MarshalOptions{}.MarshalAppend(idBytes(id), &shoalpb.Command{
 			Id: id, NowMs: s.cfg.Now().UnixMilli(), Rand: s.cfg.Rand.Uint64(), Args: args,
 		})
 		if err != nil {
@@ -110,10 +112,7 @@ func (s *Store) Propose(ctx context.Context, shard uint64, args [][]byte) (resp.
 		if err := r.rn.Propose(data); err != nil {
 			return proposeErr(err)
 		}
-		if r.inflight == nil {
-			r.inflight = make(map[uint64]struct{})
-		}
-		r.inflight[id] = struct{}{}
+		r.track(id)
 		return nil
 	})
 	return res.val, err
@@ -159,10 +158,7 @@ func (s *Store) ChangeReplicas(ctx context.Context, shard uint64, changes []*raf
 		if err := r.rn.ProposeConfChange(cc); err != nil {
 			return proposeErr(err)
 		}
-		if r.inflight == nil {
-			r.inflight = make(map[uint64]struct{})
-		}
-		r.inflight[id] = struct{}{}
+		r.track(id)
 		return nil
 	})
 	return err

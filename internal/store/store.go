@@ -19,6 +19,7 @@ import (
 	"github.com/shoaldb/shoal/internal/shoalpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // Transport sends raft messages to other nodes. Send must not block; a
@@ -94,9 +95,12 @@ var (
 	ErrStopped = errors.New("store: stopped")
 	// ErrUnknownShard: this node has no replica of the shard.
 	ErrUnknownShard = errors.New("store: no local replica of shard")
-	// ErrLeaderChanged: the leader changed while a proposal was in flight;
-	// it may or may not have been applied.
-	ErrLeaderChanged = errors.New("store: leader changed, outcome unknown")
+	// ErrDropped: the proposal was overwritten by a new leader's log and
+	// was not applied; it is safe to retry.
+	ErrDropped = errors.New("store: proposal dropped by a leader change, not applied")
+	// ErrOutcomeUnknown: the replica skipped past a proposal by installing
+	// a snapshot; the proposal may or may not have been applied.
+	ErrOutcomeUnknown = errors.New("store: proposal outcome unknown")
 	// ErrBusy: raft refused the proposal (e.g. a configuration change is
 	// already in progress or a leadership transfer is under way).
 	ErrBusy = errors.New("store: proposal dropped, try again")
@@ -358,6 +362,7 @@ func (s *Store) handleReady() {
 			sync = true
 		}
 		s.persistEntries(b, x.r, x.rd.Entries)
+		x.r.locate(x.rd.Entries)
 		if x.rd.HardState != nil && !raft.IsEmptyHardState(x.rd.HardState) {
 			setProto(b, keys.HardState(x.r.shard), x.rd.HardState)
 		}
@@ -397,12 +402,9 @@ func (s *Store) updateSoftState(r *replica, ss *raft.SoftState) {
 	r.term = r.rn.BasicStatus().GetTerm()
 	s.dirty = true
 	if wasLeader && !r.isLeader() {
-		// Proposals this node made may or may not commit under the next
-		// leader; readers must retry at the new leader.
-		for id := range r.proposals() {
-			s.waiters.deliver(id, result{err: ErrLeaderChanged})
-		}
-		r.inflight = nil
+		// Proposals this node made stay tracked: each resolves when its
+		// log index is applied here, as itself or as another entry. Reads
+		// must retry at the new leader.
 		for _, pr := range r.reads {
 			s.waiters.deliver(pr.id, result{err: &NotLeaderError{Shard: r.shard, Leader: r.lead}})
 		}
@@ -437,6 +439,13 @@ func (s *Store) afterPersist(r *replica, rd raft.Ready) {
 		}
 		r.storage.conf = rd.Snapshot.GetMetadata().GetConfState()
 		r.applied = rd.Snapshot.GetMetadata().GetIndex()
+		for idx, id := range r.byIndex {
+			if idx <= r.applied {
+				delete(r.byIndex, idx)
+				delete(r.inflight, id)
+				s.waiters.deliver(id, result{err: ErrOutcomeUnknown})
+			}
+		}
 		r.appliedTerm = rd.Snapshot.GetMetadata().GetTerm()
 		s.dirty = true
 	}
@@ -451,7 +460,22 @@ func (s *Store) afterPersist(r *replica, rd raft.Ready) {
 	}
 }
 
-// idBytes and idFrom encode request ids in raft contexts.
+// entryID returns the request id of a normal or conf change entry.
+func entryID(e *raftpb.Entry) (uint64, bool) {
+	switch e.GetType() {
+	case raftpb.EntryType_EntryNormal:
+		return idFrom(e.GetData()[:min(8, len(e.GetData()))])
+	case raftpb.EntryType_EntryConfChangeV2:
+		var cc raftpb.ConfChangeV2
+		if proto.Unmarshal(e.GetData(), &cc) != nil {
+			return 0, false
+		}
+		return idFrom(cc.GetContext())
+	}
+	return 0, false
+}
+
+// idBytes and idFrom encode request ids in raft contexts and entries.
 func idBytes(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
 
 func idFrom(b []byte) (uint64, bool) {
