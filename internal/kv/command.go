@@ -2,7 +2,6 @@ package kv
 
 import (
 	"bytes"
-	"errors"
 	"slices"
 	"strings"
 
@@ -67,7 +66,7 @@ type Spec struct {
 }
 
 // handler executes a command whose arity has been checked.
-type handler func(d *db, args [][]byte) (resp.Value, error)
+type handler func(d db, args [][]byte) (resp.Value, error)
 
 // Keys returns the key arguments of args (args[0] is the command name). It
 // is safe on any args.
@@ -203,7 +202,7 @@ func Specs() []*Spec { return slices.Clone(specs) }
 // through w). Command errors (syntax, wrong type, ...) are error replies;
 // err is non-nil only when w fails, and then the batch must be discarded.
 func Apply(w Writer, env Env, args [][]byte) (resp.Value, error) {
-	return execute(&db{r: w, w: w, env: env}, args)
+	return execute(db{r: w, w: w, env: env}, args)
 }
 
 // Read executes a ReadOnly command on r. It never writes; a Write command
@@ -214,10 +213,10 @@ func Read(r Reader, env Env, args [][]byte) (resp.Value, error) {
 			return resp.Err("ERR '" + s.Name + "' is a write command and cannot run as a read"), nil
 		}
 	}
-	return execute(&db{r: r, env: env}, args)
+	return execute(db{r: r, env: env}, args)
 }
 
-func execute(d *db, args [][]byte) (resp.Value, error) {
+func execute(d db, args [][]byte) (resp.Value, error) {
 	if len(args) == 0 {
 		return resp.Err("ERR empty command"), nil
 	}
@@ -229,8 +228,7 @@ func execute(d *db, args [][]byte) (resp.Value, error) {
 		return resp.Err(string(arityError(s.Name))), nil
 	}
 	v, err := s.run(d, args)
-	var ce cmdError
-	if errors.As(err, &ce) {
+	if ce, ok := err.(cmdError); ok { // never wrapped
 		return resp.Err(sanitize(string(ce))), nil
 	}
 	return v, err

@@ -10,7 +10,7 @@ import (
 
 // cmdDel implements DEL and UNLINK: both delete at once, since a record is
 // removed from the batch in constant time whatever its size.
-func cmdDel(d *db, args [][]byte) (resp.Value, error) {
+func cmdDel(d db, args [][]byte) (resp.Value, error) {
 	var n int64
 	for _, key := range args[1:] {
 		rec, found, err := d.lookup(key)
@@ -30,7 +30,7 @@ func cmdDel(d *db, args [][]byte) (resp.Value, error) {
 // cmdExists implements EXISTS and TOUCH, which count existing keys,
 // duplicates included. TOUCH changes nothing: OBJECT IDLETIME measures the
 // time since the last write.
-func cmdExists(d *db, args [][]byte) (resp.Value, error) {
+func cmdExists(d db, args [][]byte) (resp.Value, error) {
 	var n int64
 	for _, key := range args[1:] {
 		_, found, err := d.lookup(key)
@@ -44,7 +44,7 @@ func cmdExists(d *db, args [][]byte) (resp.Value, error) {
 	return resp.Int(n), nil
 }
 
-func cmdType(d *db, args [][]byte) (resp.Value, error) {
+func cmdType(d db, args [][]byte) (resp.Value, error) {
 	rec, found, err := d.lookup(args[1])
 	if err != nil || !found {
 		return resp.Simple("none"), err
@@ -85,25 +85,25 @@ func parseExpireFlags(args [][]byte) (int, error) {
 	return f, nil
 }
 
-func cmdExpire(d *db, args [][]byte) (resp.Value, error) {
+func cmdExpire(d db, args [][]byte) (resp.Value, error) {
 	return expire(d, args, d.env.NowMs, true, "expire")
 }
 
-func cmdPExpire(d *db, args [][]byte) (resp.Value, error) {
+func cmdPExpire(d db, args [][]byte) (resp.Value, error) {
 	return expire(d, args, d.env.NowMs, false, "pexpire")
 }
 
-func cmdExpireAt(d *db, args [][]byte) (resp.Value, error) {
+func cmdExpireAt(d db, args [][]byte) (resp.Value, error) {
 	return expire(d, args, 0, true, "expireat")
 }
 
-func cmdPExpireAt(d *db, args [][]byte) (resp.Value, error) {
+func cmdPExpireAt(d db, args [][]byte) (resp.Value, error) {
 	return expire(d, args, 0, false, "pexpireat")
 }
 
 // expire sets key to expire at base plus the time argument, in seconds or
 // ms. A time at or before now deletes the key.
-func expire(d *db, args [][]byte, base int64, seconds bool, cmd string) (resp.Value, error) {
+func expire(d db, args [][]byte, base int64, seconds bool, cmd string) (resp.Value, error) {
 	flags, err := parseExpireFlags(args[3:])
 	if err != nil {
 		return resp.Value{}, err
@@ -143,21 +143,21 @@ func expire(d *db, args [][]byte, base int64, seconds bool, cmd string) (resp.Va
 	return resp.Int(1), d.store(key, cur, rec)
 }
 
-func cmdTTL(d *db, args [][]byte) (resp.Value, error)  { return ttl(d, args[1], false, false) }
-func cmdPTTL(d *db, args [][]byte) (resp.Value, error) { return ttl(d, args[1], true, false) }
+func cmdTTL(d db, args [][]byte) (resp.Value, error)  { return ttl(d, args[1], false, false) }
+func cmdPTTL(d db, args [][]byte) (resp.Value, error) { return ttl(d, args[1], true, false) }
 
-func cmdExpireTime(d *db, args [][]byte) (resp.Value, error) {
+func cmdExpireTime(d db, args [][]byte) (resp.Value, error) {
 	return ttl(d, args[1], false, true)
 }
 
-func cmdPExpireTime(d *db, args [][]byte) (resp.Value, error) {
+func cmdPExpireTime(d db, args [][]byte) (resp.Value, error) {
 	return ttl(d, args[1], true, true)
 }
 
 // ttl answers TTL, PTTL, EXPIRETIME and PEXPIRETIME: -2 if key is absent,
 // -1 if it has no expiry, else the remaining (or absolute, if abs) time in
 // ms, or in seconds rounded to nearest.
-func ttl(d *db, key []byte, ms, abs bool) (resp.Value, error) {
+func ttl(d db, key []byte, ms, abs bool) (resp.Value, error) {
 	rec, found, err := d.lookup(key)
 	if err != nil || !found {
 		return resp.Int(-2), err
@@ -175,7 +175,7 @@ func ttl(d *db, key []byte, ms, abs bool) (resp.Value, error) {
 	return resp.Int(t), nil
 }
 
-func cmdPersist(d *db, args [][]byte) (resp.Value, error) {
+func cmdPersist(d db, args [][]byte) (resp.Value, error) {
 	rec, found, err := d.lookup(args[1])
 	if err != nil || !found || rec.expireAt == 0 {
 		return resp.Int(0), err
@@ -185,13 +185,13 @@ func cmdPersist(d *db, args [][]byte) (resp.Value, error) {
 	return resp.Int(1), d.store(args[1], old, rec)
 }
 
-func cmdRename(d *db, args [][]byte) (resp.Value, error) { return rename(d, args, false) }
+func cmdRename(d db, args [][]byte) (resp.Value, error) { return rename(d, args, false) }
 
-func cmdRenameNX(d *db, args [][]byte) (resp.Value, error) { return rename(d, args, true) }
+func cmdRenameNX(d db, args [][]byte) (resp.Value, error) { return rename(d, args, true) }
 
 // rename moves src's record, TTL included, to dst. The server guarantees
 // both keys live on this shard.
-func rename(d *db, args [][]byte, nx bool) (resp.Value, error) {
+func rename(d db, args [][]byte, nx bool) (resp.Value, error) {
 	src, dst := args[1], args[2]
 	rec, found, err := d.lookup(src)
 	if err != nil {
@@ -238,7 +238,7 @@ func helpReply(lines ...string) resp.Value {
 }
 
 // cmdObject: OBJECT ENCODING|REFCOUNT|IDLETIME|FREQ key, OBJECT HELP.
-func cmdObject(d *db, args [][]byte) (resp.Value, error) {
+func cmdObject(d db, args [][]byte) (resp.Value, error) {
 	sub := args[1]
 	var name string
 	for _, s := range []string{"encoding", "refcount", "idletime", "freq", "help"} {
@@ -316,7 +316,7 @@ const entryOverhead = 24
 // entry if it has a TTL, each with entryOverhead: what the key costs on
 // disk before compression. SAMPLES is checked and ignored (a string has
 // nothing to sample).
-func cmdMemory(d *db, args [][]byte) (resp.Value, error) {
+func cmdMemory(d db, args [][]byte) (resp.Value, error) {
 	sub := args[1]
 	switch {
 	case equalFold(sub, "help"):

@@ -3,6 +3,19 @@
 // fixed by the proposer of a write, so every replica applying the same
 // command to the same state produces the same state and reply. It imports
 // no network, clock or goroutines.
+//
+// The server finds a command's Spec with Lookup (flags, arity, key
+// positions), routes it, and runs it on the shard: Write commands with
+// Apply on the batch of a raft entry, ReadOnly ones with Read on a
+// consistent view. Both answer every command error (arity, syntax,
+// WRONGTYPE, unknown command...) with an error reply, as Redis 7 words it;
+// their error result is only for failures of the storage underneath.
+//
+// Each key is one record at keys.Data(key) plus, if it has a TTL, one entry
+// at keys.Expiry(key, expireAt); record.go documents the format. A key whose
+// expiry time is at or before Env.NowMs is absent to every command. Writes
+// that meet such a key delete it; SHOAL.SWEEP deletes the rest through the
+// expiry index.
 package kv
 
 // Reader is a consistent view of one shard's data in the Pebble key layout of

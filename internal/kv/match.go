@@ -3,6 +3,7 @@ package kv
 // Match reports whether s matches the Redis glob pattern, with the results
 // of Redis's stringmatchlen (case-sensitive):
 //
+//	element  matches
 //	*        any run of bytes, including none
 //	?        any one byte
 //	[abc]    one of the listed bytes; [^abc] one byte not listed; a-z is a

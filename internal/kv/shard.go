@@ -35,7 +35,7 @@ func patternSlot(pattern []byte) int {
 }
 
 // cmdKeys: KEYS pattern, over this shard's live keys.
-func cmdKeys(d *db, args [][]byte) (resp.Value, error) {
+func cmdKeys(d db, args [][]byte) (resp.Value, error) {
 	pattern := args[1]
 	first, last, ok := d.slots()
 	if !ok {
@@ -67,7 +67,7 @@ func cmdKeys(d *db, args [][]byte) (resp.Value, error) {
 }
 
 // cmdDBSize counts this shard's live keys.
-func cmdDBSize(d *db, _ [][]byte) (resp.Value, error) {
+func cmdDBSize(d db, _ [][]byte) (resp.Value, error) {
 	first, last, ok := d.slots()
 	if !ok {
 		return resp.Int(0), nil
@@ -87,7 +87,7 @@ func (d *db) rng() *rand.Rand {
 // key at or after it, wrapping around to the shard's first slot. Keys
 // following long runs of empty slots are likelier picks; no key is loaded
 // beyond those walked over.
-func cmdRandomKey(d *db, _ [][]byte) (resp.Value, error) {
+func cmdRandomKey(d db, _ [][]byte) (resp.Value, error) {
 	first, last, ok := d.slots()
 	if !ok {
 		return resp.Null, nil
@@ -116,7 +116,7 @@ func bulkOrNull(b []byte) resp.Value {
 
 // cmdFlush: FLUSHALL and FLUSHDB [ASYNC|SYNC] delete the shard's whole
 // span, records and expiry index alike.
-func cmdFlush(d *db, args [][]byte) (resp.Value, error) {
+func cmdFlush(d db, args [][]byte) (resp.Value, error) {
 	if len(args) > 2 || len(args) == 2 && !equalFold(args[1], "sync") && !equalFold(args[1], "async") {
 		return resp.Value{}, errSyntax
 	}
@@ -148,7 +148,7 @@ func parseCursor(b []byte) (uint64, bool) {
 // cursor is the next slot to scan (LastSlot+1 once the shard is done).
 // Whole slots per call keep the cursor stateless: every key present for the
 // whole scan is returned, whatever is written in between.
-func cmdScan(d *db, args [][]byte) (resp.Value, error) {
+func cmdScan(d db, args [][]byte) (resp.Value, error) {
 	cursor, ok := parseCursor(args[1])
 	if !ok {
 		return resp.Value{}, cmdError("ERR invalid cursor")
@@ -264,7 +264,7 @@ func (d *db) expiredEntries(limit int) ([][]byte, error) {
 
 // cmdSweep: SHOAL.SWEEP limit deletes up to limit keys of the shard whose
 // expiry time has come (active expiry) and returns how many it deleted.
-func cmdSweep(d *db, args [][]byte) (resp.Value, error) {
+func cmdSweep(d db, args [][]byte) (resp.Value, error) {
 	limit, err := parseLimit(args[1])
 	if err != nil {
 		return resp.Value{}, err
@@ -302,7 +302,7 @@ func cmdSweep(d *db, args [][]byte) (resp.Value, error) {
 // cmdExpired: SHOAL.EXPIRED limit counts, up to limit, the keys of the
 // shard whose expiry time has come; the leader proposes a sweep when it is
 // not zero.
-func cmdExpired(d *db, args [][]byte) (resp.Value, error) {
+func cmdExpired(d db, args [][]byte) (resp.Value, error) {
 	limit, err := parseLimit(args[1])
 	if err != nil {
 		return resp.Value{}, err
@@ -321,7 +321,7 @@ func parseSlot(b []byte) (int, bool, error) {
 }
 
 // cmdCountKeysInSlot: SHOAL.COUNTKEYSINSLOT slot (CLUSTER COUNTKEYSINSLOT).
-func cmdCountKeysInSlot(d *db, args [][]byte) (resp.Value, error) {
+func cmdCountKeysInSlot(d db, args [][]byte) (resp.Value, error) {
 	slot, valid, err := parseSlot(args[1])
 	if err != nil {
 		return resp.Value{}, err
@@ -339,7 +339,7 @@ func cmdCountKeysInSlot(d *db, args [][]byte) (resp.Value, error) {
 }
 
 // cmdGetKeysInSlot: SHOAL.GETKEYSINSLOT slot count (CLUSTER GETKEYSINSLOT).
-func cmdGetKeysInSlot(d *db, args [][]byte) (resp.Value, error) {
+func cmdGetKeysInSlot(d db, args [][]byte) (resp.Value, error) {
 	slot, valid, err := parseSlot(args[1])
 	if err != nil {
 		return resp.Value{}, err

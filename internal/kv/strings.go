@@ -37,7 +37,7 @@ func (d *db) putString(key, value []byte, expireAt int64) error {
 	return d.store(key, old.expireAt, record{typ: typeString, expireAt: expireAt, payload: value})
 }
 
-func cmdGet(d *db, args [][]byte) (resp.Value, error) {
+func cmdGet(d db, args [][]byte) (resp.Value, error) {
 	rec, ok, err := d.lookupString(args[1])
 	if err != nil || !ok {
 		return resp.Null, err
@@ -138,7 +138,7 @@ func expireAtMs(kind int, arg []byte, nowMs int64, cmd string) (int64, error) {
 }
 
 // cmdSet: SET key value [NX|XX|IFEQ cmp] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL].
-func cmdSet(d *db, args [][]byte) (resp.Value, error) {
+func cmdSet(d db, args [][]byte) (resp.Value, error) {
 	o, err := parseSetOptions(args[3:], true)
 	if err != nil {
 		return resp.Value{}, err
@@ -174,7 +174,7 @@ func cmdSet(d *db, args [][]byte) (resp.Value, error) {
 	return reply, d.store(key, old.expireAt, record{typ: typeString, expireAt: at, payload: args[2]})
 }
 
-func cmdSetNX(d *db, args [][]byte) (resp.Value, error) {
+func cmdSetNX(d db, args [][]byte) (resp.Value, error) {
 	_, found, err := d.lookup(args[1])
 	if err != nil || found {
 		return resp.Int(0), err
@@ -182,10 +182,10 @@ func cmdSetNX(d *db, args [][]byte) (resp.Value, error) {
 	return resp.Int(1), d.store(args[1], 0, record{typ: typeString, payload: args[2]})
 }
 
-func cmdSetEX(d *db, args [][]byte) (resp.Value, error)  { return setEx(d, args, optEX, "setex") }
-func cmdPSetEX(d *db, args [][]byte) (resp.Value, error) { return setEx(d, args, optPX, "psetex") }
+func cmdSetEX(d db, args [][]byte) (resp.Value, error)  { return setEx(d, args, optEX, "setex") }
+func cmdPSetEX(d db, args [][]byte) (resp.Value, error) { return setEx(d, args, optPX, "psetex") }
 
-func setEx(d *db, args [][]byte, kind int, cmd string) (resp.Value, error) {
+func setEx(d db, args [][]byte, kind int, cmd string) (resp.Value, error) {
 	at, err := expireAtMs(kind, args[2], d.env.NowMs, cmd)
 	if err != nil {
 		return resp.Value{}, err
@@ -193,7 +193,7 @@ func setEx(d *db, args [][]byte, kind int, cmd string) (resp.Value, error) {
 	return resp.OK, d.putString(args[1], args[3], at)
 }
 
-func cmdGetSet(d *db, args [][]byte) (resp.Value, error) {
+func cmdGetSet(d db, args [][]byte) (resp.Value, error) {
 	old, found, err := d.lookupString(args[1])
 	if err != nil {
 		return resp.Value{}, err
@@ -205,7 +205,7 @@ func cmdGetSet(d *db, args [][]byte) (resp.Value, error) {
 	return reply, d.store(args[1], old.expireAt, record{typ: typeString, payload: args[2]})
 }
 
-func cmdGetDel(d *db, args [][]byte) (resp.Value, error) {
+func cmdGetDel(d db, args [][]byte) (resp.Value, error) {
 	rec, found, err := d.lookupString(args[1])
 	if err != nil || !found {
 		return resp.Null, err
@@ -215,7 +215,7 @@ func cmdGetDel(d *db, args [][]byte) (resp.Value, error) {
 
 // cmdGetEx: GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]. As in Redis the
 // expiry argument is checked only once the key is known to exist.
-func cmdGetEx(d *db, args [][]byte) (resp.Value, error) {
+func cmdGetEx(d db, args [][]byte) (resp.Value, error) {
 	o, err := parseSetOptions(args[2:], false)
 	if err != nil {
 		return resp.Value{}, err
@@ -240,7 +240,7 @@ func cmdGetEx(d *db, args [][]byte) (resp.Value, error) {
 	return reply, d.store(key, old, rec)
 }
 
-func cmdMGet(d *db, args [][]byte) (resp.Value, error) {
+func cmdMGet(d db, args [][]byte) (resp.Value, error) {
 	vals := make([]resp.Value, 0, len(args)-1)
 	for _, key := range args[1:] {
 		rec, found, err := d.lookup(key)
@@ -256,7 +256,7 @@ func cmdMGet(d *db, args [][]byte) (resp.Value, error) {
 	return resp.Array(vals...), nil
 }
 
-func cmdMSet(d *db, args [][]byte) (resp.Value, error) {
+func cmdMSet(d db, args [][]byte) (resp.Value, error) {
 	if len(args)%2 == 0 {
 		return resp.Value{}, arityError("mset")
 	}
@@ -268,7 +268,7 @@ func cmdMSet(d *db, args [][]byte) (resp.Value, error) {
 	return resp.OK, nil
 }
 
-func cmdMSetNX(d *db, args [][]byte) (resp.Value, error) {
+func cmdMSetNX(d db, args [][]byte) (resp.Value, error) {
 	if len(args)%2 == 0 {
 		return resp.Value{}, arityError("msetnx")
 	}
@@ -286,7 +286,7 @@ func cmdMSetNX(d *db, args [][]byte) (resp.Value, error) {
 	return resp.Int(1), nil
 }
 
-func cmdAppend(d *db, args [][]byte) (resp.Value, error) {
+func cmdAppend(d db, args [][]byte) (resp.Value, error) {
 	key, value := args[1], args[2]
 	rec, found, err := d.lookupString(key)
 	if err != nil {
@@ -300,15 +300,15 @@ func cmdAppend(d *db, args [][]byte) (resp.Value, error) {
 	return resp.Int(int64(len(rec.payload))), d.store(key, rec.expireAt, rec)
 }
 
-func cmdStrlen(d *db, args [][]byte) (resp.Value, error) {
+func cmdStrlen(d db, args [][]byte) (resp.Value, error) {
 	rec, _, err := d.lookupString(args[1])
 	return resp.Int(int64(len(rec.payload))), err
 }
 
-func cmdIncr(d *db, args [][]byte) (resp.Value, error) { return incrBy(d, args[1], 1) }
-func cmdDecr(d *db, args [][]byte) (resp.Value, error) { return incrBy(d, args[1], -1) }
+func cmdIncr(d db, args [][]byte) (resp.Value, error) { return incrBy(d, args[1], 1) }
+func cmdDecr(d db, args [][]byte) (resp.Value, error) { return incrBy(d, args[1], -1) }
 
-func cmdIncrBy(d *db, args [][]byte) (resp.Value, error) {
+func cmdIncrBy(d db, args [][]byte) (resp.Value, error) {
 	n, ok := parseInt(args[2])
 	if !ok {
 		return resp.Value{}, errNotInt
@@ -316,7 +316,7 @@ func cmdIncrBy(d *db, args [][]byte) (resp.Value, error) {
 	return incrBy(d, args[1], n)
 }
 
-func cmdDecrBy(d *db, args [][]byte) (resp.Value, error) {
+func cmdDecrBy(d db, args [][]byte) (resp.Value, error) {
 	n, ok := parseInt(args[2])
 	if !ok {
 		return resp.Value{}, errNotInt
@@ -329,7 +329,7 @@ func cmdDecrBy(d *db, args [][]byte) (resp.Value, error) {
 
 // incrBy adds delta to the integer held by key (0 if absent), keeping its
 // TTL.
-func incrBy(d *db, key []byte, delta int64) (resp.Value, error) {
+func incrBy(d db, key []byte, delta int64) (resp.Value, error) {
 	rec, found, err := d.lookupString(key)
 	if err != nil {
 		return resp.Value{}, err
@@ -350,7 +350,7 @@ func incrBy(d *db, key []byte, delta int64) (resp.Value, error) {
 	return resp.Int(n), d.store(key, rec.expireAt, rec)
 }
 
-func cmdIncrByFloat(d *db, args [][]byte) (resp.Value, error) {
+func cmdIncrByFloat(d db, args [][]byte) (resp.Value, error) {
 	key := args[1]
 	rec, found, err := d.lookupString(key)
 	if err != nil {
@@ -381,7 +381,7 @@ func cmdIncrByFloat(d *db, args [][]byte) (resp.Value, error) {
 }
 
 // cmdGetRange implements GETRANGE and SUBSTR with Redis 7's index rules.
-func cmdGetRange(d *db, args [][]byte) (resp.Value, error) {
+func cmdGetRange(d db, args [][]byte) (resp.Value, error) {
 	start, ok1 := parseInt(args[2])
 	end, ok2 := parseInt(args[3])
 	if !ok1 || !ok2 {
@@ -409,7 +409,7 @@ func cmdGetRange(d *db, args [][]byte) (resp.Value, error) {
 	return resp.Bulk(rec.payload[start : end+1]), nil
 }
 
-func cmdSetRange(d *db, args [][]byte) (resp.Value, error) {
+func cmdSetRange(d db, args [][]byte) (resp.Value, error) {
 	key, value := args[1], args[3]
 	off, ok := parseInt(args[2])
 	if !ok {
