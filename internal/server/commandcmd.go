@@ -14,14 +14,14 @@ import (
 // shoal fans KEYS, DBSIZE, SCAN... out over the cluster itself, from any
 // node, and a cluster client that fanned out too would count twice.
 
-func commandContainer(sub func(string, int, handler, string, string, ...string) *command) *command {
+func commandContainer() *command {
 	cmd := container("command", -1, "server", "Returns detailed information about all commands.", "2.8.13",
-		sub("count", 2, cmdCommandCount, "2.8.13", "Returns a count of commands."),
-		sub("info", -2, cmdCommandInfo, "2.8.13", "Returns information about one, multiple or all commands."),
-		sub("docs", -2, cmdCommandDocs, "7.0.0", "Returns documentary information about one, multiple or all commands."),
-		sub("list", -2, cmdCommandList, "7.0.0", "Returns a list of command names."),
-		sub("getkeys", -3, cmdCommandGetKeys, "2.8.13", "Extracts the key names from an arbitrary command."),
-		sub("help", 2, cmdCommandHelp, "5.0.0", "Returns helpful text about the subcommands."),
+		subcommand("count", 2, cmdCommandCount, "2.8.13", "Returns a count of commands."),
+		subcommand("info", -2, cmdCommandInfo, "2.8.13", "Returns information about one, multiple or all commands."),
+		subcommand("docs", -2, cmdCommandDocs, "7.0.0", "Returns documentary information about one, multiple or all commands."),
+		subcommand("list", -2, cmdCommandList, "7.0.0", "Returns a list of command names."),
+		subcommand("getkeys", -3, cmdCommandGetKeys, "2.8.13", "Extracts the key names from an arbitrary command."),
+		subcommand("help", 2, cmdCommandHelp, "5.0.0", "Returns helpful text about the subcommands."),
 	)
 	run := cmd.run
 	cmd.run = func(ctx context.Context, c *conn, args [][]byte) resp.Value {

@@ -7,9 +7,6 @@ func serverCommands() []*command {
 		return &command{name: name, arity: arity, run: run, flags: flags,
 			acl: []string{"@fast", "@connection"}, group: "connection", since: since, summary: summary}
 	}
-	sub := func(name string, arity int, run handler, since, summary string, flags ...string) *command {
-		return &command{name: name, arity: arity, run: run, flags: flags, since: since, summary: summary}
-	}
 	return []*command{
 		connCmd("ping", -1, cmdPing, "1.0.0", "Returns the server's liveliness response.", "fast"),
 		connCmd("echo", 2, cmdEcho, "1.0.0", "Returns the given string.", "fast"),
@@ -33,15 +30,15 @@ func serverCommands() []*command {
 			acl: []string{"@fast", "@connection"}, group: "cluster", since: "3.0.0",
 			summary: "Signals that a client is following an ASK redirection (a no-op in shoal)."},
 		container("client", -2, "connection", "A container for client connection commands.", "2.4.0",
-			sub("id", 2, cmdClientID, "5.0.0", "Returns the unique client ID of the connection."),
-			sub("setname", 3, cmdClientSetName, "2.6.9", "Sets the connection name."),
-			sub("getname", 2, cmdClientGetName, "2.6.9", "Returns the name of the connection."),
-			sub("info", 2, cmdClientInfo, "6.2.0", "Returns information about the connection."),
-			sub("list", -2, cmdClientList, "2.4.0", "Lists open connections."),
-			sub("setinfo", 4, cmdClientSetInfo, "7.2.0", "Sets information specific to the client library."),
-			sub("no-evict", 3, cmdClientFlag, "7.0.0", "Accepted for compatibility; shoal never evicts."),
-			sub("no-touch", 3, cmdClientFlag, "7.2.0", "Accepted for compatibility; shoal keeps no access times."),
-			sub("help", 2, cmdClientHelp, "5.0.0", "Returns helpful text about the subcommands."),
+			subcommand("id", 2, cmdClientID, "5.0.0", "Returns the unique client ID of the connection."),
+			subcommand("setname", 3, cmdClientSetName, "2.6.9", "Sets the connection name."),
+			subcommand("getname", 2, cmdClientGetName, "2.6.9", "Returns the name of the connection."),
+			subcommand("info", 2, cmdClientInfo, "6.2.0", "Returns information about the connection."),
+			subcommand("list", -2, cmdClientList, "2.4.0", "Lists open connections."),
+			subcommand("setinfo", 4, cmdClientSetInfo, "7.2.0", "Sets information specific to the client library."),
+			subcommand("no-evict", 3, cmdClientFlag, "7.0.0", "Accepted for compatibility; shoal never evicts."),
+			subcommand("no-touch", 3, cmdClientFlag, "7.2.0", "Accepted for compatibility; shoal keeps no access times."),
+			subcommand("help", 2, cmdClientHelp, "5.0.0", "Returns helpful text about the subcommands."),
 		),
 		{name: "info", arity: -1, run: cmdInfo, flags: []string{"loading", "stale"},
 			acl: []string{"@slow", "@dangerous"}, group: "server", since: "1.0.0",
@@ -50,23 +47,29 @@ func serverCommands() []*command {
 			acl: []string{"@fast"}, group: "server", since: "2.6.0",
 			summary: "Returns the server time."},
 		container("config", -2, "server", "A container for server configuration commands.", "2.0.0",
-			sub("get", -3, cmdConfigGet, "2.0.0", "Returns the effective values of configuration parameters."),
-			sub("set", -4, cmdConfigSet, "2.0.0", "Sets configuration parameters at run time."),
-			sub("resetstat", 2, cmdConfigResetStat, "2.0.0", "Resets the server's statistics."),
-			sub("rewrite", 2, cmdConfigRewrite, "2.8.0", "Not supported: configuration comes from flags."),
-			sub("help", 2, cmdConfigHelp, "5.0.0", "Returns helpful text about the subcommands."),
+			subcommand("get", -3, cmdConfigGet, "2.0.0", "Returns the effective values of configuration parameters."),
+			subcommand("set", -4, cmdConfigSet, "2.0.0", "Sets configuration parameters at run time."),
+			subcommand("resetstat", 2, cmdConfigResetStat, "2.0.0", "Resets the server's statistics."),
+			subcommand("rewrite", 2, cmdConfigRewrite, "2.8.0", "Not supported: configuration comes from flags."),
+			subcommand("help", 2, cmdConfigHelp, "5.0.0", "Returns helpful text about the subcommands."),
 		),
-		commandContainer(sub),
+		commandContainer(),
 		container("cluster", -2, "cluster", "A container for Redis Cluster commands.", "3.0.0",
-			sub("slots", 2, cmdClusterSlots, "3.0.0", "Returns the mapping of slot ranges to nodes."),
-			sub("shards", 2, cmdClusterShards, "7.0.0", "Returns the mapping of shards to nodes."),
-			sub("nodes", 2, cmdClusterNodes, "3.0.0", "Returns the cluster configuration for a node."),
-			sub("info", 2, cmdClusterInfo, "3.0.0", "Returns information about the state of the cluster."),
-			sub("myid", 2, cmdClusterMyID, "3.0.0", "Returns the ID of this node."),
-			sub("keyslot", 3, cmdClusterKeySlot, "3.0.0", "Returns the hash slot of a key."),
-			sub("countkeysinslot", 3, cmdClusterCountKeys, "3.0.0", "Returns the number of keys in a hash slot."),
-			sub("getkeysinslot", 4, cmdClusterGetKeys, "3.0.0", "Returns the key names in a hash slot."),
-			sub("help", 2, cmdClusterHelp, "5.0.0", "Returns helpful text about the subcommands."),
+			subcommand("slots", 2, cmdClusterSlots, "3.0.0", "Returns the mapping of slot ranges to nodes."),
+			subcommand("shards", 2, cmdClusterShards, "7.0.0", "Returns the mapping of shards to nodes."),
+			subcommand("nodes", 2, cmdClusterNodes, "3.0.0", "Returns the cluster configuration for a node."),
+			subcommand("info", 2, cmdClusterInfo, "3.0.0", "Returns information about the state of the cluster."),
+			subcommand("myid", 2, cmdClusterMyID, "3.0.0", "Returns the ID of this node."),
+			subcommand("keyslot", 3, cmdClusterKeySlot, "3.0.0", "Returns the hash slot of a key."),
+			subcommand("countkeysinslot", 3, cmdClusterCountKeys, "3.0.0", "Returns the number of keys in a hash slot."),
+			subcommand("getkeysinslot", 4, cmdClusterGetKeys, "3.0.0", "Returns the key names in a hash slot."),
+			subcommand("help", 2, cmdClusterHelp, "5.0.0", "Returns helpful text about the subcommands."),
 		),
 	}
+}
+
+// subcommand returns an entry of a container; container completes its name
+// and group.
+func subcommand(name string, arity int, run handler, since, summary string, flags ...string) *command {
+	return &command{name: name, arity: arity, run: run, flags: flags, since: since, summary: summary}
 }

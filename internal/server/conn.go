@@ -243,7 +243,9 @@ func (c *conn) update(fn func(st *connState)) {
 }
 
 func (c *conn) setLastCmd(name string) {
-	c.update(func(st *connState) { st.lastCmd = name })
+	c.mu.Lock()
+	c.st.lastCmd = name
+	c.mu.Unlock()
 }
 
 func (c *conn) noteBatch(now time.Time) {

@@ -253,6 +253,7 @@ func TestRawProtocol(t *testing.T) {
 			{[]string{"Set", "k", "v"}, "+OK\r\n"},
 			{[]string{"gEt", "k"}, "$1\r\nv\r\n"},
 			{[]string{"TIME", "x"}, "-ERR wrong number of arguments for 'time' command\r\n"},
+			{[]string{"SHOAL.COUNTKEYSINSLOT", "0"}, "-ERR unknown command 'SHOAL.COUNTKEYSINSLOT', with args beginning with: '0' \r\n"},
 		} {
 			if got := r.do(tc.args...); got != tc.want {
 				t.Errorf("%q = %q, want %q", tc.args, got, tc.want)
@@ -350,7 +351,10 @@ func TestPipeline(t *testing.T) {
 func TestLargeValue(t *testing.T) {
 	f := newFakeCluster()
 	_, addr := startServer(t, f, Config{})
-	c := newClient(t, addr, 2)
+	// Generous timeouts: moving 64 MiB around is slow under -race.
+	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1,
+		ReadTimeout: time.Minute, WriteTimeout: time.Minute})
+	t.Cleanup(func() { c.Close() })
 	ctx := context.Background()
 	big := bytes.Repeat([]byte("0123456789abcdef"), 4<<20) // 64 MiB
 	big[12345] = 'X'
