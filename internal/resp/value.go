@@ -1,5 +1,11 @@
 package resp
 
+import (
+	"bytes"
+	"math"
+	"strconv"
+)
+
 // Kind is the type of a reply Value.
 type Kind uint8
 
@@ -61,3 +67,92 @@ func Array(elems ...Value) Value { return Value{Kind: KindArray, Elems: elems} }
 
 // IsError reports whether v is an error reply.
 func (v Value) IsError() bool { return v.Kind == KindError }
+
+// NullArray is the null array reply (*-1 in RESP2, _ in RESP3).
+var NullArray = Value{Kind: KindNullArray}
+
+// Map returns a map reply; kv holds keys and values alternately, so its
+// length must be even.
+func Map(kv ...Value) Value { return Value{Kind: KindMap, Elems: kv} }
+
+// Set returns a set reply.
+func Set(elems ...Value) Value { return Value{Kind: KindSet, Elems: elems} }
+
+// Double returns a double reply.
+func Double(f float64) Value { return Value{Kind: KindDouble, Float: f} }
+
+// Bool returns a boolean reply.
+func Bool(b bool) Value {
+	if b {
+		return Value{Kind: KindBool, Int: 1}
+	}
+	return Value{Kind: KindBool}
+}
+
+// Verbatim returns a verbatim text reply (format "txt").
+func Verbatim(s string) Value { return Value{Kind: KindVerbatim, Str: []byte(s)} }
+
+// Equal reports whether v and w are the same reply. It compares only the
+// fields that v's kind uses, treats a nil and an empty Str or Elems alike,
+// and holds any two NaN doubles equal (but not 0 and -0, which RESP writes
+// differently).
+func (v Value) Equal(w Value) bool {
+	if v.Kind != w.Kind {
+		return false
+	}
+	switch v.Kind {
+	case KindSimple, KindError, KindBulk, KindVerbatim:
+		return bytes.Equal(v.Str, w.Str)
+	case KindInt:
+		return v.Int == w.Int
+	case KindBool:
+		return (v.Int != 0) == (w.Int != 0)
+	case KindDouble:
+		if math.IsNaN(v.Float) || math.IsNaN(w.Float) {
+			return math.IsNaN(v.Float) && math.IsNaN(w.Float)
+		}
+		return math.Float64bits(v.Float) == math.Float64bits(w.Float)
+	case KindArray, KindMap, KindSet:
+		if len(v.Elems) != len(w.Elems) {
+			return false
+		}
+		for i := range v.Elems {
+			if !v.Elems[i].Equal(w.Elems[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return true // Null, NullArray, and invalid kinds carry nothing else
+}
+
+// String returns the kind's name.
+func (k Kind) String() string {
+	switch k {
+	case KindSimple:
+		return "simple"
+	case KindError:
+		return "error"
+	case KindInt:
+		return "int"
+	case KindBulk:
+		return "bulk"
+	case KindNull:
+		return "null"
+	case KindNullArray:
+		return "null-array"
+	case KindArray:
+		return "array"
+	case KindMap:
+		return "map"
+	case KindSet:
+		return "set"
+	case KindDouble:
+		return "double"
+	case KindBool:
+		return "bool"
+	case KindVerbatim:
+		return "verbatim"
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
