@@ -143,7 +143,7 @@ func (n *Node) heartbeatLoop() {
 // placementLoop runs the placement planner while this node leads the meta
 // shard and carries out its operations at each shard's leader.
 func (n *Node) placementLoop() {
-	t := time.NewTicker(n.cfg.HeartbeatInterval)
+	t := time.NewTicker(n.cfg.HeartbeatInterval / 2)
 	defer t.Stop()
 	for {
 		select {
@@ -155,7 +155,7 @@ func (n *Node) placementLoop() {
 		if !ok || !ri.IsLeader {
 			continue
 		}
-		st := n.view.Load()
+		st := n.freshView()
 		ops := placement.Plan(st, time.Now().UnixMilli(), placement.Config{ReplicationFactor: n.cfg.ReplicationFactor})
 		for _, op := range ops {
 			if err := n.runOp(st, op); err != nil {
@@ -165,6 +165,28 @@ func (n *Node) placementLoop() {
 			}
 		}
 	}
+}
+
+// freshView returns a copy of the meta view updated with what the local
+// replicas know now: their shard's leader, and for shards this node leads,
+// the current members. Heartbeats carry the same facts, up to a heartbeat
+// interval later.
+func (n *Node) freshView() *meta.State {
+	st, err := meta.Decode(n.view.Load().Encode())
+	if err != nil {
+		panic(fmt.Sprintf("node: copy meta view: %v", err))
+	}
+	for _, ri := range n.st.Load().Replicas() {
+		sh := st.Shards[ri.Shard]
+		if sh == nil || !ri.Initialized || ri.Leader == 0 || ri.Term < sh.Term {
+			continue
+		}
+		sh.Leader, sh.Term = ri.Leader, ri.Term
+		if ri.IsLeader {
+			sh.Voters, sh.Learners = ri.Voters, ri.Learners
+		}
+	}
+	return st
 }
 
 type placementOp = placement.Op

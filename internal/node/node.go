@@ -387,3 +387,6 @@ func (n *Node) onApplied(shards []uint64) {
 		}
 	}
 }
+
+// Engine is the node's database (for tests and status).
+func (n *Node) Engine() *engine.Engine { return n.eng }

@@ -46,7 +46,7 @@ func (o Op) String() string { return fmt.Sprintf("%v shard=%d node=%d", o.Kind, 
 type Config struct {
 	ReplicationFactor int // data shards; default 3
 	MetaReplicas      int // meta shard; default 5
-	MaxOps            int // membership operations per plan; default 4
+	MaxOps            int // membership operations per plan; default 32
 }
 
 func (c *Config) defaults() {
@@ -57,7 +57,7 @@ func (c *Config) defaults() {
 		c.MetaReplicas = 5
 	}
 	if c.MaxOps == 0 {
-		c.MaxOps = 4
+		c.MaxOps = 32
 	}
 }
 

@@ -1,0 +1,114 @@
+package shoaltest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/shoaldb/shoal/internal/keys"
+)
+
+func TestClusterClientRoutesToLeaders(t *testing.T) {
+	c := Start(t, 3, Options{Shards: 6})
+	c.WaitFor(60*time.Second, "fully replicated", c.FullyReplicated(3))
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{c.members[0].addr}})
+	defer cc.Close()
+	for i := range 300 {
+		k := fmt.Sprintf("cc:%d", i)
+		if err := cc.Set(ctxT(t, 10*time.Second), k, i, 0).Err(); err != nil {
+			t.Fatalf("ClusterClient SET %s: %v", k, err)
+		}
+	}
+	for i := range 300 {
+		k := fmt.Sprintf("cc:%d", i)
+		if got, err := cc.Get(ctxT(t, 10*time.Second), k).Int(); err != nil || got != i {
+			t.Fatalf("ClusterClient GET %s = %d, %v; want %d", k, got, err, i)
+		}
+	}
+	// Multi-key commands on one hash tag work through the cluster client.
+	if err := cc.MSet(ctxT(t, 5*time.Second), "{u}a", "1", "{u}b", "2").Err(); err != nil {
+		t.Fatalf("MSET on one hash tag: %v", err)
+	}
+	if vals, err := cc.MGet(ctxT(t, 5*time.Second), "{u}a", "{u}b").Result(); err != nil || vals[0] != "1" || vals[1] != "2" {
+		t.Fatalf("MGET = %v, %v", vals, err)
+	}
+}
+
+func TestMovedOnlyForClusterAwareConnections(t *testing.T) {
+	c := Start(t, 3, Options{Shards: 6})
+	c.WaitFor(60*time.Second, "fully replicated", c.FullyReplicated(3))
+	// Find a key whose shard node 1 does not lead, once leadership spread.
+	c.WaitFor(30*time.Second, "a shard led by another node", func() error {
+		for _, sh := range c.Node(1).Topology().Shards {
+			if sh.Leader != 1 && sh.Leader != 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("node 1 leads every shard")
+	})
+	topo := c.Node(1).Topology()
+	var key string
+	var leader uint64
+	for i := 0; key == "" && i < 100000; i++ {
+		k := fmt.Sprintf("m:%d", i)
+		slot := keys.Slot([]byte(k))
+		for _, sh := range topo.Shards {
+			if slot >= sh.FirstSlot && slot <= sh.LastSlot && sh.Leader != 1 && sh.Leader != 0 {
+				key, leader = k, sh.Leader
+			}
+		}
+	}
+	conn := c.Client(1).Conn()
+	defer conn.Close()
+	// A plain connection is served: node 1 forwards to the leader.
+	if err := conn.Set(ctxT(t, 5*time.Second), key, "v", 0).Err(); err != nil {
+		t.Fatalf("plain SET via non-leader: %v", err)
+	}
+	// After CLUSTER SLOTS the connection is cluster-aware and is redirected.
+	if err := conn.ClusterSlots(ctxT(t, 5*time.Second)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	err := conn.Get(ctxT(t, 5*time.Second), key).Err()
+	want := fmt.Sprintf("MOVED %d %s", keys.Slot([]byte(key)), c.members[leader-1].addr)
+	if err == nil || err.Error() != want {
+		t.Fatalf("cluster-aware GET via non-leader = %v, want %q", err, want)
+	}
+}
+
+func TestExpiredKeysAreSweptOnEveryReplica(t *testing.T) {
+	c := Start(t, 3, Options{Shards: 2})
+	c.WaitFor(60*time.Second, "fully replicated", c.FullyReplicated(3))
+	cl := c.Client(2)
+	for i := range 50 {
+		if err := cl.Set(ctxT(t, 5*time.Second), fmt.Sprintf("{t}ttl:%d", i), "v", 300*time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cl.Set(ctxT(t, 5*time.Second), "{t}keep", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Expired keys vanish at once for reads...
+	time.Sleep(400 * time.Millisecond)
+	if n, err := cl.Exists(ctxT(t, 5*time.Second), "{t}ttl:1", "{t}ttl:2", "{t}keep").Result(); err != nil || n != 1 {
+		t.Fatalf("EXISTS after expiry = %d, %v; want 1", n, err)
+	}
+	// ...and the sweeper deletes them from every replica's storage.
+	c.WaitFor(10*time.Second, "expired keys deleted on all replicas", func() error {
+		for id := uint64(1); id <= 3; id++ {
+			n := 0
+			lo, hi := keys.SlotSpan(0, keys.SlotCount-1)
+			c.Node(id).Engine().Iterate(lo, hi, func(k, _ []byte) bool {
+				if keys.IsData(k) && strings.Contains(string(keys.DataUserKey(k)), "ttl:") {
+					n++
+				}
+				return true
+			})
+			if n > 0 {
+				return fmt.Errorf("node %d still stores %d expired keys", id, n)
+			}
+		}
+		return nil
+	})
+}
