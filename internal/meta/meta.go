@@ -60,6 +60,9 @@ type Shard struct {
 	Learners  []uint64 `json:"learners,omitempty"`
 	Leader    uint64   `json:"leader"`
 	Term      uint64   `json:"term"`
+	// Generation counts changes of the slot range or the members; a
+	// cached descriptor with a lower generation is stale.
+	Generation uint64 `json:"generation"`
 }
 
 // Descriptor returns the shard's descriptor.
@@ -203,6 +206,9 @@ func Apply(w kv.Writer, cmd *shoalpb.Command) (resp.Value, error) {
 			sh := st.Shards[r.Shard]
 			if sh == nil || r.Term < sh.Term {
 				continue
+			}
+			if !slices.Equal(sh.Voters, r.Voters) || !slices.Equal(sh.Learners, r.Learners) {
+				sh.Generation++
 			}
 			sh.Leader, sh.Term = hb.Node, r.Term
 			sh.Voters, sh.Learners = r.Voters, r.Learners

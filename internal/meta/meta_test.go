@@ -51,8 +51,8 @@ func TestAddNodeAndHeartbeat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sh := st.Shards[2]; sh.Leader != 2 || sh.Term != 7 || len(sh.Voters) != 2 {
-		t.Errorf("shard 2 = %+v, want leader 2 term 7 voters [1 2]", sh)
+	if sh := st.Shards[2]; sh.Leader != 2 || sh.Term != 7 || len(sh.Voters) != 2 || sh.Generation != 1 {
+		t.Errorf("shard 2 = %+v, want leader 2 term 7 voters [1 2] generation 1", sh)
 	}
 	if !st.Alive(2, 20+LivenessTimeoutMs) || st.Alive(2, 21+LivenessTimeoutMs) {
 		t.Errorf("liveness of node 2 wrong around the timeout")

@@ -177,10 +177,27 @@ func (n *Node) executeLocal(ctx context.Context, req server.Request) (resp.Value
 	if d.GetMeta() {
 		return resp.Value{}, errors.New("node: reads of the meta shard go through the meta view")
 	}
-	return kv.Read(n.eng, kv.Env{
+	env := kv.Env{
 		NowMs: time.Now().UnixMilli(), Rand: rand.Uint64(),
 		FirstSlot: int(d.GetFirstSlot()), LastSlot: int(d.GetLastSlot()),
-	}, req.Args)
+	}
+	if !multiKeyRead(req.Args) {
+		return kv.Read(n.eng, env, req.Args) // one Get is atomic by itself
+	}
+	// A read of several keys must see one state: an MSET applied between
+	// two of its Gets would otherwise be seen half done.
+	snap := n.eng.NewSnapshot()
+	defer snap.Close()
+	return kv.Read(snap, env, req.Args)
+}
+
+// multiKeyRead reports whether a read command may read more than one key.
+func multiKeyRead(args [][]byte) bool {
+	spec := kv.Lookup(args[0])
+	if spec == nil {
+		return false
+	}
+	return spec.Flags&kv.AllShards != 0 || spec.LastKey != spec.FirstKey
 }
 
 // proposeMeta runs a meta command wherever the meta leader is.

@@ -112,3 +112,39 @@ func TestExpiredKeysAreSweptOnEveryReplica(t *testing.T) {
 		return nil
 	})
 }
+
+func TestMultiKeyReadsSeeAtomicWrites(t *testing.T) {
+	c := Start(t, 3, Options{Shards: 2})
+	c.WaitFor(60*time.Second, "fully replicated", c.FullyReplicated(3))
+	w := c.Client(1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 300 {
+			v := fmt.Sprint(i)
+			if err := w.MSet(ctxT(t, 5*time.Second), "{x}a", v, "{x}b", v).Err(); err != nil {
+				t.Errorf("MSET: %v", err)
+				return
+			}
+		}
+	}()
+	reads := 0
+	for id := uint64(1); ; id = id%3 + 1 {
+		select {
+		case <-done:
+			if reads == 0 {
+				t.Fatal("no reads overlapped the writes")
+			}
+			return
+		default:
+		}
+		vals, err := c.Client(id).MGet(ctxT(t, 5*time.Second), "{x}a", "{x}b").Result()
+		if err != nil {
+			t.Fatalf("MGET via node %d: %v", id, err)
+		}
+		if vals[0] != vals[1] {
+			t.Fatalf("MGET via node %d saw a half-applied MSET: %v", id, vals)
+		}
+		reads++
+	}
+}
