@@ -118,6 +118,12 @@ func startProcs(t *testing.T, n int) []*proc {
 			p.kill()
 			p.log.Close()
 		}
+		if os.Getenv("SHOAL_KEEP_LOGS") != "" {
+			for _, p := range procs {
+				b, _ := os.ReadFile(p.log.Name())
+				os.WriteFile(filepath.Join(os.Getenv("SHOAL_KEEP_LOGS"), filepath.Base(p.log.Name())), b, 0o644)
+			}
+		}
 		if t.Failed() {
 			for _, p := range procs {
 				b, _ := os.ReadFile(p.log.Name())
@@ -184,9 +190,44 @@ type ackLog struct {
 	ok    int
 	fail  int
 	errs  map[string]int // distinct error texts
+	// maxGap is the longest time any one client went without a
+	// successful operation: how long the cluster was unavailable to it.
+	maxGap time.Duration
+	// killedAt is when a node was killed; resumed the latest time, over
+	// clients, of their first success after it.
+	killedAt, resumed time.Time
+}
+
+// observe records a successful operation of a client whose previous one
+// succeeded at *last.
+func (a *ackLog) observe(last *time.Time) {
+	now := time.Now()
+	if !a.killedAt.IsZero() && last.Before(a.killedAt) && now.After(a.killedAt) && now.After(a.resumed) {
+		a.resumed = now
+	}
+	if !last.IsZero() && now.Sub(*last) > a.maxGap {
+		a.maxGap = now.Sub(*last)
+	}
+	*last = now
+}
+
+// read reads keys of its own until ctx ends, for the read availability gap.
+func (a *ackLog) read(ctx context.Context, cl *redis.Client) {
+	var last time.Time
+	for i := 0; ctx.Err() == nil; i++ {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := cl.Get(cctx, fmt.Sprintf("w0:%d", i%200)).Err()
+		cancel()
+		a.mu.Lock()
+		if err == nil || err == redis.Nil {
+			a.observe(&last)
+		}
+		a.mu.Unlock()
+	}
 }
 
 func (a *ackLog) write(ctx context.Context, cl *redis.Client, prefix string) {
+	var last time.Time
 	for i := 0; ctx.Err() == nil; i++ {
 		k, v := fmt.Sprintf("%s:%d", prefix, i%200), strconv.Itoa(i)
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -196,6 +237,7 @@ func (a *ackLog) write(ctx context.Context, cl *redis.Client, prefix string) {
 		if err == nil {
 			a.acked[k] = v
 			a.ok++
+			a.observe(&last)
 		} else {
 			delete(a.acked, k) // outcome unknown; a later ack decides
 			a.fail++
@@ -239,7 +281,18 @@ func TestProcessKillNineNoAcknowledgedWriteLost(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.write(ctx, cl, fmt.Sprintf("w%d", i)) }()
 	}
+	reads := &ackLog{}
+	for _, p := range []*proc{procs[1], procs[2]} {
+		cl := client(t, p.addr)
+		wg.Add(1)
+		go func() { defer wg.Done(); reads.read(ctx, cl) }()
+	}
 	time.Sleep(time.Second)
+	a.mu.Lock()
+	reads.mu.Lock()
+	a.killedAt, reads.killedAt = time.Now(), time.Now()
+	reads.mu.Unlock()
+	a.mu.Unlock()
 	procs[0].kill()
 	before := a.snapshotOK()
 	waitUntil(t, 10*time.Second, "writes resume after SIGKILL of node 1", func() error {
@@ -253,6 +306,10 @@ func TestProcessKillNineNoAcknowledgedWriteLost(t *testing.T) {
 	cancel()
 	wg.Wait()
 	t.Logf("writes: %d acknowledged, %d failed or unknown: %v", a.ok, a.fail, a.errs)
+	t.Logf("after the SIGKILL every client succeeded again within: writes %v, reads %v",
+		a.resumed.Sub(a.killedAt).Round(time.Millisecond), reads.resumed.Sub(reads.killedAt).Round(time.Millisecond))
+	t.Logf("longest time a client saw no successful operation (kill, restart, rebalancing): writes %v, reads %v",
+		a.maxGap.Round(time.Millisecond), reads.maxGap.Round(time.Millisecond))
 
 	// SIGKILL every node at once, restart them all: nothing acknowledged is lost.
 	for _, p := range procs {

@@ -233,6 +233,16 @@ func (n *Node) executeOp(ctx context.Context, op placement.Op) error {
 		}
 		return st.ChangeReplicas(ctx, op.Shard, single(raftpb.ConfChangeType_ConfChangeAddNode))
 	case placement.TransferLeader:
+		// Raft refuses proposals while a transfer is pending, until the
+		// target has caught up or an election timeout passes: only hand
+		// leadership to a replica that is already caught up.
+		p, err := st.Progress(ctx, op.Shard)
+		if err != nil {
+			return err
+		}
+		if p.Match[op.Node] < p.Applied {
+			return fmt.Errorf("transfer target %d at %d, leader applied %d", op.Node, p.Match[op.Node], p.Applied)
+		}
 		return st.TransferLeader(ctx, op.Shard, op.Node)
 	}
 	return fmt.Errorf("unknown op %v", op.Kind)

@@ -303,6 +303,15 @@ func (t *Transport) call(ctx context.Context, c shoalpb.NodeClient, method strin
 	return r.GetBody(), nil
 }
 
+// neverSent reports whether a gRPC Unavailable message says the call
+// failed for want of a connection: the dial failed, or the connection died
+// before the HTTP/2 handshake finished, so no request was written to it.
+// ("transport is closing" is not among them: streams already written can
+// fail with it.)
+func neverSent(msg string) bool {
+	return strings.Contains(msg, "while dialing") || strings.Contains(msg, "error reading server preface")
+}
+
 // callError translates a gRPC error of a Call.
 func (t *Transport) callError(ctx context.Context, method string, err error) error {
 	switch {
@@ -313,7 +322,7 @@ func (t *Transport) callError(ctx context.Context, method string, err error) err
 	}
 	switch st := status.Convert(err); st.Code() {
 	case codes.Unavailable:
-		if strings.Contains(st.Message(), "while dialing") {
+		if neverSent(st.Message()) {
 			// gRPC failed the call because it had no connection to
 			// send it on.
 			return fmt.Errorf("transport: call %s: %s: %w: %w", method, st.Message(), ErrUnreachable, ErrNotSent)
