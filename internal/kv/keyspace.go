@@ -108,7 +108,7 @@ func expire(d db, args [][]byte, base int64, seconds bool, cmd string) (resp.Val
 	if err != nil {
 		return resp.Value{}, err
 	}
-	when, ok := parseInt(args[2])
+	when, ok := resp.ParseInt(args[2])
 	if !ok {
 		return resp.Value{}, errNotInt
 	}
@@ -289,7 +289,7 @@ func cmdObject(d db, args [][]byte) (resp.Value, error) {
 func encoding(rec record) string {
 	switch rec.typ {
 	case typeString:
-		if _, ok := parseInt(rec.payload); ok {
+		if _, ok := resp.ParseInt(rec.payload); ok {
 			return "int"
 		}
 		if len(rec.payload) <= 44 {
@@ -339,7 +339,7 @@ func cmdMemory(d db, args [][]byte) (resp.Value, error) {
 		if !equalFold(args[i], "samples") || i+1 >= len(args) {
 			return resp.Value{}, errSyntax
 		}
-		n, ok := parseInt(args[i+1])
+		n, ok := resp.ParseInt(args[i+1])
 		if !ok {
 			return resp.Value{}, errNotInt
 		}

@@ -1,50 +1,10 @@
 package kv
 
 import (
-	"math"
 	"math/big"
 	"strings"
 )
 
-// parseInt parses b as Redis parses integers: an optional '-', then either
-// "0" or a digit 1-9 followed by digits, within int64. No '+', no spaces, no
-// leading zeros, no "-0".
-func parseInt(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	if len(b) == 1 && b[0] == '0' {
-		return 0, true
-	}
-	neg := b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	if len(b) == 0 || b[0] < '1' || b[0] > '9' {
-		return 0, false
-	}
-	var u uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if u > (math.MaxUint64-d)/10 {
-			return 0, false
-		}
-		u = u*10 + d
-	}
-	if neg {
-		if u > 1<<63 {
-			return 0, false
-		}
-		return -int64(u), true // -(1<<63) wraps to MinInt64, as wanted
-	}
-	if u > math.MaxInt64 {
-		return 0, false
-	}
-	return int64(u), true
-}
 
 // Redis's INCRBYFLOAT computes in C long double, which on x86-64 is the
 // x87 80-bit format: a 64-bit mantissa and exponents up to 2^16383.

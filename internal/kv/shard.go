@@ -160,7 +160,7 @@ func cmdScan(d db, args [][]byte) (resp.Value, error) {
 		}
 		switch a := args[i+1]; {
 		case equalFold(args[i], "count"):
-			n, ok := parseInt(a)
+			n, ok := resp.ParseInt(a)
 			if !ok {
 				return resp.Value{}, errNotInt
 			}
@@ -231,7 +231,7 @@ func cmdScan(d db, args [][]byte) (resp.Value, error) {
 
 // parseLimit parses the limit of SHOAL.SWEEP and SHOAL.EXPIRED.
 func parseLimit(b []byte) (int, error) {
-	n, ok := parseInt(b)
+	n, ok := resp.ParseInt(b)
 	if !ok {
 		return 0, errNotInt
 	}
@@ -313,7 +313,7 @@ func cmdExpired(d db, args [][]byte) (resp.Value, error) {
 
 // parseSlot parses a CLUSTER slot argument.
 func parseSlot(b []byte) (int, bool, error) {
-	n, ok := parseInt(b)
+	n, ok := resp.ParseInt(b)
 	if !ok {
 		return 0, false, errNotInt
 	}
@@ -344,7 +344,7 @@ func cmdGetKeysInSlot(d db, args [][]byte) (resp.Value, error) {
 	if err != nil {
 		return resp.Value{}, err
 	}
-	count, ok := parseInt(args[2])
+	count, ok := resp.ParseInt(args[2])
 	if !ok {
 		return resp.Value{}, errNotInt
 	}

@@ -114,7 +114,7 @@ func parseSetOptions(args [][]byte, set bool) (setOptions, error) {
 // Unix time in ms, with Redis's checks: the number must be positive, and
 // neither the conversion to ms nor adding the current time may overflow.
 func expireAtMs(kind int, arg []byte, nowMs int64, cmd string) (int64, error) {
-	n, ok := parseInt(arg)
+	n, ok := resp.ParseInt(arg)
 	if !ok {
 		return 0, errNotInt
 	}
@@ -309,7 +309,7 @@ func cmdIncr(d db, args [][]byte) (resp.Value, error) { return incrBy(d, args[1]
 func cmdDecr(d db, args [][]byte) (resp.Value, error) { return incrBy(d, args[1], -1) }
 
 func cmdIncrBy(d db, args [][]byte) (resp.Value, error) {
-	n, ok := parseInt(args[2])
+	n, ok := resp.ParseInt(args[2])
 	if !ok {
 		return resp.Value{}, errNotInt
 	}
@@ -317,7 +317,7 @@ func cmdIncrBy(d db, args [][]byte) (resp.Value, error) {
 }
 
 func cmdDecrBy(d db, args [][]byte) (resp.Value, error) {
-	n, ok := parseInt(args[2])
+	n, ok := resp.ParseInt(args[2])
 	if !ok {
 		return resp.Value{}, errNotInt
 	}
@@ -337,7 +337,7 @@ func incrBy(d db, key []byte, delta int64) (resp.Value, error) {
 	var n int64
 	if found {
 		var ok bool
-		if n, ok = parseInt(rec.payload); !ok {
+		if n, ok = resp.ParseInt(rec.payload); !ok {
 			return resp.Value{}, errNotInt
 		}
 	}
@@ -382,8 +382,8 @@ func cmdIncrByFloat(d db, args [][]byte) (resp.Value, error) {
 
 // cmdGetRange implements GETRANGE and SUBSTR with Redis 7's index rules.
 func cmdGetRange(d db, args [][]byte) (resp.Value, error) {
-	start, ok1 := parseInt(args[2])
-	end, ok2 := parseInt(args[3])
+	start, ok1 := resp.ParseInt(args[2])
+	end, ok2 := resp.ParseInt(args[3])
 	if !ok1 || !ok2 {
 		return resp.Value{}, errNotInt
 	}
@@ -411,7 +411,7 @@ func cmdGetRange(d db, args [][]byte) (resp.Value, error) {
 
 func cmdSetRange(d db, args [][]byte) (resp.Value, error) {
 	key, value := args[1], args[3]
-	off, ok := parseInt(args[2])
+	off, ok := resp.ParseInt(args[2])
 	if !ok {
 		return resp.Value{}, errNotInt
 	}

@@ -113,56 +113,52 @@ func (n *Node) fetchView() {
 	}
 }
 
-// heartbeatLoop reports liveness and the shards this node leads.
-func (n *Node) heartbeatLoop() {
-	t := time.NewTicker(n.cfg.HeartbeatInterval)
+// every calls fn every interval until the node stops.
+func (n *Node) every(interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
+			fn()
 		}
-		hb := meta.Heartbeat{Node: n.ID()}
-		for _, ri := range n.st.Load().Replicas() {
-			if ri.IsLeader && ri.Initialized {
-				hb.Reports = append(hb.Reports, meta.LeaderReport{
-					Shard: ri.Shard, Term: ri.Term, Voters: ri.Voters, Learners: ri.Learners,
-				})
-			}
-		}
-		b, _ := json.Marshal(hb)
-		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HeartbeatInterval*2)
-		if _, err := n.proposeMeta(ctx, []byte(meta.CmdHeartbeat), b); err != nil && n.ctx.Err() == nil {
-			n.log.Debug("heartbeat failed", "err", err)
-		}
-		cancel()
 	}
 }
 
-// placementLoop runs the placement planner while this node leads the meta
-// shard and carries out its operations at each shard's leader.
-func (n *Node) placementLoop() {
-	t := time.NewTicker(n.cfg.HeartbeatInterval / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
+// heartbeat reports liveness and the shards this node leads.
+func (n *Node) heartbeat() {
+	hb := meta.Heartbeat{Node: n.ID()}
+	for _, ri := range n.st.Load().Replicas() {
+		if ri.IsLeader && ri.Initialized {
+			hb.Reports = append(hb.Reports, meta.LeaderReport{
+				Shard: ri.Shard, Term: ri.Term, Voters: ri.Voters, Learners: ri.Learners,
+			})
 		}
-		ri, ok := n.st.Load().Replica(meta.ShardID)
-		if !ok || !ri.IsLeader {
-			continue
-		}
-		st := n.freshView()
-		ops := placement.Plan(st, time.Now().UnixMilli(), placement.Config{ReplicationFactor: n.cfg.ReplicationFactor})
-		for _, op := range ops {
-			if err := n.runOp(st, op); err != nil {
-				n.log.Debug("placement op failed", "op", op.String(), "err", err)
-			} else {
-				n.log.Info("placement", "op", op.String())
-			}
+	}
+	b, _ := json.Marshal(hb)
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HeartbeatInterval*2)
+	if _, err := n.proposeMeta(ctx, []byte(meta.CmdHeartbeat), b); err != nil && n.ctx.Err() == nil {
+		n.log.Debug("heartbeat failed", "err", err)
+	}
+	cancel()
+}
+
+// place runs the placement planner if this node leads the meta shard and
+// carries out its operations at each shard's leader.
+func (n *Node) place() {
+	ri, ok := n.st.Load().Replica(meta.ShardID)
+	if !ok || !ri.IsLeader {
+		return
+	}
+	st := n.freshView()
+	ops := placement.Plan(st, time.Now().UnixMilli(), placement.Config{ReplicationFactor: n.cfg.ReplicationFactor})
+	for _, op := range ops {
+		if err := n.runOp(st, op); err != nil {
+			n.log.Debug("placement op failed", "op", op.String(), "err", err)
+		} else {
+			n.log.Info("placement", "op", op.String())
 		}
 	}
 }
@@ -248,23 +244,14 @@ func (n *Node) executeOp(ctx context.Context, op placement.Op) error {
 	return fmt.Errorf("unknown op %v", op.Kind)
 }
 
-// sweepLoop deletes expired keys of the shards this node leads, through the
-// log, so every replica deletes the same keys.
-func (n *Node) sweepLoop() {
-	t := time.NewTicker(n.cfg.HeartbeatInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
+// sweepLeading deletes expired keys of the shards this node leads, through
+// the log, so every replica deletes the same keys.
+func (n *Node) sweepLeading() {
+	for _, ri := range n.st.Load().Replicas() {
+		if !ri.IsLeader || !ri.Initialized || ri.Desc.GetMeta() {
+			continue
 		}
-		for _, ri := range n.st.Load().Replicas() {
-			if !ri.IsLeader || !ri.Initialized || ri.Desc.GetMeta() {
-				continue
-			}
-			n.sweep(ri.Shard, int(ri.Desc.GetFirstSlot()), int(ri.Desc.GetLastSlot()))
-		}
+		n.sweep(ri.Shard, int(ri.Desc.GetFirstSlot()), int(ri.Desc.GetLastSlot()))
 	}
 }
 

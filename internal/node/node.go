@@ -207,9 +207,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.goFunc(func() { n.srv.Serve(ln) })
 	n.goFunc(n.metaWatcher)
-	n.goFunc(n.heartbeatLoop)
-	n.goFunc(n.placementLoop)
-	n.goFunc(n.sweepLoop)
+	n.goFunc(func() { n.every(cfg.HeartbeatInterval, n.heartbeat) })
+	n.goFunc(func() { n.every(cfg.HeartbeatInterval/2, n.place) })
+	n.goFunc(func() { n.every(cfg.HeartbeatInterval, n.sweepLeading) })
 	ok = true
 	n.log.Info("node started", "addr", cfg.Addr, "bus", cfg.BusAddr, "cluster", n.ident.GetClusterId())
 	return n, nil

@@ -184,7 +184,7 @@ func (p *Parser) multibulk(buf []byte, lim Limits) ([][]byte, int, error) {
 		if next == 0 || err != nil {
 			return nil, 0, err
 		}
-		count, ok := parseInt(line[1:])
+		count, ok := ParseInt(line[1:])
 		switch {
 		case !ok || count > int64(lim.MaxMultibulkLen):
 			return nil, 0, ErrInvalidMultibulkLength
@@ -213,7 +213,7 @@ func (p *Parser) multibulk(buf []byte, lim Limits) ([][]byte, int, error) {
 		if len(line) == 0 || line[0] != '$' {
 			return nil, 0, errExpectedDollar(buf[p.pos])
 		}
-		size, ok := parseInt(line[1:])
+		size, ok := ParseInt(line[1:])
 		switch {
 		case !ok || size < 0 || size > int64(lim.MaxBulkLen):
 			return nil, 0, ErrInvalidBulkLength
@@ -436,9 +436,9 @@ func unescape(c byte) byte {
 	return c
 }
 
-// parseInt parses a decimal integer as Redis's string2ll does: an optional
+// ParseInt parses a decimal integer as Redis's string2ll does: an optional
 // '-', no '+', no leading zeros, no spaces, at most 20 bytes.
-func parseInt(b []byte) (int64, bool) {
+func ParseInt(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) > 20 {
 		return 0, false
 	}

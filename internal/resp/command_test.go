@@ -420,9 +420,9 @@ func TestParseInt(t *testing.T) {
 		{"1a", 0, false},
 	}
 	for _, tt := range tests {
-		got, ok := parseInt([]byte(tt.in))
+		got, ok := ParseInt([]byte(tt.in))
 		if got != tt.want || ok != tt.ok {
-			t.Errorf("parseInt(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+			t.Errorf("ParseInt(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
 }

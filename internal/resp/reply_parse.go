@@ -121,7 +121,7 @@ func (p *replyParser) scalar(pos int, v *Value) (int, error) {
 	case '-':
 		*v = Value{Kind: KindError, Str: p.str(line)}
 	case ':':
-		n, ok := parseInt(line)
+		n, ok := ParseInt(line)
 		if !ok {
 			return 0, p.errorf(pos, "invalid integer %q", line)
 		}
@@ -277,7 +277,7 @@ func (p *replyParser) length(pos int) (int64, int, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	n, ok := parseInt(line)
+	n, ok := ParseInt(line)
 	if !ok {
 		return 0, 0, p.errorf(pos, "invalid length %q", line)
 	}
