@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -39,6 +41,7 @@ type nodeFlags struct {
 	shards   int
 	rf       int
 	logLevel string
+	pprof    string
 }
 
 func startCmd() *cobra.Command {
@@ -50,6 +53,12 @@ func startCmd() *cobra.Command {
 			logger := newLogger(f.logLevel)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if f.pprof != "" {
+				go func() {
+					// net/http/pprof registers on the default mux.
+					logger.Info("pprof", "err", http.ListenAndServe(f.pprof, nil))
+				}()
+			}
 			n, err := node.Start(ctx, node.Config{
 				DataDir: f.dataDir, Addr: f.addr, BusAddr: f.busAddr, Join: f.join,
 				Shards: f.shards, ReplicationFactor: f.rf, Logger: logger,
@@ -69,6 +78,7 @@ func startCmd() *cobra.Command {
 	cmd.Flags().IntVar(&f.shards, "shards", 16, "data shards created with a new cluster")
 	cmd.Flags().IntVar(&f.rf, "replication-factor", 3, "replicas per data shard")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&f.pprof, "pprof-addr", "", "serve Go's pprof profiles on this HTTP address (off by default)")
 	return cmd
 }
 

@@ -5,7 +5,6 @@ import (
 	"strings"
 )
 
-
 // Redis's INCRBYFLOAT computes in C long double, which on x86-64 is the
 // x87 80-bit format: a 64-bit mantissa and exponents up to 2^16383.
 // big.Float with 64 bits of precision, rounding to nearest even, reproduces
