@@ -60,22 +60,48 @@ func (w *waiters) failAll(err error) {
 	}
 }
 
-// wait registers id, runs start on the loop and waits for id's result.
-func (s *Store) wait(ctx context.Context, id uint64, start func() error) (result, error) {
-	ch := s.waiters.register(id)
-	defer s.waiters.unregister(id)
+// Pending is a request handed to the loop whose result has not been
+// taken yet.
+type Pending struct {
+	s  *Store
+	id uint64
+	ch chan result
+}
+
+// start registers a new request, runs begin on the loop, and returns it
+// without waiting. begin failing completes the request with its error.
+func (s *Store) start(begin func(id uint64) error) *Pending {
+	id := s.nextID.Add(1)
+	p := &Pending{s: s, id: id, ch: s.waiters.register(id)}
 	s.submit(func() {
-		if err := start(); err != nil {
+		if err := begin(id); err != nil {
 			s.waiters.deliver(id, result{err: err})
 		}
 	})
+	return p
+}
+
+// Wait waits for the result. It gives up when ctx ends or the store stops.
+func (p *Pending) Wait(ctx context.Context) (resp.Value, error) {
+	defer p.s.waiters.unregister(p.id)
 	select {
-	case res := <-ch:
-		return res, res.err
+	case res := <-p.ch:
+		return res.val, res.err
 	case <-ctx.Done():
-		return result{}, ctx.Err()
-	case <-s.stopc:
-		return result{}, ErrStopped
+		return resp.Value{}, ctx.Err()
+	case <-p.s.stopc:
+		return resp.Value{}, ErrStopped
+	}
+}
+
+// Poll returns the result if it has arrived, without waiting.
+func (p *Pending) Poll() (v resp.Value, err error, done bool) {
+	select {
+	case res := <-p.ch:
+		p.s.waiters.unregister(p.id)
+		return res.val, res.err, true
+	default:
+		return resp.Value{}, nil, false
 	}
 }
 
@@ -95,8 +121,12 @@ func (s *Store) leaderReplica(shard uint64) (*replica, error) {
 // returns the reply of applying it once it is committed and applied here.
 // The proposer fixes the time and a random seed in the entry.
 func (s *Store) Propose(ctx context.Context, shard uint64, args [][]byte) (resp.Value, error) {
-	id := s.nextID.Add(1)
-	res, err := s.wait(ctx, id, func() error {
+	return s.StartPropose(shard, args).Wait(ctx)
+}
+
+// StartPropose is Propose without waiting.
+func (s *Store) StartPropose(shard uint64, args [][]byte) *Pending {
+	return s.start(func(id uint64) error {
 		r, err := s.leaderReplica(shard)
 		if err != nil {
 			return err
@@ -112,10 +142,13 @@ func (s *Store) Propose(ctx context.Context, shard uint64, args [][]byte) (resp.
 		if err := r.rn.Propose(data); err != nil {
 			return proposeErr(err)
 		}
+		if s.cfg.Testing.AckBeforeCommit {
+			s.waiters.deliver(id, result{val: resp.OK})
+			return nil
+		}
 		r.track(id)
 		return nil
 	})
-	return res.val, err
 }
 
 func proposeErr(err error) error {
@@ -129,8 +162,19 @@ func proposeErr(err error) error {
 // node leads the shard, a quorum confirmed that at the time of the call,
 // and everything committed before the call is applied locally.
 func (s *Store) ReadIndex(ctx context.Context, shard uint64) error {
-	id := s.nextID.Add(1)
-	_, err := s.wait(ctx, id, func() error {
+	_, err := s.StartReadIndex(shard).Wait(ctx)
+	return err
+}
+
+// StartReadIndex is ReadIndex without waiting.
+func (s *Store) StartReadIndex(shard uint64) *Pending {
+	return s.start(func(id uint64) error {
+		if s.cfg.Testing.ReadsWithoutQuorum {
+			if r := s.replicas[shard]; r != nil && r.initialized() {
+				s.waiters.deliver(id, result{})
+				return nil
+			}
+		}
 		r, err := s.leaderReplica(shard)
 		if err != nil {
 			return err
@@ -142,14 +186,18 @@ func (s *Store) ReadIndex(ctx context.Context, shard uint64) error {
 		r.rn.ReadIndex(idBytes(id))
 		return nil
 	})
-	return err
 }
 
 // ChangeReplicas proposes a membership change of shard, which this node
 // must lead, and returns once it is applied here.
 func (s *Store) ChangeReplicas(ctx context.Context, shard uint64, changes []*raftpb.ConfChangeSingle) error {
-	id := s.nextID.Add(1)
-	_, err := s.wait(ctx, id, func() error {
+	_, err := s.StartChangeReplicas(shard, changes).Wait(ctx)
+	return err
+}
+
+// StartChangeReplicas is ChangeReplicas without waiting.
+func (s *Store) StartChangeReplicas(shard uint64, changes []*raftpb.ConfChangeSingle) *Pending {
+	return s.start(func(id uint64) error {
 		r, err := s.leaderReplica(shard)
 		if err != nil {
 			return err
@@ -161,7 +209,6 @@ func (s *Store) ChangeReplicas(ctx context.Context, shard uint64, changes []*raf
 		r.track(id)
 		return nil
 	})
-	return err
 }
 
 // TransferLeader asks shard's raft, which this node must lead, to hand
@@ -225,7 +272,7 @@ func (s *Store) Bootstrap(descs []*shoalpb.ShardDescriptor, voters []uint64, wri
 		if err != nil {
 			return err
 		}
-		s.replicas[d.GetId()] = r
+		s.addReplica(r)
 	}
 	s.publishInfo()
 	return nil

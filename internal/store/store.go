@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -53,6 +54,8 @@ type Config struct {
 	Now func() time.Time
 	// Rand seeds command randomness and request ids; default random.
 	Rand *rand.Rand
+	// Testing plants bugs; only tests set it.
+	Testing TestingKnobs
 	// OnApplied, if set, is called on the loop after each cycle's applied
 	// batch has committed, with the shards that applied something. It must
 	// not block or call back into the Store.
@@ -90,6 +93,17 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// TestingKnobs switch on deliberate bugs, so that tests can show their
+// checkers catch them. Production code never sets them.
+type TestingKnobs struct {
+	// AckBeforeCommit answers a proposal as soon as the leader has
+	// appended it, before it is committed (or even durable).
+	AckBeforeCommit bool
+	// ReadsWithoutQuorum makes ReadIndex succeed at once on any replica,
+	// leader or not, so reads may be stale.
+	ReadsWithoutQuorum bool
+}
+
 // Errors returned by the Store.
 var (
 	ErrStopped = errors.New("store: stopped")
@@ -122,8 +136,10 @@ type Store struct {
 	eng *engine.Engine
 	log *slog.Logger
 
-	// Owned by the loop goroutine.
+	// Owned by the loop goroutine. order lists the replicas by shard id:
+	// the loop visits them in that order so that a run is reproducible.
 	replicas map[uint64]*replica
+	order    []*replica
 	dirty    bool // replica info changed; republish info
 
 	// mu guards the inbox: inputs handed to the loop by other goroutines.
@@ -138,6 +154,7 @@ type Store struct {
 	nextID  atomic.Uint64
 	info    atomic.Pointer[map[uint64]ReplicaInfo]
 
+	started bool
 	stopc   chan struct{}
 	stopped chan struct{}
 	once    sync.Once
@@ -175,21 +192,47 @@ func New(cfg Config) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.replicas[id] = r
+		s.addReplica(r)
 	}
 	s.publishInfo()
 	return s, nil
 }
 
-// Start runs the loop.
-func (s *Store) Start() { go s.run() }
+// addReplica adds r to the replicas, keeping order sorted by shard.
+func (s *Store) addReplica(r *replica) {
+	s.replicas[r.shard] = r
+	i, _ := slices.BinarySearchFunc(s.order, r.shard, func(x *replica, id uint64) int {
+		return cmp.Compare(x.shard, id)
+	})
+	s.order = slices.Insert(s.order, i, r)
+	s.dirty = true
+}
+
+// Start runs the loop in its own goroutine. A store that is not started
+// is driven by calling Step (deterministic simulation does this).
+func (s *Store) Start() {
+	s.started = true
+	go s.run()
+}
 
 // Stop stops the loop and fails every waiting request. It does not close
 // the engine.
 func (s *Store) Stop() {
 	s.once.Do(func() { close(s.stopc) })
-	<-s.stopped
+	if s.started {
+		<-s.stopped
+	}
 	s.waiters.failAll(ErrStopped)
+}
+
+// Step runs one pass of the loop on the caller's goroutine, ticking every
+// replica first if tick is set, and reports whether more work is ready.
+// It is for stores that were not started.
+func (s *Store) Step(tick bool) bool {
+	if s.started {
+		panic("store: Step on a started store")
+	}
+	return s.cycle(tick)
 }
 
 // NodeID is this store's node id.
@@ -289,7 +332,7 @@ func (s *Store) cycle(tick bool) bool {
 		s.step(env)
 	}
 	if tick {
-		for _, r := range s.replicas {
+		for _, r := range s.order {
 			r.rn.Tick()
 		}
 	}
@@ -324,8 +367,7 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 			s.log.Error("create replica", "shard", env.GetShardId(), "err", err)
 			return
 		}
-		s.replicas[r.shard] = r
-		s.dirty = true
+		s.addReplica(r)
 		s.log.Info("created replica for incoming raft message", "shard", r.shard, "from", m.GetFrom())
 	}
 	if err := r.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
@@ -342,7 +384,7 @@ type readyReplica struct {
 // one batch with at most one sync, then sent, then applied.
 func (s *Store) handleReady() {
 	var ready []readyReplica
-	for _, r := range s.replicas {
+	for _, r := range s.order {
 		if r.rn.HasReady() {
 			ready = append(ready, readyReplica{r, r.rn.Ready()})
 		}
