@@ -1,0 +1,67 @@
+// Command loadgen drives a Redis-protocol or etcd target with a fixed
+// number of clients for a bounded time and prints throughput and latency
+// percentiles, as a human line on stderr and a JSON line on stdout.
+//
+//	loadgen -target shoal -addrs 127.0.0.1:6379 -clients 50 -read-ratio 0
+//	loadgen -target rediscluster -addrs 127.0.0.1:7000,127.0.0.1:7001 -pipeline 16
+//	loadgen -target etcd -addrs 127.0.0.1:2379 -read-ratio 1 -preload
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/shoaldb/shoal/bench/internal/load"
+)
+
+func main() {
+	var cfg load.Config
+	addrs := flag.String("addrs", "127.0.0.1:6379", "comma-separated client addresses of the target's nodes")
+	flag.StringVar(&cfg.Target, "target", "shoal", "shoal, redis, rediscluster or etcd")
+	flag.BoolVar(&cfg.Cluster, "cluster", false, "use a cluster-aware client (go-redis ClusterClient)")
+	flag.IntVar(&cfg.Clients, "clients", 50, "concurrent clients, one connection each")
+	flag.IntVar(&cfg.Pipeline, "pipeline", 1, "commands per round trip")
+	flag.IntVar(&cfg.ValueSize, "value-size", 64, "value size in bytes")
+	flag.Uint64Var(&cfg.Keys, "keys", 100000, "key space size")
+	flag.StringVar(&cfg.Dist, "dist", "uniform", "key distribution: uniform or zipfian (theta 0.99)")
+	flag.Float64Var(&cfg.ReadRatio, "read-ratio", 0, "fraction of GETs (0 = all SET, 1 = all GET)")
+	flag.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time (also the bound for -n and -fill)")
+	flag.Int64Var(&cfg.Requests, "n", 0, "stop after this many commands (0: run for -duration)")
+	flag.DurationVar(&cfg.Warmup, "warmup", time.Second, "unmeasured time before -duration")
+	flag.BoolVar(&cfg.Fill, "fill", false, "write every key once, then stop")
+	preload := flag.Bool("preload", false, "write every key once before the measured run, so GETs hit")
+	flag.Uint64Var(&cfg.Seed, "seed", 0, "random seed (0: random)")
+	flag.Parse()
+	cfg.Addrs = strings.Split(*addrs, ",")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if *preload && !cfg.Fill {
+		fill := cfg
+		fill.Fill, fill.ReadRatio, fill.Pipeline, fill.Duration = true, 0, 16, 2*time.Minute
+		res, err := load.Run(ctx, fill)
+		if err != nil {
+			fatal(err)
+		}
+		fmt.Fprintf(os.Stderr, "preload: %d keys in %.1fs, %d errors\n", res.Ops, res.Seconds, res.Errors)
+	}
+	res, err := load.Run(ctx, cfg)
+	if err != nil {
+		fatal(err)
+	}
+	fmt.Fprintln(os.Stderr, res)
+	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "loadgen:", err)
+	os.Exit(1)
+}
