@@ -133,9 +133,8 @@ func (s *Store) StartPropose(shard uint64, args [][]byte) *Pending {
 		}
 		// Entry data is the request id, then the command, so the loop
 		// can find its own proposals without decoding them.
-		data, err := proto.MarshalOptions{}.MarshalAppend(idBytes(id), &shoalpb.Command{
-			Id: id, NowMs: s.cfg.Now().UnixMilli(), Rand: s.cfg.Rand.Uint64(), Args: args,
-		})
+		cmd := &shoalpb.Command{Id: id, NowMs: s.cfg.Now().UnixMilli(), Rand: s.cfg.Rand.Uint64(), Args: args}
+		data, err := proto.MarshalOptions{}.MarshalAppend(idBytes(id), cmd)
 		if err != nil {
 			return err
 		}
@@ -143,7 +142,12 @@ func (s *Store) StartPropose(shard uint64, args [][]byte) *Pending {
 			return proposeErr(err)
 		}
 		if s.cfg.Testing.AckBeforeCommit {
-			s.waiters.deliver(id, result{val: resp.OK})
+			// The planted bug: answer with the effect on the leader's
+			// current state, before the entry is committed.
+			b := s.eng.NewBatch()
+			val, err := s.cfg.StateMachine.Apply(b, r.desc, cmd)
+			b.Close()
+			s.waiters.deliver(id, result{val: val, err: err})
 			return nil
 		}
 		r.track(id)

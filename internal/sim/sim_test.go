@@ -1,0 +1,112 @@
+package sim
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"testing/cryptotest"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/shoaldb/shoal/internal/store"
+)
+
+var (
+	flagSeed = flag.Uint64("sim.seed", 0, "run only this seed (replay a failure)")
+	flagLog  = flag.Bool("sim.log", false, "print the trace of each run")
+)
+
+// seeds returns the seeds to run: -sim.seed, else SHOAL_SIM_SEEDS (a
+// count, for long runs), else n.
+func seeds(t *testing.T, n int) []uint64 {
+	if *flagSeed != 0 {
+		return []uint64{*flagSeed}
+	}
+	if v := os.Getenv("SHOAL_SIM_SEEDS"); v != "" {
+		c, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("SHOAL_SIM_SEEDS=%q: %v", v, err)
+		}
+		n = c
+	}
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = uint64(i + 1)
+	}
+	return out
+}
+
+func run(t *testing.T, cfg Config) *Result {
+	t.Helper()
+	// Raft draws election jitter from crypto/rand: make it follow the seed.
+	cryptotest.SetGlobalRandom(t, cfg.Seed)
+	if *flagLog {
+		cfg.Log = os.Stderr
+	}
+	res, err := Run(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// visualize writes porcupine's HTML view of a failed history.
+func visualize(t *testing.T, res *Result) string {
+	path := filepath.Join(os.TempDir(), "shoal-sim-seed-"+strconv.FormatUint(res.Seed, 10)+".html")
+	f, err := os.Create(path)
+	if err != nil {
+		return "(could not write visualization: " + err.Error() + ")"
+	}
+	defer f.Close()
+	if err := porcupine.Visualize(kvModel, res.Info, f); err != nil {
+		return "(could not write visualization: " + err.Error() + ")"
+	}
+	return path
+}
+
+func TestSimulationIsLinearizable(t *testing.T) {
+	start := time.Now()
+	ops, unknown, faults := 0, 0, 0
+	for _, seed := range seeds(t, 24) {
+		res := run(t, Config{Seed: seed})
+		ops, unknown, faults = ops+res.Ops, unknown+res.Indeterminate, faults+res.Faults
+		if res.Check != porcupine.Ok {
+			t.Fatalf("seed %d: history is %v (%d ops, %d indeterminate)\nreplay: go test ./internal/sim -run TestSimulationIsLinearizable -sim.seed=%d -sim.log\nvisualization: %s",
+				seed, res.Check, res.Ops, res.Indeterminate, seed, visualize(t, res))
+		}
+	}
+	t.Logf("%d ops (%d indeterminate), %d faults, all linearizable, in %v", ops, unknown, faults, time.Since(start).Round(time.Millisecond))
+}
+
+func TestSameSeedSameRun(t *testing.T) {
+	a := run(t, Config{Seed: 7})
+	b := run(t, Config{Seed: 7})
+	if a.Trace != b.Trace || a.Ops != b.Ops {
+		t.Fatalf("seed 7 ran differently twice: trace %x vs %x, %d vs %d ops", a.Trace, b.Trace, a.Ops, b.Ops)
+	}
+	c := run(t, Config{Seed: 8})
+	if c.Trace == a.Trace {
+		t.Fatalf("seeds 7 and 8 gave the same trace %x", a.Trace)
+	}
+}
+
+// The checker must catch real bugs within the default seed budget.
+func TestSimulationCatchesPlantedBugs(t *testing.T) {
+	for name, knobs := range map[string]store.TestingKnobs{
+		"ack-before-commit":    {AckBeforeCommit: true},
+		"reads-without-quorum": {ReadsWithoutQuorum: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, seed := range seeds(t, 24) {
+				res := run(t, Config{Seed: seed, Knobs: knobs})
+				if res.Check == porcupine.Illegal {
+					t.Logf("caught at seed %d (%d ops)", seed, res.Ops)
+					return
+				}
+			}
+			t.Fatalf("planted bug %s not caught within the seed budget", name)
+		})
+	}
+}
