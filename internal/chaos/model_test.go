@@ -1,0 +1,79 @@
+package chaos
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/anishathalye/porcupine"
+)
+
+func op(client int, call, ret int64, in Input, out Output) porcupine.Operation {
+	return porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret}
+}
+
+func TestCheckerFindsStaleRead(t *testing.T) {
+	// SET k 1<<20 is acknowledged at t=2; a GET that starts afterwards
+	// still sees the key missing.
+	h := []porcupine.Operation{
+		op(0, 0, 2, Input{Kind: OpSet, Key: "k", Value: 1 << 20}, Output{}),
+		op(1, 3, 4, Input{Kind: OpGet, Key: "k"}, Output{}),
+		op(2, 0, 10, Input{Kind: OpGet, Key: "other"}, Output{}),
+	}
+	viz := filepath.Join(t.TempDir(), "viz.html")
+	v, err := Check(h, nil, 0, viz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Linearizable != porcupine.Illegal {
+		t.Fatalf("stale read: checker says %s, want %s", v.Linearizable, porcupine.Illegal)
+	}
+	if v.Visualization != viz {
+		t.Fatalf("visualization = %q, want %q", v.Visualization, viz)
+	}
+}
+
+func TestCheckerFindsLostIncrement(t *testing.T) {
+	// Two acknowledged INCRs in sequence both return 1.
+	h := []porcupine.Operation{
+		op(0, 0, 1, Input{Kind: OpIncr, Key: "k"}, Output{Value: 1}),
+		op(1, 2, 3, Input{Kind: OpIncr, Key: "k"}, Output{Value: 1}),
+	}
+	if v, _ := Check(h, nil, 0, ""); v.Linearizable != porcupine.Illegal {
+		t.Fatalf("lost increment: checker says %s, want %s", v.Linearizable, porcupine.Illegal)
+	}
+}
+
+func TestCheckerAcceptsIndeterminate(t *testing.T) {
+	const a, b = 1 << 20, 2 << 20
+	h := []porcupine.Operation{
+		op(0, 0, 1, Input{Kind: OpSet, Key: "k", Value: a}, Output{}),
+		// Timed out: may or may not have happened.
+		op(1, 2, Never, Input{Kind: OpSet, Key: "k", Value: b}, Output{Unknown: true}),
+		op(2, 3, 4, Input{Kind: OpGet, Key: "k"}, Output{Found: true, Value: a}),
+		// It happened after all, later.
+		op(3, 5, 6, Input{Kind: OpGet, Key: "k"}, Output{Found: true, Value: b}),
+		// An unknown INCR and a CAS that fails against b+1.
+		op(4, 7, Never, Input{Kind: OpIncr, Key: "k"}, Output{Unknown: true}),
+		op(5, 8, 9, Input{Kind: OpCAS, Key: "k", Value: 3 << 20, Old: b}, Output{Found: false}),
+		op(6, 10, 11, Input{Kind: OpGet, Key: "k"}, Output{Found: true, Value: b + 1}),
+	}
+	finals := map[string]Output{"k": {Found: true, Value: b + 1}}
+	v, err := Check(h, finals, 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.OK() {
+		t.Fatalf("history with indeterminate operations: %+v, want linearizable and nothing lost", v)
+	}
+}
+
+func TestDurabilityFindsLostWrite(t *testing.T) {
+	h := []porcupine.Operation{
+		op(0, 0, 1, Input{Kind: OpSet, Key: "k", Value: 1 << 20}, Output{}),
+		op(0, 2, 3, Input{Kind: OpSet, Key: "k", Value: 2 << 20}, Output{}),
+	}
+	v, _ := Check(h, map[string]Output{"k": {Found: true, Value: 1 << 20}}, 0, "")
+	if len(v.Lost) != 1 || v.DurableKeys != 1 {
+		t.Fatalf("lost write: Lost = %q, DurableKeys = %d; want one lost write on one key", v.Lost, v.DurableKeys)
+	}
+}

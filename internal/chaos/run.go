@@ -1,0 +1,215 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Config describes one run. Zero values mean the defaults in brackets.
+type Config struct {
+	Nodes    int           // cluster size [3]
+	Shards   int           // data shards [8]
+	Clients  int           // concurrent clients [6]
+	Keys     int           // keys shared by the clients [16]
+	Duration time.Duration // how long faults are applied [60s]
+	FaultFor time.Duration // how long each fault lasts [5s]
+	Quiet    time.Duration // between faults [5s]
+	Faults   []FaultKind   // [AllFaults]
+	Seed     uint64        // [from the clock]
+	// Network is "loopback", "netns" (each node in a network namespace,
+	// required by partitions) or "auto" [auto]: netns when possible.
+	Network string
+	// CheckTimeout bounds the linearizability check [60s].
+	CheckTimeout time.Duration
+	OutDir       string // report, visualization, node logs and data [a new temp dir]
+	Bin          string // shoal binary [built from the module]
+	Logf         func(format string, args ...any)
+}
+
+func (c *Config) ensureDefaults() error {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.Nodes, 3)
+	def(&c.Shards, 8)
+	def(&c.Clients, 6)
+	def(&c.Keys, 16)
+	if c.Duration <= 0 {
+		c.Duration = time.Minute
+	}
+	if c.CheckTimeout <= 0 {
+		c.CheckTimeout = time.Minute
+	}
+	if len(c.Faults) == 0 {
+		c.Faults = AllFaults
+	}
+	if c.Seed == 0 {
+		c.Seed = uint64(time.Now().UnixNano())
+	}
+	if c.Network == "" {
+		c.Network = "auto"
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	switch c.Network {
+	case "auto", "netns", "loopback":
+	default:
+		return fmt.Errorf("chaos: network %q: want auto, netns or loopback", c.Network)
+	}
+	return nil
+}
+
+// Run builds shoal, starts a cluster, runs the workload under the nemesis,
+// heals the cluster, reads every key back and checks the history. Whatever
+// happens, it stops every process and removes every namespace and rule it
+// created. It returns an error when the run could not be carried out; a
+// run that finds a problem returns a report whose Failed is true.
+func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
+	if err := cfg.ensureDefaults(); err != nil {
+		return nil, err
+	}
+	logf := cfg.Logf
+	logf("seed %d", cfg.Seed)
+	if cfg.OutDir == "" {
+		if cfg.OutDir, err = os.MkdirTemp("", "shoal-chaos-"); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+		return nil, err
+	}
+	rep = &Report{Seed: cfg.Seed, Nodes: cfg.Nodes, Clients: cfg.Clients, Keys: cfg.Keys, Network: "loopback"}
+	if cfg.Bin == "" {
+		logf("building shoal")
+		if cfg.Bin, err = Build(ctx, cfg.OutDir); err != nil {
+			return nil, err
+		}
+	}
+
+	var nsx *Netns
+	if cfg.Network != "loopback" {
+		err := NetnsUsable(logf)
+		if err == nil {
+			nsx, err = NewNetns(cfg.Nodes, logf)
+		}
+		if err != nil && cfg.Network == "netns" {
+			return nil, err
+		}
+		if err != nil {
+			logf("%v", err)
+			rep.Notes = append(rep.Notes, err.Error())
+		}
+	}
+	if nsx != nil {
+		rep.Network = "network namespaces"
+		defer func() {
+			if cerr := nsx.Close(); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+		}()
+	} else {
+		var kept []FaultKind
+		for _, f := range cfg.Faults {
+			if !f.IsPartition() {
+				kept = append(kept, f)
+			}
+		}
+		if len(kept) < len(cfg.Faults) {
+			rep.Notes = append(rep.Notes, ErrNoPartitions.Error())
+			logf("%v", ErrNoPartitions)
+		}
+		cfg.Faults = kept
+	}
+
+	logf("starting %d nodes in %s", cfg.Nodes, cfg.OutDir)
+	c, err := StartCluster(ctx, ClusterConfig{Bin: cfg.Bin, Dir: cfg.OutDir, Nodes: cfg.Nodes, Shards: cfg.Shards, Net: nsx, Logf: logf})
+	defer c.Stop()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.WaitReady(ctx, 2*time.Minute); err != nil {
+		return nil, err
+	}
+	logf("cluster ready")
+
+	start := time.Now()
+	w := NewWorkload(c, WorkloadConfig{Clients: cfg.Clients, Keys: cfg.Keys, Seed: cfg.Seed}, start)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { w.Run(stop); close(done) }()
+	defer func() {
+		select {
+		case <-done:
+		default:
+			close(stop)
+			<-done
+		}
+	}()
+
+	warm := min(3*time.Second, cfg.Duration/10)
+	sleep(ctx, warm)
+	if len(cfg.Faults) > 0 {
+		nm := NewNemesis(c, w, NemesisConfig{Faults: cfg.Faults, Duration: cfg.Duration - warm,
+			FaultFor: cfg.FaultFor, Quiet: cfg.Quiet, Seed: cfg.Seed}, logf)
+		rep.Faults = nm.Run(ctx)
+	} else {
+		sleep(ctx, cfg.Duration-warm)
+	}
+	if nsx != nil {
+		nsx.Heal()
+	}
+	for _, n := range c.Nodes {
+		if !n.Running() {
+			c.Start(n)
+		}
+		c.Resume(n)
+	}
+	// Bounded waits that still run after ctx is cancelled: cleanup and a
+	// best-effort report.
+	after := context.WithoutCancel(ctx)
+	if err := c.WaitReady(after, time.Minute); err != nil {
+		rep.Notes = append(rep.Notes, "after healing: "+err.Error())
+	}
+	sleep(ctx, 2*time.Second) // some operations on the healed cluster
+	close(stop)
+	<-done
+	end := w.now()
+	rep.Duration = time.Duration(end)
+	logf("workload stopped; reading every key back")
+	finals, ferr := w.FinalReads(after, time.Minute)
+	if ferr != nil {
+		rep.Notes = append(rep.Notes, "final reads: "+ferr.Error())
+	}
+	rep.Crashes = c.Crashes()
+	c.Stop()
+
+	h := w.History()
+	rep.Errors = w.Errors()
+	rep.summarize(h, end)
+	logf("checking %d operations", len(h))
+	rep.Verdict, err = Check(h, finals, cfg.CheckTimeout, filepath.Join(cfg.OutDir, "history.html"))
+	if err != nil {
+		return rep, err
+	}
+	if ferr != nil && rep.Verdict.Linearizable == "Ok" {
+		// Without every final read the durability check is incomplete.
+		rep.Verdict.Lost = append(rep.Verdict.Lost, "final reads incomplete: "+ferr.Error())
+	}
+	writeReport(cfg.OutDir, rep)
+	return rep, nil
+}
+
+func writeReport(dir string, rep *Report) {
+	os.WriteFile(filepath.Join(dir, "report.txt"), []byte(rep.String()), 0o644)
+	if b, err := json.MarshalIndent(rep, "", "  "); err == nil {
+		os.WriteFile(filepath.Join(dir, "report.json"), b, 0o644)
+	}
+}

@@ -1,0 +1,357 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/shoaldb/shoal/internal/keys"
+)
+
+// WorkloadConfig shapes the client load.
+type WorkloadConfig struct {
+	Clients int // concurrent clients; every third is cluster-aware (default 6)
+	Keys    int // keys k0..k<n-1> shared by all clients (default 16)
+	Seed    uint64
+	// OpTimeout bounds one operation (default 5s).
+	OpTimeout time.Duration
+}
+
+func (c *WorkloadConfig) ensureDefaults() {
+	if c.Clients <= 0 {
+		c.Clients = 6
+	}
+	if c.Keys <= 0 {
+		c.Keys = 16
+	}
+	if c.OpTimeout <= 0 {
+		c.OpTimeout = 5 * time.Second
+	}
+}
+
+// maxOpsPerClient keeps the values a client writes unique (see newValue).
+const maxOpsPerClient = 1<<20 - 1
+
+// Workload runs clients against a cluster and records their history.
+type Workload struct {
+	cfg     WorkloadConfig
+	cluster *Cluster
+	start   time.Time
+	keys    []string
+	ids     atomic.Int64 // porcupine client ids
+	slotOps [keys.SlotCount]atomic.Int64
+
+	mu struct {
+		sync.Mutex
+		ops  []porcupine.Operation
+		errs map[string]int // error texts, addresses blanked
+	}
+}
+
+// NewWorkload prepares a workload; times in its history are nanoseconds
+// since start.
+func NewWorkload(c *Cluster, cfg WorkloadConfig, start time.Time) *Workload {
+	cfg.ensureDefaults()
+	w := &Workload{cfg: cfg, cluster: c, start: start}
+	for i := range cfg.Keys {
+		w.keys = append(w.keys, fmt.Sprintf("k%d", i))
+	}
+	w.mu.errs = map[string]int{}
+	return w
+}
+
+func (w *Workload) now() int64 { return int64(time.Since(w.start)) }
+
+// Run runs the clients until stop is closed, then waits for their
+// operations in flight to finish.
+func (w *Workload) Run(stop <-chan struct{}) {
+	var wg sync.WaitGroup
+	for i := range w.cfg.Clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.client(stop, i, rand.New(rand.NewPCG(w.cfg.Seed, uint64(i))), i%3 == 2)
+		}()
+	}
+	wg.Wait()
+}
+
+// History returns a copy of the operations recorded so far.
+func (w *Workload) History() []porcupine.Operation {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]porcupine.Operation(nil), w.mu.ops...)
+}
+
+// Errors returns how often each error text was seen.
+func (w *Workload) Errors() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m := make(map[string]int, len(w.mu.errs))
+	for k, v := range w.mu.errs {
+		m[k] = v
+	}
+	return m
+}
+
+// SlotOps returns how many operations the clients sent to slot.
+func (w *Workload) SlotOps(slot int) int64 { return w.slotOps[slot].Load() }
+
+func (w *Workload) record(op porcupine.Operation) {
+	w.mu.Lock()
+	w.mu.ops = append(w.mu.ops, op)
+	w.mu.Unlock()
+}
+
+var addrRE = regexp.MustCompile(`\d+\.\d+\.\d+\.\d+:\d+`)
+
+func (w *Workload) noteErr(err error) {
+	s := addrRE.ReplaceAllString(err.Error(), "ADDR")
+	if len(s) > 120 {
+		s = s[:120]
+	}
+	w.mu.Lock()
+	w.mu.errs[s]++
+	w.mu.Unlock()
+}
+
+// conn is one client's way to the cluster.
+type conn interface {
+	redis.Cmdable
+	Do(ctx context.Context, args ...any) *redis.Cmd
+	Close() error
+}
+
+// client is one client's loop: a plain client pointed at a random node
+// (moving to another after an error), or a cluster-aware one.
+func (w *Workload) client(stop <-chan struct{}, idx int, rng *rand.Rand, aware bool) {
+	var cl conn
+	pick := func() {
+		if cl != nil {
+			cl.Close()
+		}
+		if aware {
+			cc := redis.NewClusterClient(&redis.ClusterOptions{
+				Addrs: w.addrs(), MaxRedirects: 8, MaxRetries: -1, DisableRoutingPolicies: true,
+				DialTimeout: 500 * time.Millisecond, ReadTimeout: w.cfg.OpTimeout, WriteTimeout: w.cfg.OpTimeout,
+				ContextTimeoutEnabled: true, PoolSize: 2,
+			})
+			cc.OnNewNode(func(c *redis.Client) { c.AddHook(guard{}) })
+			cl = cc
+			return
+		}
+		addrs := w.addrs()
+		c := redis.NewClient(&redis.Options{
+			Addr: addrs[rng.IntN(len(addrs))], MaxRetries: -1,
+			DialTimeout: 500 * time.Millisecond, ReadTimeout: w.cfg.OpTimeout, WriteTimeout: w.cfg.OpTimeout,
+			ContextTimeoutEnabled: true, PoolSize: 2,
+		})
+		c.AddHook(guard{})
+		cl = c
+	}
+	pick()
+	defer func() { cl.Close() }()
+	id := int(w.ids.Add(1) - 1)
+	last := map[string]int64{} // the last value this client saw per key
+	for seq := 1; seq <= maxOpsPerClient; seq++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		in := w.nextInput(rng, idx, seq, last)
+		w.slotOps[keys.Slot([]byte(in.Key))].Add(1)
+		att := &attempts{}
+		ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), attemptsKey{}, att), w.cfg.OpTimeout)
+		call := w.now()
+		out, err := do(ctx, cl, in)
+		ret := w.now()
+		cancel()
+		switch {
+		case err == nil:
+			w.record(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret})
+			switch {
+			case in.Kind == OpGet && out.Found, in.Kind == OpIncr:
+				last[in.Key] = out.Value
+			case in.Kind == OpSet, in.Kind == OpCAS && out.Found:
+				last[in.Key] = in.Value
+			}
+			continue
+		case !att.maybeExecuted || !in.Kind.IsWrite():
+			// Never executed, or a read: no effect to account for.
+			w.noteErr(err)
+		default:
+			w.noteErr(err)
+			w.record(porcupine.Operation{ClientId: id, Input: in, Call: call,
+				Output: Output{Unknown: true}, Return: Never, Metadata: err.Error()})
+			id = int(w.ids.Add(1) - 1) // this client's next op overlaps the unknown one
+		}
+		if !aware {
+			pick()
+		}
+	}
+}
+
+// addrs returns the client addresses of every node.
+func (w *Workload) addrs() []string {
+	var a []string
+	for _, n := range w.cluster.Nodes {
+		a = append(a, n.Addr)
+	}
+	return a
+}
+
+// nextInput picks an operation: 35% GET, 30% SET, 15% INCR, 20% CAS.
+func (w *Workload) nextInput(rng *rand.Rand, client, seq int, last map[string]int64) Input {
+	in := Input{Key: w.keys[rng.IntN(len(w.keys))]}
+	switch p := rng.IntN(100); {
+	case p < 35:
+		in.Kind = OpGet
+	case p < 65:
+		in.Kind, in.Value = OpSet, newValue(client, seq)
+	case p < 80:
+		in.Kind = OpIncr
+	default:
+		in.Kind, in.Value, in.Old = OpCAS, newValue(client, seq), last[in.Key]
+	}
+	return in
+}
+
+// newValue is a value no other write uses: the client and sequence number
+// above valueBits low bits that INCR may change.
+func newValue(client, seq int) int64 {
+	return int64(client+1)<<40 | int64(seq)<<valueBits
+}
+
+// do runs in on cl.
+func do(ctx context.Context, cl conn, in Input) (Output, error) {
+	switch in.Kind {
+	case OpGet:
+		s, err := cl.Get(ctx, in.Key).Result()
+		if errors.Is(err, redis.Nil) {
+			return Output{}, nil
+		}
+		if err != nil {
+			return Output{}, err
+		}
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return Output{}, fmt.Errorf("chaos: GET %s = %q: not a value this workload writes", in.Key, s)
+		}
+		return Output{Found: true, Value: v}, nil
+	case OpSet:
+		return Output{}, cl.Set(ctx, in.Key, in.Value, 0).Err()
+	case OpIncr:
+		v, err := cl.Incr(ctx, in.Key).Result()
+		return Output{Value: v}, err
+	case OpCAS:
+		err := cl.Do(ctx, "SET", in.Key, in.Value, "IFEQ", in.Old).Err()
+		if errors.Is(err, redis.Nil) {
+			return Output{Found: false}, nil
+		}
+		return Output{Found: err == nil}, err
+	}
+	panic("chaos: unknown op")
+}
+
+// attempts tracks, for one operation, whether any attempt to send it may
+// have executed it. go-redis's cluster client retries some errors on its
+// own (EOF, TRYAGAIN); guard lets it retry only attempts that provably did
+// nothing, so an operation executes at most once.
+type attempts struct{ maybeExecuted bool }
+
+type attemptsKey struct{}
+
+var errRetryRefused = errors.New("chaos: not retrying an operation that may have executed")
+
+type guard struct{}
+
+func (guard) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (guard) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (guard) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		att, _ := ctx.Value(attemptsKey{}).(*attempts)
+		switch cmd.Name() {
+		case "get", "set", "incr":
+		default:
+			att = nil // e.g. the cluster client loading CLUSTER SLOTS
+		}
+		if att == nil {
+			return next(ctx, cmd)
+		}
+		if att.maybeExecuted {
+			return errRetryRefused
+		}
+		err := next(ctx, cmd)
+		if err != nil && !errors.Is(err, redis.Nil) && !neverExecuted(err) {
+			att.maybeExecuted = true
+		}
+		return err
+	}
+}
+
+// neverExecuted reports whether err proves the command never ran: the
+// connection could not be made, or a MOVED/ASK redirect.
+func neverExecuted(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	s := err.Error()
+	return strings.HasPrefix(s, "MOVED ") || strings.HasPrefix(s, "ASK ") ||
+		strings.Contains(s, "connection pool timeout") || strings.Contains(s, "redis: client is closed")
+}
+
+// FinalReads reads every key once the cluster is healed, retrying each
+// until it succeeds or d passes, and adds the reads to the history.
+func (w *Workload) FinalReads(ctx context.Context, d time.Duration) (map[string]Output, error) {
+	finals := map[string]Output{}
+	addrs := w.addrs()
+	sort.Strings(addrs)
+	id := int(w.ids.Add(1) - 1)
+	for i, k := range w.keys {
+		err := poll(ctx, d, "final GET "+k, func(ctx context.Context) error {
+			cl := redis.NewClient(&redis.Options{Addr: addrs[i%len(addrs)], MaxRetries: -1,
+				DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second})
+			defer cl.Close()
+			in := Input{Kind: OpGet, Key: k}
+			call := w.now()
+			out, err := do(ctx, cl, in)
+			if err != nil {
+				i++
+				return err
+			}
+			w.record(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: w.now(), Metadata: "final read"})
+			finals[k] = out
+			return nil
+		})
+		if err != nil {
+			return finals, err
+		}
+	}
+	return finals, nil
+}
+
+// QuietRedisLogger silences go-redis's own logging, which reports every
+// refused connection while nodes are down. It changes go-redis's global
+// logger, so only commands and tests call it.
+func QuietRedisLogger() { redis.SetLogger(quietLogger{}) }
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
