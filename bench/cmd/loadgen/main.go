@@ -35,6 +35,7 @@ func main() {
 	flag.Int64Var(&cfg.Requests, "n", 0, "stop after this many commands (0: run for -duration)")
 	flag.DurationVar(&cfg.Warmup, "warmup", time.Second, "unmeasured time before -duration")
 	flag.BoolVar(&cfg.Fill, "fill", false, "write every key once, then stop")
+	flag.IntVar(&cfg.FillBatch, "fill-batch", 1, "with -fill: keys per MSET (keys of one MSET share a {hash tag})")
 	preload := flag.Bool("preload", false, "write every key once before the measured run, so GETs hit")
 	flag.Uint64Var(&cfg.Seed, "seed", 0, "random seed (0: random)")
 	flag.Parse()

@@ -50,7 +50,7 @@ type redisConn struct{ c redis.UniversalClient }
 func (r redisConn) close() { r.c.Close() }
 
 func (r redisConn) do(ctx context.Context, ops []op, value []byte) (errs, misses int, first error) {
-	if len(ops) == 1 {
+	if len(ops) == 1 && ops[0].more == nil {
 		var err error
 		if ops[0].read {
 			err = r.c.Get(ctx, ops[0].key).Err()
@@ -61,9 +61,16 @@ func (r redisConn) do(ctx context.Context, ops []op, value []byte) (errs, misses
 	}
 	p := r.c.Pipeline()
 	for _, o := range ops {
-		if o.read {
+		switch {
+		case o.more != nil:
+			args := []any{o.key, value}
+			for _, k := range o.more {
+				args = append(args, k, value)
+			}
+			p.MSet(ctx, args...)
+		case o.read:
 			p.Get(ctx, o.key)
-		} else {
+		default:
 			p.Set(ctx, o.key, value, 0)
 		}
 	}

@@ -70,10 +70,24 @@ func newChooser(dist string, n uint64) (chooser, error) {
 // appendKey appends key i in redis-benchmark's format ("key:" and 12 digits).
 func appendKey(b []byte, i uint64) []byte {
 	b = append(b, "key:"...)
-	var d [12]byte
-	for j := len(d) - 1; j >= 0; j-- {
-		d[j] = byte('0' + i%10)
-		i /= 10
+	return appendDigits(b, i, 12)
+}
+
+// appendTaggedKey appends "key:{TTTTTTTT}NNNNNNNNNNNN": keys with the same
+// tag hash to the same slot.
+func appendTaggedKey(b []byte, tag, i uint64) []byte {
+	b = append(b, "key:{"...)
+	b = appendDigits(b, tag, 8)
+	b = append(b, '}')
+	return appendDigits(b, i, 12)
+}
+
+func appendDigits(b []byte, v uint64, n int) []byte {
+	start := len(b)
+	b = append(b, make([]byte, n)...)
+	for j := len(b) - 1; j >= start; j-- {
+		b[j] = byte('0' + v%10)
+		v /= 10
 	}
-	return append(b, d[:]...)
+	return b
 }

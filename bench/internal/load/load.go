@@ -31,6 +31,11 @@ type Config struct {
 	// Fill writes every key in [0, Keys) once, in order, and stops (or at
 	// the end of Duration, whichever comes first).
 	Fill bool
+	// FillBatch, if > 1, makes Fill write FillBatch keys per MSET. The
+	// keys of one MSET share a {hash tag} so they live in one slot, and
+	// are then named "key:{TTTTTTTT}NNNNNNNNNNNN" instead of the usual
+	// "key:NNNNNNNNNNNN". Redis targets only.
+	FillBatch int
 	// Timeout bounds a single round trip; default 5s.
 	Timeout time.Duration
 	Seed    uint64
@@ -47,6 +52,9 @@ func (c *Config) setDefaults() error {
 	case "etcd":
 		if c.Cluster {
 			return errors.New("load: -cluster does not apply to etcd")
+		}
+		if c.FillBatch > 1 {
+			return errors.New("load: -fill-batch needs a Redis target")
 		}
 	default:
 		return fmt.Errorf("load: unknown target %q", c.Target)
@@ -117,10 +125,12 @@ func (r *Result) String() string {
 	return s
 }
 
-// op is one command of a batch.
+// op is one command of a batch: a GET, a SET, or (if more is set) an
+// MSET of key and more, all to the same value.
 type op struct {
 	read bool
 	key  string
+	more []string
 }
 
 // conn is one client's connection to the target.
@@ -193,6 +203,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			for ctx.Err() == nil {
 				n := cfg.Pipeline
 				switch {
+				case cfg.Fill && cfg.FillBatch > 1:
+					per := uint64(cfg.FillBatch)
+					k := nextFill.Add(uint64(n)*per) - uint64(n)*per
+					if k >= cfg.Keys {
+						return
+					}
+					n = int(min(uint64(n), (cfg.Keys-k+per-1)/per))
+					for j := range n {
+						var ks []string
+						for i := k + uint64(j)*per; i < min(k+uint64(j+1)*per, cfg.Keys); i++ {
+							kb = appendTaggedKey(kb[:0], i/per, i)
+							ks = append(ks, string(kb))
+						}
+						ops[j] = op{key: ks[0], more: ks[1:]}
+					}
 				case cfg.Fill:
 					k := nextFill.Add(uint64(n)) - uint64(n)
 					if k >= cfg.Keys {
@@ -227,9 +252,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				if t1.Before(from) || (cfg.Requests == 0 && !cfg.Fill && t1.After(until)) {
 					continue
 				}
+				keys := uint64(n)
+				if cfg.FillBatch > 1 && cfg.Fill {
+					keys = 0
+					for _, o := range ops[:n] {
+						keys += 1 + uint64(len(o.more))
+					}
+				}
 				w.hist.RecordN(t1.Sub(t0), uint64(n))
-				w.ops += uint64(n)
-				w.errs += uint64(errs)
+				w.ops += keys
+				w.errs += uint64(errs) * keys / uint64(n)
 				w.mis += uint64(misses)
 				if first != nil && w.first == nil {
 					w.first = first

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// rbRow is one redis-benchmark test.
+type rbRow struct {
+	System  string  `json:"system"`
+	Cluster bool    `json:"cluster"`
+	Test    string  `json:"test"`
+	RPS     float64 `json:"rps"`
+	P50Ms   float64 `json:"p50_ms"`
+	P99Ms   float64 `json:"p99_ms"`
+	Err     string  `json:"error,omitempty"`
+}
+
+// redisBenchmark runs redis-benchmark's SET and GET with 50 clients and
+// 64-byte values, bounded to two minutes.
+func (o *options) redisBenchmark(ctx context.Context, sys, a string, cluster bool) []rbRow {
+	host, port, _ := strings.Cut(a, ":")
+	args := []string{"-h", host, "-p", port, "-c", "50", "-n", strconv.Itoa(o.rbRequests),
+		"-d", strconv.Itoa(o.valueSize), "-r", strconv.FormatUint(o.keys, 10), "-t", "set,get", "--csv"}
+	if cluster {
+		args = append(args, "--cluster")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(cctx, "redis-benchmark", args...).Output()
+	if err != nil {
+		logf("redis-benchmark %s cluster=%v: %v", sys, cluster, err)
+		return []rbRow{{System: sys, Cluster: cluster, Err: err.Error()}}
+	}
+	recs, err := csv.NewReader(strings.NewReader(string(out))).ReadAll()
+	if err != nil || len(recs) < 2 {
+		return []rbRow{{System: sys, Cluster: cluster, Err: fmt.Sprintf("unreadable output %q", out)}}
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	var rows []rbRow
+	for _, r := range recs[1:] {
+		f := func(name string) float64 {
+			if i, ok := col[name]; ok && i < len(r) {
+				v, _ := strconv.ParseFloat(r[i], 64)
+				return v
+			}
+			return 0
+		}
+		row := rbRow{System: sys, Cluster: cluster, Test: r[0], RPS: f("rps"), P50Ms: f("p50_latency_ms"), P99Ms: f("p99_latency_ms")}
+		logf("redis-benchmark %s cluster=%v %s: %.0f req/s p50 %.3f ms p99 %.3f ms", sys, cluster, row.Test, row.RPS, row.P50Ms, row.P99Ms)
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// fsyncProbe times 200 fdatasyncs of a 4 KiB write in dir: every durable
+// system here is bounded by this disk's sync latency.
+func fsyncProbe(dir string) map[string]float64 {
+	f, err := os.Create(filepath.Join(dir, "fsync-probe"))
+	if err != nil {
+		return nil
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4096)
+	var ds []time.Duration
+	for range 200 {
+		if _, err := f.Write(buf); err != nil {
+			return nil
+		}
+		t := time.Now()
+		if err := f.Sync(); err != nil {
+			return nil
+		}
+		ds = append(ds, time.Since(t))
+	}
+	slices.Sort(ds)
+	us := func(d time.Duration) float64 { return float64(d) / 1e3 }
+	return map[string]float64{"p50": us(ds[len(ds)/2]), "p99": us(ds[len(ds)*99/100])}
+}
+
+// Row and column order of the tables.
+var (
+	systems   = []string{"shoal", "shoal-plain", "shoal-1shard", "redis-always", "redis-everysec", "rediscluster", "etcd"}
+	workloads = []string{"set-c50", "get-c50", "set-p16-c50"}
+)
+
+func (r *report) get(sys, w string) *cellResult {
+	for _, c := range r.Cells {
+		if c.System == sys && c.Workload == w && c.Result != nil {
+			return &cellResult{c.Result.OpsPerSec, c.Result.P50Ms, c.Result.P99Ms, c.Result.P999Ms, c.Result.Errors}
+		}
+	}
+	return nil
+}
+
+type cellResult struct {
+	ops, p50, p99, p999 float64
+	errs                uint64
+}
+
+func writeReport(o *options, r *report) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.out, "report.json"), b, 0o644); err != nil {
+		return err
+	}
+	var md strings.Builder
+	table(&md, r)
+	targets(&md, r)
+	if err := os.WriteFile(filepath.Join(o.out, "table.md"), []byte(md.String()), 0o644); err != nil {
+		return err
+	}
+	fmt.Print(md.String())
+	if err := plots(o, r); err != nil {
+		logf("plots: %v", err)
+	}
+	return nil
+}
+
+func present(r *report) []string {
+	var out []string
+	for _, s := range systems {
+		for _, c := range r.Cells {
+			if c.System == s {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// table writes absolute figures with, in brackets, shoal's figure divided
+// by that system's (so "2.0×" means shoal does twice as well).
+func table(w io.Writer, r *report) {
+	sys := present(r)
+	fmt.Fprintf(w, "\nThroughput in ops/s, latency in ms; (×) = shoal ÷ that system, so above 1× shoal is ahead (for latency: shoal's ÷ theirs, below 1× shoal is faster).\n\n")
+	fmt.Fprintf(w, "| workload | %s |\n|---|%s\n", strings.Join(sys, " | "), strings.Repeat("---:|", len(sys)))
+	for _, wl := range workloads {
+		rows := []struct {
+			label string
+			f     func(*cellResult) float64
+			fmt   string
+		}{
+			{wl + " ops/s", func(c *cellResult) float64 { return c.ops }, "%.0f"},
+			{wl + " p50", func(c *cellResult) float64 { return c.p50 }, "%.2f"},
+			{wl + " p99", func(c *cellResult) float64 { return c.p99 }, "%.2f"},
+			{wl + " p99.9", func(c *cellResult) float64 { return c.p999 }, "%.2f"},
+		}
+		ref := r.get("shoal", wl)
+		for _, row := range rows {
+			fmt.Fprintf(w, "| %s |", row.label)
+			for _, s := range sys {
+				c := r.get(s, wl)
+				if c == nil {
+					fmt.Fprint(w, " – |")
+					continue
+				}
+				v := row.f(c)
+				fmt.Fprintf(w, " "+row.fmt, v)
+				if ref != nil && s != "shoal" && v > 0 {
+					fmt.Fprintf(w, " (%.2f×)", row.f(ref)/v)
+				}
+				if c.errs > 0 && strings.HasSuffix(row.label, "ops/s") {
+					fmt.Fprintf(w, " [%d err]", c.errs)
+				}
+				fmt.Fprint(w, " |")
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	if len(r.RB) > 0 {
+		fmt.Fprintf(w, "\nredis-benchmark -c 50 -d 64 -t set,get:\n\n| system | client | test | req/s | p50 ms | p99 ms |\n|---|---|---|---:|---:|---:|\n")
+		for _, x := range r.RB {
+			mode := "plain"
+			if x.Cluster {
+				mode = "--cluster"
+			}
+			if x.Err != "" {
+				fmt.Fprintf(w, "| %s | %s | failed: %s | | | |\n", x.System, mode, x.Err)
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %.0f | %.3f | %.3f |\n", x.System, mode, x.Test, x.RPS, x.P50Ms, x.P99Ms)
+		}
+	}
+	if len(r.Memory) > 0 {
+		fmt.Fprintf(w, "\nMemory (VmRSS per node, MiB):\n\n| system | keys written | fill s | before | after | max node |\n|---|---:|---:|---|---|---:|\n")
+		for _, m := range r.Memory {
+			fmt.Fprintf(w, "| %s | %d | %.1f | %v | %v | %d |\n", m.System, m.Keys, m.FillSec, m.BeforeMiB, m.AfterMiB, m.MaxNodeMiB)
+		}
+	}
+	for name, err := range r.Failed {
+		fmt.Fprintf(w, "\n%s did not start: %s\n", name, err)
+	}
+}
+
+// targets compares the run with the issue's goals.
+func targets(w io.Writer, r *report) {
+	fmt.Fprintf(w, "\n| target | measured | goal | status |\n|---|---:|---:|---|\n")
+	ratio := func(label, a, wa, b, wb string, goal float64) {
+		x, y := r.get(a, wa), r.get(b, wb)
+		if x == nil || y == nil || y.ops == 0 {
+			fmt.Fprintf(w, "| %s | n/a | ≥ %.1f× | not measured |\n", label, goal)
+			return
+		}
+		v := x.ops / y.ops
+		fmt.Fprintf(w, "| %s | %.2f× | ≥ %.1f× | %s |\n", label, v, goal, verdict(v >= goal, v/goal))
+	}
+	ratio("SET c50: shoal ÷ etcd put", "shoal", "set-c50", "etcd", "set-c50", 5)
+	ratio("SET c50: shoal ÷ redis (fsync always)", "shoal", "set-c50", "redis-always", "set-c50", 1)
+	ratio("GET c50: shoal ÷ etcd linearizable get", "shoal", "get-c50", "etcd", "get-c50", 5)
+	ratio("GET c50: shoal ÷ redis", "shoal", "get-c50", "redis-always", "get-c50", 0.7)
+	ratio("SET P16 ÷ SET P1 (shoal, c50)", "shoal", "set-p16-c50", "shoal", "set-c50", 3)
+	ratio("SET c50: 16 shards ÷ 1 shard", "shoal", "set-c50", "shoal-1shard", "set-c50", 1.5)
+	ratio("GET c50: 16 shards ÷ 1 shard", "shoal", "get-c50", "shoal-1shard", "get-c50", 1.5)
+	if c := r.get("shoal", "set-c50"); c != nil {
+		fmt.Fprintf(w, "| p99 SET c50 (shoal) | %.2f ms | < 10 ms | %s |\n", c.p99, verdict(c.p99 < 10, 10/c.p99))
+	}
+	var shoal, redis *memory
+	for i := range r.Memory {
+		switch r.Memory[i].System {
+		case "shoal":
+			shoal = &r.Memory[i]
+		case "redis-everysec":
+			redis = &r.Memory[i]
+		}
+	}
+	if shoal != nil && redis != nil && redis.MaxNodeMiB > 0 {
+		v := float64(shoal.MaxNodeMiB) / float64(redis.MaxNodeMiB)
+		note := ""
+		if shoal.Keys < redis.Keys {
+			note = fmt.Sprintf(" (shoal held only %d of %d keys)", shoal.Keys, redis.Keys)
+		}
+		fmt.Fprintf(w, "| RSS per node ÷ redis, %d keys%s | %.2f× | ≤ 2.0× | %s |\n", redis.Keys, note, v, verdict(v <= 2, 2/v))
+	}
+}
+
+// verdict says met, or missed by a factor.
+func verdict(ok bool, factor float64) string {
+	if ok {
+		return "met"
+	}
+	return fmt.Sprintf("missed: %.1f× short", 1/factor)
+}
