@@ -111,6 +111,9 @@ type node struct {
 	st      *store.Store
 	downAt  int64
 	pending []*store.Pending // requests made to this incarnation
+	// slow, when above 1, makes the node run its loop only every slow ms:
+	// a node with a slow disk or starved of CPU.
+	slow int64
 }
 
 func (n *node) up() bool { return n.st != nil }
@@ -221,7 +224,7 @@ func (s *sim) step(newOps bool) {
 	s.net.deliver()
 	tick := s.now%10 == 0
 	for _, n := range s.nodes {
-		if !n.up() {
+		if !n.up() || (n.slow > 1 && s.now%n.slow != 0) {
 			continue
 		}
 		more := n.st.Step(tick)
@@ -431,6 +434,10 @@ func (s *sim) nemesis() {
 		s.logf("net drop=%v dup=%v delay<=%dms", s.net.drop, s.net.dup, s.net.maxDelay)
 	case r < 0.0085:
 		s.membership()
+	case r < 0.009:
+		n := s.nodes[s.rng.IntN(len(s.nodes))]
+		n.slow = []int64{1, 1, 3, 20}[s.rng.IntN(4)]
+		s.logf("n%d runs every %dms", n.id, n.slow)
 	}
 }
 
@@ -486,6 +493,7 @@ func (s *sim) healAll() {
 	clear(s.net.cut)
 	s.net.drop, s.net.dup, s.net.maxDelay = 0, 0, 5
 	for _, n := range s.nodes {
+		n.slow = 0
 		if !n.up() {
 			if err := n.start(); err != nil {
 				panic(err)

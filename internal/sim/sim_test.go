@@ -69,7 +69,7 @@ func visualize(t *testing.T, res *Result) string {
 func TestSimulationIsLinearizable(t *testing.T) {
 	start := time.Now()
 	ops, unknown, faults := 0, 0, 0
-	for _, seed := range seeds(t, 24) {
+	for _, seed := range seeds(t, 48) {
 		res := run(t, Config{Seed: seed})
 		ops, unknown, faults = ops+res.Ops, unknown+res.Indeterminate, faults+res.Faults
 		if res.Check != porcupine.Ok {
