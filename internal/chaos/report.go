@@ -131,12 +131,12 @@ func sortInts(s []int64) { sort.Slice(s, func(i, j int) bool { return s[i] < s[j
 // (sorted), counting from from; a window with no time at all is one gap.
 func longestGap(ts []int64, from, to int64) time.Duration {
 	i := sort.Search(len(ts), func(i int) bool { return ts[i] >= from })
-	prev, gap := from, int64(0)
+	prev, gap, seen := from, int64(0), false
 	for ; i < len(ts) && ts[i] < to; i++ {
 		gap = max(gap, ts[i]-prev)
-		prev = ts[i]
+		prev, seen = ts[i], true
 	}
-	if prev == from {
+	if !seen {
 		gap = to - from
 	}
 	return time.Duration(gap)

@@ -147,8 +147,12 @@ func (w *Workload) client(stop <-chan struct{}, idx int, rng *rand.Rand, aware b
 				Addrs: w.addrs(), MaxRedirects: 8, MaxRetries: -1, DisableRoutingPolicies: true,
 				DialTimeout: 500 * time.Millisecond, ReadTimeout: w.cfg.OpTimeout, WriteTimeout: w.cfg.OpTimeout,
 				ContextTimeoutEnabled: true, PoolSize: 2,
+				NewClient: func(o *redis.Options) *redis.Client {
+					c := redis.NewClient(o)
+					c.AddHook(guard{})
+					return c
+				},
 			})
-			cc.OnNewNode(func(c *redis.Client) { c.AddHook(guard{}) })
 			cl = cc
 			return
 		}
