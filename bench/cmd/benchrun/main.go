@@ -89,7 +89,7 @@ func main() {
 	flag.DurationVar(&o.sweepDur, "sweep-duration", 4*time.Second, "measured time per client-sweep cell")
 	flag.Uint64Var(&o.keys, "keys", 10000, "key space of the workloads (preloaded so GETs hit)")
 	flag.Uint64Var(&o.memKeys, "mem-keys", 1000000, "keys written before measuring RSS")
-	flag.DurationVar(&o.fillLimit, "mem-fill-limit", 150*time.Second, "bound on writing -mem-keys")
+	flag.DurationVar(&o.fillLimit, "mem-fill-limit", 120*time.Second, "bound on writing -mem-keys")
 	flag.IntVar(&o.valueSize, "value-size", 64, "value size in bytes")
 	flag.IntVar(&o.rbRequests, "rb-requests", 50000, "requests per redis-benchmark test")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary data directories")
@@ -232,8 +232,19 @@ func (o *options) suite(ctx context.Context, rep *report, s *system, full bool) 
 			rep.RB = append(rep.RB, o.redisBenchmark(ctx, name, s.addrs[0], true)...)
 		}
 	}
-	if name == "shoal" || name == "redis-everysec" {
-		rep.Memory = append(rep.Memory, o.memory(ctx, s, name, base))
+	// shoal may not write -mem-keys keys within -mem-fill-limit; Redis then
+	// gets exactly the keys shoal got, so the RSS comparison is like for like.
+	switch name {
+	case "shoal":
+		rep.Memory = append(rep.Memory, o.memory(ctx, s, name, base, o.memKeys))
+	case "redis-everysec":
+		keys := o.memKeys
+		for _, m := range rep.Memory {
+			if m.System == "shoal" && m.Keys > 0 {
+				keys = min(keys, m.Keys)
+			}
+		}
+		rep.Memory = append(rep.Memory, o.memory(ctx, s, name, base, keys))
 	}
 }
 
@@ -255,8 +266,8 @@ func (o *options) measure(ctx context.Context, rep *report, sys, label string, c
 	json.NewEncoder(o.resultsJSONL).Encode(c)
 }
 
-// memory writes memKeys keys and reads every node's VmRSS before and after.
-func (o *options) memory(ctx context.Context, s *system, name string, base load.Config) memory {
+// memory writes keys keys and reads every node's VmRSS before and after.
+func (o *options) memory(ctx context.Context, s *system, name string, base load.Config, keys uint64) memory {
 	m := memory{System: name}
 	rss := func() []int64 {
 		var out []int64
@@ -271,8 +282,7 @@ func (o *options) memory(ctx context.Context, s *system, name string, base load.
 	}
 	m.BeforeMiB = rss()
 	cfg := base
-	cfg.Fill, cfg.Keys, cfg.Clients, cfg.Pipeline, cfg.Duration, cfg.Warmup = true, o.memKeys, 50, 4, o.fillLimit, 0
-	cfg.FillBatch = 100
+	cfg.Fill, cfg.Keys, cfg.Clients, cfg.Pipeline, cfg.Duration, cfg.Warmup = true, keys, 50, 16, o.fillLimit, 0
 	res, err := load.Run(ctx, cfg)
 	if err != nil {
 		m.Err = err.Error()

@@ -42,7 +42,14 @@ func (o *options) redisBenchmark(ctx context.Context, sys, a string, cluster boo
 		logf("redis-benchmark %s cluster=%v: %v", sys, cluster, err)
 		return []rbRow{{System: sys, Cluster: cluster, Err: err.Error()}}
 	}
-	recs, err := csv.NewReader(strings.NewReader(string(out))).ReadAll()
+	// With --cluster it first prints the cluster's masters; keep the CSV.
+	var csvLines strings.Builder
+	for line := range strings.Lines(string(out)) {
+		if strings.HasPrefix(line, `"`) {
+			csvLines.WriteString(line)
+		}
+	}
+	recs, err := csv.NewReader(strings.NewReader(csvLines.String())).ReadAll()
 	if err != nil || len(recs) < 2 {
 		return []rbRow{{System: sys, Cluster: cluster, Err: fmt.Sprintf("unreadable output %q", out)}}
 	}
@@ -200,9 +207,17 @@ func table(w io.Writer, r *report) {
 		}
 	}
 	if len(r.Memory) > 0 {
-		fmt.Fprintf(w, "\nMemory (VmRSS per node, MiB):\n\n| system | keys written | fill s | before | after | max node |\n|---|---:|---:|---|---|---:|\n")
+		fmt.Fprintf(w, "\nMemory (VmRSS per node, MiB; growth = (after − before) ÷ keys on the largest node):\n\n| system | keys written | fill s | before | after | max node | growth B/key |\n|---|---:|---:|---|---|---:|---:|\n")
 		for _, m := range r.Memory {
-			fmt.Fprintf(w, "| %s | %d | %.1f | %v | %v | %d |\n", m.System, m.Keys, m.FillSec, m.BeforeMiB, m.AfterMiB, m.MaxNodeMiB)
+			growth := 0.0
+			if m.Keys > 0 {
+				for i := range m.AfterMiB {
+					if i < len(m.BeforeMiB) {
+						growth = max(growth, float64(m.AfterMiB[i]-m.BeforeMiB[i])*(1<<20)/float64(m.Keys))
+					}
+				}
+			}
+			fmt.Fprintf(w, "| %s | %d | %.1f | %v | %v | %d | %.0f |\n", m.System, m.Keys, m.FillSec, m.BeforeMiB, m.AfterMiB, m.MaxNodeMiB, growth)
 		}
 	}
 	for name, err := range r.Failed {
