@@ -570,6 +570,11 @@ func (s *sim) advanceAdmin() {
 
 // ---- clients ----
 
+// giveUpMs is how long a client waits for a request before recording it
+// as indeterminate. Long: the healing phase completes most requests, and
+// every indeterminate write multiplies the checker's work.
+const giveUpMs = 10_000
+
 // client runs one operation at a time.
 type client struct {
 	id int
@@ -585,6 +590,7 @@ type clientOp struct {
 	p       *store.Pending
 	reading bool // a get whose ReadIndex is in flight
 	retries int
+	retryAt int64 // next attempt not before this time
 }
 
 func (c *client) advance(newOps bool) {
@@ -654,17 +660,20 @@ func (op *clientOp) args() [][]byte {
 func (c *client) poll() {
 	op := c.op
 	if op.p == nil {
-		c.attempt(nil)
+		if c.s.now >= op.retryAt {
+			c.attempt(nil)
+		}
 		return
 	}
 	if op.target.st != op.gen {
 		// The node crashed with the request in flight.
+		c.s.logf("c%d %s: node n%d crashed with it in flight", c.id, op.in.Op, op.target.id)
 		c.unknownOrRetry()
 		return
 	}
 	v, err, done := op.p.Poll()
 	if !done {
-		if c.s.now-op.call > 3000 {
+		if c.s.now-op.call > giveUpMs {
 			c.finish(output{Unknown: true}) // give up: outcome unknown
 		}
 		return
@@ -681,12 +690,20 @@ func (c *client) poll() {
 			}
 			op.p = nil
 			op.retries++
-			if op.retries > 200 {
-				c.finish(output{Unknown: true})
+			if op.retries > 300 {
+				// Every attempt definitely failed: the operation had no
+				// effect and is left out of the history.
+				c.s.logf("c%d %s: abandoned after %d definite failures", c.id, op.in.Op, op.retries)
+				c.op = nil
 				return
 			}
-			c.attempt(hint)
+			if hint != nil {
+				c.attempt(hint)
+				return
+			}
+			op.retryAt = c.s.now + 10
 		default:
+			c.s.logf("c%d %s: %v", c.id, op.in.Op, err)
 			c.unknownOrRetry()
 		}
 		return

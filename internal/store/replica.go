@@ -194,7 +194,10 @@ func (s *Store) startRawNode(r *replica) error {
 		MaxUncommittedEntriesSize: 64 << 20,
 		CheckQuorum:               true,
 		PreVote:                   true,
-		Logger:                    &raftLogger{l: s.log.With("shard", r.shard)},
+		// A leader removed from its group stops leading at once instead
+		// of going on until it notices it has no quorum.
+		StepDownOnRemoval: true,
+		Logger:            &raftLogger{l: s.log.With("shard", r.shard)},
 	})
 	if err != nil {
 		return fmt.Errorf("store: start raft for shard %d: %w", r.shard, err)
