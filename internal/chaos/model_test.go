@@ -77,3 +77,24 @@ func TestDurabilityFindsLostWrite(t *testing.T) {
 		t.Fatalf("lost write: Lost = %q, DurableKeys = %d; want one lost write on one key", v.Lost, v.DurableKeys)
 	}
 }
+
+func TestDurabilityAllowsLaterWrites(t *testing.T) {
+	const a, b, c = 1 << 20, 2 << 20, 3 << 20
+	h := []porcupine.Operation{
+		op(0, 0, 1, Input{Kind: OpSet, Key: "k", Value: a}, Output{}),
+		op(1, 2, 3, Input{Kind: OpIncr, Key: "k"}, Output{Value: a + 1}),
+		// Indeterminate, called long before the last acknowledged write:
+		// it may still take effect after it.
+		op(2, 0, Never, Input{Kind: OpSet, Key: "j", Value: b}, Output{Unknown: true}),
+		op(3, 5, 6, Input{Kind: OpSet, Key: "j", Value: c}, Output{}),
+	}
+	finals := map[string]Output{"k": {Found: true, Value: a + 2}, "j": {Found: true, Value: b}}
+	if lost, n := durability(h, finals); len(lost) != 0 || n != 2 {
+		t.Fatalf("durability = %q on %d keys, want nothing lost on 2 keys", lost, n)
+	}
+	// A final value below the acknowledged INCR lost an increment.
+	finals["k"] = Output{Found: true, Value: a}
+	if lost, _ := durability(h, finals); len(lost) != 1 {
+		t.Fatalf("durability = %q, want the INCR reported lost", lost)
+	}
+}

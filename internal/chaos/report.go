@@ -161,7 +161,7 @@ func (r *Report) String() string {
 	if r.Verdict.Visualization != "" {
 		fmt.Fprintf(&b, "visualization: %s\n", r.Verdict.Visualization)
 	}
-	fmt.Fprintf(&b, "durability: %d keys pinned to their last acknowledged write, %d lost\n", r.Verdict.DurableKeys, len(r.Verdict.Lost))
+	fmt.Fprintf(&b, "durability: %d keys checked against their last acknowledged write, %d lost\n", r.Verdict.DurableKeys, len(r.Verdict.Lost))
 	for _, l := range r.Verdict.Lost {
 		fmt.Fprintf(&b, "  LOST %s\n", l)
 	}
