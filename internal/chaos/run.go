@@ -123,8 +123,12 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			}
 		}
 		if len(kept) < len(cfg.Faults) {
-			rep.Notes = append(rep.Notes, ErrNoPartitions.Error())
-			logf("%v", ErrNoPartitions)
+			msg := ErrNoPartitions.Error()
+			if cfg.Network == "loopback" {
+				msg = "partition nemesis needs -network netns or auto: skipped"
+			}
+			rep.Notes = append(rep.Notes, msg)
+			logf("%s", msg)
 		}
 		cfg.Faults = kept
 	}
