@@ -55,6 +55,11 @@ type Fault struct {
 	Healed    int64 // when it was undone (restart, SIGCONT, links restored)
 	Recovered int64 // when the cluster was ready again (0 if never)
 	Err       string
+
+	// Filled by the report: the longest time from Start to the next
+	// fault with no successful write anywhere, and on the worst key.
+	Unavailable, KeyUnavailable time.Duration
+	WorstKey                    string
 }
 
 // NemesisConfig bounds the faults.

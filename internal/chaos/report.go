@@ -102,12 +102,15 @@ func (r *Report) summarize(h []porcupine.Operation, end int64) {
 			stats[f.Kind] = st
 		}
 		st.Count++
-		un[f.Kind] = append(un[f.Kind], longestGap(writes, f.Start, to))
-		var worst time.Duration
-		for _, ts := range byKey {
-			worst = max(worst, longestGap(ts, f.Start, to))
+		f.Unavailable = longestGap(writes, f.Start, to)
+		for k, ts := range byKey {
+			if g := longestGap(ts, f.Start, to); g > f.KeyUnavailable {
+				f.KeyUnavailable, f.WorstKey = g, k
+			}
 		}
-		keyUn[f.Kind] = append(keyUn[f.Kind], worst)
+		r.Faults[i] = f
+		un[f.Kind] = append(un[f.Kind], f.Unavailable)
+		keyUn[f.Kind] = append(keyUn[f.Kind], f.KeyUnavailable)
 		for _, op := range h {
 			if op.Call >= f.Start && op.Call < to {
 				st.Ops++

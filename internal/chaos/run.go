@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/anishathalye/porcupine"
 )
 
 // Config describes one run. Zero values mean the defaults in brackets.
@@ -208,7 +211,45 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		rep.Verdict.Lost = append(rep.Verdict.Lost, "final reads incomplete: "+ferr.Error())
 	}
 	writeReport(cfg.OutDir, rep)
+	if err := writeHistory(filepath.Join(cfg.OutDir, "history.jsonl"), h); err != nil {
+		logf("writing history: %v", err)
+	}
 	return rep, nil
+}
+
+// writeHistory saves h, one JSON operation per line, for offline analysis.
+func writeHistory(path string, h []porcupine.Operation) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(f)
+	enc := json.NewEncoder(bw)
+	for _, op := range h {
+		in, out := op.Input.(Input), op.Output.(Output)
+		rec := struct {
+			Client  int    `json:"client"`
+			Op      string `json:"op"`
+			Key     string `json:"key"`
+			Value   int64  `json:"value,omitempty"`
+			Old     int64  `json:"old,omitempty"`
+			Unknown bool   `json:"unknown,omitempty"`
+			Found   bool   `json:"found,omitempty"`
+			Out     int64  `json:"out,omitempty"`
+			Call    int64  `json:"call"`
+			Return  int64  `json:"return"`
+			Note    any    `json:"note,omitempty"`
+		}{op.ClientId, in.Kind.String(), in.Key, in.Value, in.Old, out.Unknown, out.Found, out.Value, op.Call, op.Return, op.Metadata}
+		if err := enc.Encode(rec); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func writeReport(dir string, rep *Report) {
