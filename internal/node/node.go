@@ -161,10 +161,11 @@ type Node struct {
 	topo     atomic.Pointer[topoCache]
 	metaDirt chan struct{}
 
-	started time.Time
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	started      time.Time
+	bootstrapped bool // this run created the cluster
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
 }
 
 // Start opens the data dir, creates or joins a cluster (or rejoins with the
@@ -296,6 +297,7 @@ func (n *Node) bootstrap() error {
 		return err
 	}
 	n.st.Store(s)
+	n.bootstrapped = true
 	n.log.Info("bootstrapped new cluster", "cluster", n.ident.GetClusterId(), "shards", n.cfg.Shards)
 	return nil
 }
@@ -372,6 +374,15 @@ func (n *Node) startStore() error {
 		n.st.Store(s)
 	}
 	s.Start()
+	if n.bootstrapped {
+		// The only voter of every new shard need not wait an election
+		// timeout to lead it.
+		for id := range s.Replicas() {
+			if err := s.Campaign(n.ctx, id); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
