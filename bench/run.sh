@@ -50,5 +50,4 @@ echo "building shoal and benchrun" >&2
 	echo "gnuplot: $(gnuplot --version)"
 } | tee "$out/env.txt" >&2
 
-cd "$root"
 "$work/benchrun" -shoal "$work/shoal" -out "$out" "$@"
