@@ -80,7 +80,13 @@ type Result struct {
 	// Trace is a hash of every delivered message and every operation:
 	// equal traces mean equal runs.
 	Trace uint64
+	// Panic is set when a node panicked, e.g. raft finding its log
+	// corrupted: the run stopped there and is a failure.
+	Panic string
 }
+
+// Failed reports whether the run found a violation.
+func (r *Result) Failed() bool { return r.Panic != "" || r.Check != porcupine.Ok }
 
 // sim is one simulated cluster. Everything happens on one goroutine.
 type sim struct {
@@ -95,6 +101,7 @@ type sim struct {
 	log   io.Writer
 	admin *adminOp
 	nfail int
+	panic string
 }
 
 type hash64 interface {
@@ -114,6 +121,12 @@ type node struct {
 	// slow, when above 1, makes the node run its loop only every slow ms:
 	// a node with a slow disk or starved of CPU.
 	slow int64
+	// crashMid asks for a crash inside the node's next loop cycle: at its
+	// first send, its disk is captured as it is at that instant (what it
+	// has not synced yet is lost), that batch of messages still leaves,
+	// and nothing after it does.
+	crashMid   bool
+	crashImage *vfs.MemFS
 }
 
 func (n *node) up() bool { return n.st != nil }
@@ -157,11 +170,14 @@ func Run(cfg Config) (*Result, error) {
 		s.cls = append(s.cls, &client{id: i, s: s})
 	}
 	end := s.now + cfg.Duration.Milliseconds()
-	for s.now < end {
+	for s.now < end && s.panic == "" {
 		if !cfg.NoFaults {
 			s.nemesis()
 		}
 		s.step(true)
+	}
+	if s.panic != "" {
+		return &Result{Seed: cfg.Seed, Ops: len(s.hist), Faults: s.nfail, Panic: s.panic, Trace: s.trace.Sum64()}, nil
 	}
 	// Heal everything, let the clients finish, then read every key.
 	s.healAll()
@@ -199,9 +215,14 @@ func (n *node) start() error {
 	return nil
 }
 
-// crash loses everything the node had not synced.
+// crash loses everything the node had not synced (at the captured
+// instant, for a crash inside a cycle).
 func (n *node) crash() {
-	synced := n.fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	synced := n.crashImage
+	if synced == nil {
+		synced = n.fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	}
+	n.crashMid, n.crashImage = false, nil
 	n.st.Stop()
 	n.eng.Close()
 	n.st, n.eng, n.fs, n.downAt = nil, nil, synced, n.s.now
@@ -227,15 +248,35 @@ func (s *sim) step(newOps bool) {
 		if !n.up() || (n.slow > 1 && s.now%n.slow != 0) {
 			continue
 		}
-		more := n.st.Step(tick)
-		for i := 0; more && i < 8; i++ {
-			more = n.st.Step(false)
+		more := n.stepStore(tick)
+		for i := 0; more && i < 8 && n.crashImage == nil; i++ {
+			more = n.stepStore(false)
+		}
+		if s.panic != "" {
+			return
+		}
+		if n.crashImage != nil {
+			s.logf("crash n%d inside a cycle", n.id)
+			n.crash()
 		}
 	}
 	for _, c := range s.cls {
 		c.advance(newOps)
 	}
 	s.advanceAdmin()
+}
+
+// stepStore runs one cycle of the node's store; a panic (a broken
+// invariant, such as raft finding acknowledged entries missing) ends the
+// run as a failure.
+func (n *node) stepStore(tick bool) (more bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			n.s.panic = fmt.Sprintf("n%d: %v", n.id, r)
+			n.s.logf("PANIC %s", n.s.panic)
+		}
+	}()
+	return n.st.Step(tick)
 }
 
 func (s *sim) busy() bool {
@@ -344,6 +385,12 @@ type endpoint struct {
 
 func (e endpoint) Send(envs []*shoalpb.RaftEnvelope) {
 	nw := &e.s.net
+	if n := e.s.nodes[e.from-1]; n.crashMid {
+		if n.crashImage != nil {
+			return // the node is already dead
+		}
+		n.crashImage = n.fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	}
 	for _, env := range envs {
 		snap := env.GetMessage().GetType() == raftpb.MessageType_MsgSnap
 		if !snap && nw.s.rng.Float64() < nw.drop {
@@ -407,8 +454,12 @@ func (s *sim) nemesis() {
 	switch {
 	case r < 0.0015:
 		if n := s.randomUp(); n != nil && s.downCount() < len(s.nodes)-2 {
-			s.logf("crash n%d", n.id)
-			n.crash()
+			if s.rng.IntN(2) == 0 {
+				n.crashMid = true // happens at its next send
+			} else {
+				s.logf("crash n%d", n.id)
+				n.crash()
+			}
 			s.nfail++
 		}
 	case r < 0.004:

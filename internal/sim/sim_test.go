@@ -72,6 +72,9 @@ func TestSimulationIsLinearizable(t *testing.T) {
 	for _, seed := range seeds(t, 48) {
 		res := run(t, Config{Seed: seed})
 		ops, unknown, faults = ops+res.Ops, unknown+res.Indeterminate, faults+res.Faults
+		if res.Panic != "" {
+			t.Fatalf("seed %d: a node panicked: %s\nreplay: go test ./internal/sim -run TestSimulationIsLinearizable -sim.seed=%d -sim.log", seed, res.Panic, seed)
+		}
 		if res.Check != porcupine.Ok {
 			t.Fatalf("seed %d: history is %v (%d ops, %d indeterminate)\nreplay: go test ./internal/sim -run TestSimulationIsLinearizable -sim.seed=%d -sim.log\nvisualization: %s",
 				seed, res.Check, res.Ops, res.Indeterminate, seed, visualize(t, res))
@@ -97,12 +100,13 @@ func TestSimulationCatchesPlantedBugs(t *testing.T) {
 	for name, knobs := range map[string]store.TestingKnobs{
 		"ack-before-commit":    {AckBeforeCommit: true},
 		"reads-without-quorum": {ReadsWithoutQuorum: true},
+		"send-before-sync":     {SendBeforeSync: true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			for _, seed := range seeds(t, 24) {
+			for _, seed := range seeds(t, 64) {
 				res := run(t, Config{Seed: seed, Knobs: knobs})
-				if res.Check == porcupine.Illegal {
-					t.Logf("caught at seed %d (%d ops)", seed, res.Ops)
+				if res.Panic != "" || res.Check == porcupine.Illegal {
+					t.Logf("caught at seed %d (%d ops): %v %s", seed, res.Ops, res.Check, res.Panic)
 					return
 				}
 			}
@@ -117,8 +121,8 @@ func TestSimulationCatchesPlantedBugs(t *testing.T) {
 // definitely had no effect).
 func TestSimulationRegressionSeeds(t *testing.T) {
 	for _, seed := range []uint64{557} {
-		if res := run(t, Config{Seed: seed}); res.Check != porcupine.Ok {
-			t.Fatalf("seed %d: history is %v (%d ops, %d indeterminate)", seed, res.Check, res.Ops, res.Indeterminate)
+		if res := run(t, Config{Seed: seed}); res.Failed() {
+			t.Fatalf("seed %d: history is %v (%d ops, %d indeterminate) %s", seed, res.Check, res.Ops, res.Indeterminate, res.Panic)
 		}
 	}
 }

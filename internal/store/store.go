@@ -102,6 +102,10 @@ type TestingKnobs struct {
 	// ReadsWithoutQuorum makes ReadIndex succeed at once on any replica,
 	// leader or not, so reads may be stale.
 	ReadsWithoutQuorum bool
+	// SendBeforeSync sends every message before the cycle's sync,
+	// including a follower's acknowledgement of entries it has not made
+	// durable.
+	SendBeforeSync bool
 }
 
 // Errors returned by the Store.
@@ -387,7 +391,14 @@ type readyReplica struct {
 // 10.2.1). The leader still counts itself toward a commit only after its
 // own sync. Not when this Ready changes the term or the vote: nothing may
 // leave before those are durable.
-func (x *readyReplica) takeEarly(out []*shoalpb.RaftEnvelope) []*shoalpb.RaftEnvelope {
+func (x *readyReplica) takeEarly(out []*shoalpb.RaftEnvelope, all bool) []*shoalpb.RaftEnvelope {
+	if all {
+		for _, m := range x.rd.Messages {
+			out = append(out, &shoalpb.RaftEnvelope{ShardId: x.r.shard, Message: m})
+		}
+		x.rd.Messages = nil
+		return out
+	}
 	if hs := x.rd.HardState; hs != nil && (hs.GetTerm() != x.r.hardState.GetTerm() || hs.GetVote() != x.r.hardState.GetVote()) {
 		return out
 	}
@@ -422,7 +433,7 @@ func (s *Store) handleReady() {
 	// 0. Replication messages of leaders leave before the sync (below).
 	var out []*shoalpb.RaftEnvelope
 	for i := range ready {
-		out = ready[i].takeEarly(out)
+		out = ready[i].takeEarly(out, s.cfg.Testing.SendBeforeSync)
 	}
 	if len(out) > 0 {
 		s.cfg.Transport.Send(out)
