@@ -37,6 +37,7 @@ type nodeFlags struct {
 	dataDir  string
 	addr     string
 	busAddr  string
+	httpAddr string
 	join     []string
 	shards   int
 	rf       int
@@ -60,7 +61,7 @@ func startCmd() *cobra.Command {
 				}()
 			}
 			n, err := node.Start(ctx, node.Config{
-				DataDir: f.dataDir, Addr: f.addr, BusAddr: f.busAddr, Join: f.join,
+				DataDir: f.dataDir, Addr: f.addr, BusAddr: f.busAddr, HTTPAddr: f.httpAddr, Join: f.join,
 				Shards: f.shards, ReplicationFactor: f.rf, Logger: logger,
 			})
 			if err != nil {
@@ -74,6 +75,7 @@ func startCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", "shoal-data", "directory holding this node's data")
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:6379", "client (Redis protocol) listen address")
 	cmd.Flags().StringVar(&f.busAddr, "bus-addr", "", "node-to-node listen address (default: client port + 10000)")
+	cmd.Flags().StringVar(&f.httpAddr, "http-addr", "", `HTTP address for /healthz, /readyz, /metrics (default: client port + 20000; "off" disables)`)
 	cmd.Flags().StringSliceVar(&f.join, "join", nil, "client address of an existing member to join (repeatable)")
 	cmd.Flags().IntVar(&f.shards, "shards", 16, "data shards created with a new cluster")
 	cmd.Flags().IntVar(&f.rf, "replication-factor", 3, "replicas per data shard")

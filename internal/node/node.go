@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/shoaldb/shoal/internal/admin"
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
 	"github.com/shoaldb/shoal/internal/meta"
@@ -51,6 +52,9 @@ type Config struct {
 	// BusAddr is the node-to-node listen address; default: the client
 	// port + 10000 on the same host, as Redis Cluster's bus.
 	BusAddr string
+	// HTTPAddr serves /healthz, /readyz and /metrics; default: the client
+	// port + 20000 on the same host (6379 -> 26379); "off" disables it.
+	HTTPAddr string
 	// Join lists client addresses of existing members. Empty on the first
 	// node of a new cluster; ignored when the data dir already has an
 	// identity.
@@ -104,6 +108,13 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
+	if c.HTTPAddr == "" {
+		if p, err := strconv.Atoi(port); err == nil && p+20000 <= 65535 {
+			c.HTTPAddr = net.JoinHostPort(host, strconv.Itoa(p+20000))
+		} else {
+			c.HTTPAddr = "off"
+		}
+	}
 	if c.Shards == 0 {
 		c.Shards = 16
 	}
@@ -155,6 +166,7 @@ type Node struct {
 	net   Net
 	st    atomic.Pointer[store.Store]
 	srv   *server.Server
+	http  *admin.Server
 	ident *shoalpb.NodeIdent
 
 	view     atomic.Pointer[meta.State] // latest known meta state
@@ -207,6 +219,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}
 	n.goFunc(func() { n.srv.Serve(ln) })
+	n.startHTTP()
 	n.goFunc(n.metaWatcher)
 	n.goFunc(func() { n.every(cfg.HeartbeatInterval, n.heartbeat) })
 	n.goFunc(func() { n.every(cfg.HeartbeatInterval/2, n.place) })
@@ -214,6 +227,39 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	ok = true
 	n.log.Info("node started", "addr", cfg.Addr, "bus", cfg.BusAddr, "cluster", n.ident.GetClusterId())
 	return n, nil
+}
+
+// startHTTP serves the admin endpoints. A node without them still serves
+// clients, so failing to listen is logged, not fatal.
+func (n *Node) startHTTP() {
+	if n.cfg.HTTPAddr == "off" {
+		return
+	}
+	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+	if err != nil {
+		n.log.Warn("admin HTTP endpoint not served", "addr", n.cfg.HTTPAddr, "err", err)
+		return
+	}
+	n.http = admin.New(n.Status, n.log)
+	n.goFunc(func() { n.http.Serve(ln) })
+}
+
+// Status summarizes the node for /readyz and /metrics.
+func (n *Node) Status() admin.Status {
+	t := n.Topology()
+	st := admin.Status{NodeID: n.ID(), ClusterID: t.ClusterID, Shards: len(t.Shards)}
+	for _, sh := range t.Shards {
+		if sh.Leader != 0 {
+			st.ShardsLed++
+		}
+	}
+	for _, ri := range n.st.Load().Replicas() {
+		st.LocalReplicas++
+		if ri.IsLeader {
+			st.LocalLeaders++
+		}
+	}
+	return st
 }
 
 // goFunc runs fn in a goroutine that Close waits for.
@@ -230,6 +276,9 @@ func (n *Node) Close() error {
 	n.cancel()
 	if n.srv != nil {
 		n.srv.Close()
+	}
+	if n.http != nil {
+		n.http.Close()
 	}
 	n.wg.Wait()
 	if st := n.st.Load(); st != nil {

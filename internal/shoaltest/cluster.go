@@ -94,6 +94,7 @@ func (c *Cluster) start(m *member, ln net.Listener) {
 		Addr:              m.addr,
 		Listener:          ln,
 		BusAddrOf:         busOf,
+		HTTPAddr:          "off",
 		Shards:            c.opts.Shards,
 		FS:                m.fs,
 		Logger:            c.logger.With("n", m.id),
