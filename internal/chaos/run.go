@@ -29,9 +29,12 @@ type Config struct {
 	Network string
 	// CheckTimeout bounds the linearizability check [60s].
 	CheckTimeout time.Duration
-	OutDir       string // report, visualization, node logs and data [a new temp dir]
-	Bin          string // shoal binary [built from the module]
-	Logf         func(format string, args ...any)
+	// FollowerReads: plain clients send READONLY (see WorkloadConfig); the
+	// history is then expected not to be linearizable.
+	FollowerReads bool
+	OutDir        string // report, visualization, node logs and data [a new temp dir]
+	Bin           string // shoal binary [built from the module]
+	Logf          func(format string, args ...any)
 }
 
 func (c *Config) ensureDefaults() error {
@@ -148,7 +151,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	logf("cluster ready")
 
 	start := time.Now()
-	w := NewWorkload(c, WorkloadConfig{Clients: cfg.Clients, Keys: cfg.Keys, Seed: cfg.Seed}, start)
+	w := NewWorkload(c, WorkloadConfig{Clients: cfg.Clients, Keys: cfg.Keys, Seed: cfg.Seed, FollowerReads: cfg.FollowerReads}, start)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() { w.Run(stop); close(done) }()

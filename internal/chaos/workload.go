@@ -27,6 +27,10 @@ type WorkloadConfig struct {
 	Seed    uint64
 	// OpTimeout bounds one operation (default 5s).
 	OpTimeout time.Duration
+	// FollowerReads makes plain clients send READONLY, so their reads may
+	// be served by a stale replica: a self-test that the checker catches
+	// stale reads in a real cluster's history.
+	FollowerReads bool
 }
 
 func (c *WorkloadConfig) ensureDefaults() {
@@ -157,11 +161,15 @@ func (w *Workload) client(stop <-chan struct{}, idx int, rng *rand.Rand, aware b
 			return
 		}
 		addrs := w.addrs()
-		c := redis.NewClient(&redis.Options{
+		opts := &redis.Options{
 			Addr: addrs[rng.IntN(len(addrs))], MaxRetries: -1,
 			DialTimeout: 500 * time.Millisecond, ReadTimeout: w.cfg.OpTimeout, WriteTimeout: w.cfg.OpTimeout,
 			ContextTimeoutEnabled: true, PoolSize: 2,
-		})
+		}
+		if w.cfg.FollowerReads {
+			opts.OnConnect = func(ctx context.Context, cn *redis.Conn) error { return cn.ReadOnly(ctx).Err() }
+		}
+		c := redis.NewClient(opts)
 		c.AddHook(guard{})
 		cl = c
 	}
