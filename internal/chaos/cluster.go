@@ -117,24 +117,37 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	return c, nil
 }
 
-// freePort returns a port p such that p and p+10000 (the bus port) are
-// free on loopback.
+// freePort returns a port p such that p, p+10000 (the bus port) and
+// p+20000 (the HTTP port) are free on loopback.
 func freePort() (int, error) {
 	for range 200 {
-		p := 20000 + rand.IntN(10000)
-		a, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
+		p := 15000 + rand.IntN(10000)
+		var ls []net.Listener
+		for _, q := range []int{p, p + 10000, p + 20000} {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
+			if err != nil {
+				break
+			}
+			ls = append(ls, l)
 		}
-		b, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+10000))
-		a.Close()
-		if err != nil {
-			continue
+		for _, l := range ls {
+			l.Close()
 		}
-		b.Close()
-		return p, nil
+		if len(ls) == 3 {
+			return p, nil
+		}
 	}
-	return 0, errors.New("chaos: no free port pair")
+	return 0, errors.New("chaos: no free port triple")
+}
+
+// Version describes the source the binary was built from: the commit, with
+// "+dirty" when the working tree had changes.
+func Version(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "git", "describe", "--always", "--dirty=+dirty").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // Start starts n's process (again).

@@ -94,7 +94,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	rep = &Report{Seed: cfg.Seed, Nodes: cfg.Nodes, Clients: cfg.Clients, Keys: cfg.Keys, Network: "loopback"}
 	if cfg.Bin == "" {
-		logf("building shoal")
+		v := Version(ctx)
+		logf("building shoal from %s", v)
+		rep.Notes = append(rep.Notes, "shoal built from "+v)
 		if cfg.Bin, err = Build(ctx, cfg.OutDir); err != nil {
 			return nil, err
 		}
