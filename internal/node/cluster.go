@@ -111,7 +111,20 @@ func (n *Node) tryExecute(ctx context.Context, req server.Request, hint uint64) 
 	body, _ := proto.Marshal(&shoalpb.ForwardRequest{
 		ShardId: req.Shard, Args: req.Args, Write: req.Write, FollowerRead: req.FollowerRead,
 	})
-	out, err := n.net.Call(ctx, leader, methodForward, body)
+	// Give up on the call if the shard's leader moves elsewhere meanwhile.
+	cctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(n.leaders.ctx(req.Shard), cancel)
+	out, err := n.net.Call(cctx, leader, methodForward, body)
+	moved := stop() == false && ctx.Err() == nil
+	cancel()
+	if moved && err != nil {
+		// The leader we asked was replaced while it did not answer. A
+		// read is retried at the new leader; a write may have executed.
+		if !req.Write {
+			return resp.Value{}, errNoLeader, true
+		}
+		return resp.Value{}, server.ErrTimeout, false
+	}
 	if err != nil {
 		var ce *transport.CallError
 		if errors.As(err, &ce) {

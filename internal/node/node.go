@@ -170,6 +170,7 @@ type Node struct {
 	ident *shoalpb.NodeIdent
 
 	view     atomic.Pointer[meta.State] // latest known meta state
+	leaders  leaderWatch
 	topo     atomic.Pointer[topoCache]
 	metaDirt chan struct{}
 
@@ -187,6 +188,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, metaDirt: make(chan struct{}, 1), started: time.Now()}
+	n.leaders.leaders, n.leaders.ctxs = map[uint64]uint64{}, map[uint64]watchCtx{}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -221,6 +223,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.goFunc(func() { n.srv.Serve(ln) })
 	n.startHTTP()
 	n.goFunc(n.metaWatcher)
+	n.goFunc(n.watchLeaders)
 	n.goFunc(func() { n.every(cfg.HeartbeatInterval, n.heartbeat) })
 	n.goFunc(func() { n.every(cfg.HeartbeatInterval/2, n.place) })
 	n.goFunc(func() { n.every(cfg.HeartbeatInterval, n.sweepLeading) })
