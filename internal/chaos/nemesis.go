@@ -148,6 +148,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // the cluster to recover.
 func (nm *Nemesis) apply(ctx context.Context, kind FaultKind) Fault {
 	f := Fault{Kind: kind}
+	if kind.IsPartition() && nm.c.net == nil {
+		f.Err = ErrNoPartitions.Error() + " (cluster not in network namespaces)"
+		return f
+	}
 	var target *Node
 	switch kind {
 	case FaultKillLeader, FaultPartitionLeader:
