@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"github.com/shoaldb/shoal/internal/kvmodel"
 	"sort"
 	"time"
 
@@ -36,13 +37,13 @@ func (v Verdict) OK() bool { return v.Linearizable == porcupine.Ok && len(v.Lost
 // and the final reads in finals for durability. When the history is not
 // proven linearizable and vizPath is not empty, it writes the visualization
 // there.
-func Check(h []porcupine.Operation, finals map[string]Output, timeout time.Duration, vizPath string) (Verdict, error) {
+func Check(h []porcupine.Operation, finals map[string]kvmodel.Output, timeout time.Duration, vizPath string) (Verdict, error) {
 	h = patchUnknown(h)
 	start := time.Now()
-	res, info := porcupine.CheckOperationsVerbose(Model, h, timeout)
+	res, info := porcupine.CheckOperationsVerbose(kvmodel.Model, h, timeout)
 	v := Verdict{Linearizable: res, CheckTime: time.Since(start)}
 	if res != porcupine.Ok && vizPath != "" {
-		if err := porcupine.VisualizePath(Model, info, vizPath); err != nil {
+		if err := porcupine.VisualizePath(kvmodel.Model, info, vizPath); err != nil {
 			return v, fmt.Errorf("chaos: visualization: %w", err)
 		}
 		v.Visualization = vizPath
@@ -67,22 +68,22 @@ func patchUnknown(h []porcupine.Operation) []porcupine.Operation {
 		}
 	}
 	for _, op := range h {
-		in, out := op.Input.(Input), op.Output.(Output)
+		in, out := op.Input.(kvmodel.Input), op.Output.(kvmodel.Output)
 		if out.Unknown {
 			continue
 		}
 		switch {
-		case in.Kind == OpGet && out.Found, in.Kind == OpIncr:
+		case in.Kind == kvmodel.OpGet && out.Found, in.Kind == kvmodel.OpIncr:
 			note(out.Value, op.Return)
-		case in.Kind == OpCAS && out.Found:
+		case in.Kind == kvmodel.OpCAS && out.Found:
 			note(in.Old, op.Return)
 		}
 	}
 	patched := make([]porcupine.Operation, len(h))
 	copy(patched, h)
 	for i, op := range patched {
-		in, out := op.Input.(Input), op.Output.(Output)
-		if !out.Unknown || (in.Kind != OpSet && in.Kind != OpCAS) {
+		in, out := op.Input.(kvmodel.Input), op.Output.(kvmodel.Output)
+		if !out.Unknown || (in.Kind != kvmodel.OpSet && in.Kind != kvmodel.OpCAS) {
 			continue
 		}
 		if r, ok := seen[base(in.Value)]; ok && r < op.Return && r >= op.Call {
@@ -100,15 +101,15 @@ func patchUnknown(h []porcupine.Operation) []porcupine.Operation {
 // (acknowledged or indeterminate). The workload never deletes, so a missing
 // key, or a value from a write that finished before W began, means W was
 // lost. Written values are unique, so a value names its writer.
-func durability(h []porcupine.Operation, finals map[string]Output) (lost []string, checked int) {
+func durability(h []porcupine.Operation, finals map[string]kvmodel.Output) (lost []string, checked int) {
 	last := map[string]porcupine.Operation{}
 	writer := map[int64]porcupine.Operation{} // SET/CAS value -> its op
 	for _, op := range h {
-		in, out := op.Input.(Input), op.Output.(Output)
-		if in.Kind == OpSet || in.Kind == OpCAS {
+		in, out := op.Input.(kvmodel.Input), op.Output.(kvmodel.Output)
+		if in.Kind == kvmodel.OpSet || in.Kind == kvmodel.OpCAS {
 			writer[in.Value] = op
 		}
-		if !in.Kind.IsWrite() || out.Unknown || in.Kind == OpCAS && !out.Found {
+		if !in.Kind.IsWrite() || out.Unknown || in.Kind == kvmodel.OpCAS && !out.Found {
 			continue
 		}
 		if w, ok := last[in.Key]; !ok || op.Return > w.Return {
@@ -127,9 +128,9 @@ func durability(h []porcupine.Operation, finals map[string]Output) (lost []strin
 		}
 		checked++
 		w := last[k]
-		in, out := w.Input.(Input), w.Output.(Output)
+		in, out := w.Input.(kvmodel.Input), w.Output.(kvmodel.Output)
 		want := in.Value
-		if in.Kind == OpIncr {
+		if in.Kind == kvmodel.OpIncr {
 			want = out.Value
 		}
 		switch {
@@ -144,7 +145,7 @@ func durability(h []porcupine.Operation, finals map[string]Output) (lost []strin
 		if fin.Found {
 			got = fmt.Sprint(fin.Value)
 		}
-		lost = append(lost, fmt.Sprintf("%s: acknowledged %s, final read %s", k, describe(in, out), got))
+		lost = append(lost, fmt.Sprintf("%s: acknowledged %s, final read %s", k, kvmodel.Describe(in, out), got))
 	}
 	return lost, checked
 }

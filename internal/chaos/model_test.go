@@ -1,13 +1,14 @@
 package chaos
 
 import (
+	"github.com/shoaldb/shoal/internal/kvmodel"
 	"path/filepath"
 	"testing"
 
 	"github.com/anishathalye/porcupine"
 )
 
-func op(client int, call, ret int64, in Input, out Output) porcupine.Operation {
+func op(client int, call, ret int64, in kvmodel.Input, out kvmodel.Output) porcupine.Operation {
 	return porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret}
 }
 
@@ -15,9 +16,9 @@ func TestCheckerFindsStaleRead(t *testing.T) {
 	// SET k 1<<20 is acknowledged at t=2; a GET that starts afterwards
 	// still sees the key missing.
 	h := []porcupine.Operation{
-		op(0, 0, 2, Input{Kind: OpSet, Key: "k", Value: 1 << 20}, Output{}),
-		op(1, 3, 4, Input{Kind: OpGet, Key: "k"}, Output{}),
-		op(2, 0, 10, Input{Kind: OpGet, Key: "other"}, Output{}),
+		op(0, 0, 2, kvmodel.Input{Kind: kvmodel.OpSet, Key: "k", Value: 1 << 20}, kvmodel.Output{}),
+		op(1, 3, 4, kvmodel.Input{Kind: kvmodel.OpGet, Key: "k"}, kvmodel.Output{}),
+		op(2, 0, 10, kvmodel.Input{Kind: kvmodel.OpGet, Key: "other"}, kvmodel.Output{}),
 	}
 	viz := filepath.Join(t.TempDir(), "viz.html")
 	v, err := Check(h, nil, 0, viz)
@@ -35,8 +36,8 @@ func TestCheckerFindsStaleRead(t *testing.T) {
 func TestCheckerFindsLostIncrement(t *testing.T) {
 	// Two acknowledged INCRs in sequence both return 1.
 	h := []porcupine.Operation{
-		op(0, 0, 1, Input{Kind: OpIncr, Key: "k"}, Output{Value: 1}),
-		op(1, 2, 3, Input{Kind: OpIncr, Key: "k"}, Output{Value: 1}),
+		op(0, 0, 1, kvmodel.Input{Kind: kvmodel.OpIncr, Key: "k"}, kvmodel.Output{Value: 1}),
+		op(1, 2, 3, kvmodel.Input{Kind: kvmodel.OpIncr, Key: "k"}, kvmodel.Output{Value: 1}),
 	}
 	if v, _ := Check(h, nil, 0, ""); v.Linearizable != porcupine.Illegal {
 		t.Fatalf("lost increment: checker says %s, want %s", v.Linearizable, porcupine.Illegal)
@@ -46,18 +47,18 @@ func TestCheckerFindsLostIncrement(t *testing.T) {
 func TestCheckerAcceptsIndeterminate(t *testing.T) {
 	const a, b = 1 << 20, 2 << 20
 	h := []porcupine.Operation{
-		op(0, 0, 1, Input{Kind: OpSet, Key: "k", Value: a}, Output{}),
+		op(0, 0, 1, kvmodel.Input{Kind: kvmodel.OpSet, Key: "k", Value: a}, kvmodel.Output{}),
 		// Timed out: may or may not have happened.
-		op(1, 2, Never, Input{Kind: OpSet, Key: "k", Value: b}, Output{Unknown: true}),
-		op(2, 3, 4, Input{Kind: OpGet, Key: "k"}, Output{Found: true, Value: a}),
+		op(1, 2, kvmodel.Never, kvmodel.Input{Kind: kvmodel.OpSet, Key: "k", Value: b}, kvmodel.Output{Unknown: true}),
+		op(2, 3, 4, kvmodel.Input{Kind: kvmodel.OpGet, Key: "k"}, kvmodel.Output{Found: true, Value: a}),
 		// It happened after all, later.
-		op(3, 5, 6, Input{Kind: OpGet, Key: "k"}, Output{Found: true, Value: b}),
+		op(3, 5, 6, kvmodel.Input{Kind: kvmodel.OpGet, Key: "k"}, kvmodel.Output{Found: true, Value: b}),
 		// An unknown INCR and a CAS that fails against b+1.
-		op(4, 7, Never, Input{Kind: OpIncr, Key: "k"}, Output{Unknown: true}),
-		op(5, 8, 9, Input{Kind: OpCAS, Key: "k", Value: 3 << 20, Old: b}, Output{Found: false}),
-		op(6, 10, 11, Input{Kind: OpGet, Key: "k"}, Output{Found: true, Value: b + 1}),
+		op(4, 7, kvmodel.Never, kvmodel.Input{Kind: kvmodel.OpIncr, Key: "k"}, kvmodel.Output{Unknown: true}),
+		op(5, 8, 9, kvmodel.Input{Kind: kvmodel.OpCAS, Key: "k", Value: 3 << 20, Old: b}, kvmodel.Output{Found: false}),
+		op(6, 10, 11, kvmodel.Input{Kind: kvmodel.OpGet, Key: "k"}, kvmodel.Output{Found: true, Value: b + 1}),
 	}
-	finals := map[string]Output{"k": {Found: true, Value: b + 1}}
+	finals := map[string]kvmodel.Output{"k": {Found: true, Value: b + 1}}
 	v, err := Check(h, finals, 0, "")
 	if err != nil {
 		t.Fatal(err)
@@ -69,10 +70,10 @@ func TestCheckerAcceptsIndeterminate(t *testing.T) {
 
 func TestDurabilityFindsLostWrite(t *testing.T) {
 	h := []porcupine.Operation{
-		op(0, 0, 1, Input{Kind: OpSet, Key: "k", Value: 1 << 20}, Output{}),
-		op(0, 2, 3, Input{Kind: OpSet, Key: "k", Value: 2 << 20}, Output{}),
+		op(0, 0, 1, kvmodel.Input{Kind: kvmodel.OpSet, Key: "k", Value: 1 << 20}, kvmodel.Output{}),
+		op(0, 2, 3, kvmodel.Input{Kind: kvmodel.OpSet, Key: "k", Value: 2 << 20}, kvmodel.Output{}),
 	}
-	v, _ := Check(h, map[string]Output{"k": {Found: true, Value: 1 << 20}}, 0, "")
+	v, _ := Check(h, map[string]kvmodel.Output{"k": {Found: true, Value: 1 << 20}}, 0, "")
 	if len(v.Lost) != 1 || v.DurableKeys != 1 {
 		t.Fatalf("lost write: Lost = %q, DurableKeys = %d; want one lost write on one key", v.Lost, v.DurableKeys)
 	}
@@ -81,19 +82,19 @@ func TestDurabilityFindsLostWrite(t *testing.T) {
 func TestDurabilityAllowsLaterWrites(t *testing.T) {
 	const a, b, c = 1 << 20, 2 << 20, 3 << 20
 	h := []porcupine.Operation{
-		op(0, 0, 1, Input{Kind: OpSet, Key: "k", Value: a}, Output{}),
-		op(1, 2, 3, Input{Kind: OpIncr, Key: "k"}, Output{Value: a + 1}),
+		op(0, 0, 1, kvmodel.Input{Kind: kvmodel.OpSet, Key: "k", Value: a}, kvmodel.Output{}),
+		op(1, 2, 3, kvmodel.Input{Kind: kvmodel.OpIncr, Key: "k"}, kvmodel.Output{Value: a + 1}),
 		// Indeterminate, called long before the last acknowledged write:
 		// it may still take effect after it.
-		op(2, 0, Never, Input{Kind: OpSet, Key: "j", Value: b}, Output{Unknown: true}),
-		op(3, 5, 6, Input{Kind: OpSet, Key: "j", Value: c}, Output{}),
+		op(2, 0, kvmodel.Never, kvmodel.Input{Kind: kvmodel.OpSet, Key: "j", Value: b}, kvmodel.Output{Unknown: true}),
+		op(3, 5, 6, kvmodel.Input{Kind: kvmodel.OpSet, Key: "j", Value: c}, kvmodel.Output{}),
 	}
-	finals := map[string]Output{"k": {Found: true, Value: a + 2}, "j": {Found: true, Value: b}}
+	finals := map[string]kvmodel.Output{"k": {Found: true, Value: a + 2}, "j": {Found: true, Value: b}}
 	if lost, n := durability(h, finals); len(lost) != 0 || n != 2 {
 		t.Fatalf("durability = %q on %d keys, want nothing lost on 2 keys", lost, n)
 	}
 	// A final value below the acknowledged INCR lost an increment.
-	finals["k"] = Output{Found: true, Value: a}
+	finals["k"] = kvmodel.Output{Found: true, Value: a}
 	if lost, _ := durability(h, finals); len(lost) != 1 {
 		t.Fatalf("durability = %q, want the INCR reported lost", lost)
 	}

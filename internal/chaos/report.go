@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"github.com/shoaldb/shoal/internal/kvmodel"
 	"sort"
 	"strings"
 	"time"
@@ -73,7 +74,7 @@ func (r *Report) summarize(h []porcupine.Operation, end int64) {
 	var writes []int64
 	byKey := map[string][]int64{}
 	for _, op := range h {
-		in, out := op.Input.(Input), op.Output.(Output)
+		in, out := op.Input.(kvmodel.Input), op.Output.(kvmodel.Output)
 		r.Ops++
 		if out.Unknown {
 			r.Indeterminate++
@@ -114,7 +115,7 @@ func (r *Report) summarize(h []porcupine.Operation, end int64) {
 		for _, op := range h {
 			if op.Call >= f.Start && op.Call < to {
 				st.Ops++
-				if op.Output.(Output).Unknown {
+				if op.Output.(kvmodel.Output).Unknown {
 					st.Indeterminate++
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/shoaldb/shoal/internal/kvmodel"
 	"os"
 	"path/filepath"
 	"time"
@@ -231,7 +232,7 @@ func writeHistory(path string, h []porcupine.Operation) error {
 	bw := bufio.NewWriter(f)
 	enc := json.NewEncoder(bw)
 	for _, op := range h {
-		in, out := op.Input.(Input), op.Output.(Output)
+		in, out := op.Input.(kvmodel.Input), op.Output.(kvmodel.Output)
 		rec := struct {
 			Client  int    `json:"client"`
 			Op      string `json:"op"`

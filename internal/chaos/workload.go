@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shoaldb/shoal/internal/kvmodel"
 	"math/rand/v2"
 	"net"
 	"regexp"
@@ -195,19 +196,19 @@ func (w *Workload) client(stop <-chan struct{}, idx int, rng *rand.Rand, aware b
 		case err == nil:
 			w.record(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret})
 			switch {
-			case in.Kind == OpGet && out.Found, in.Kind == OpIncr:
+			case in.Kind == kvmodel.OpGet && out.Found, in.Kind == kvmodel.OpIncr:
 				last[in.Key] = out.Value
-			case in.Kind == OpSet, in.Kind == OpCAS && out.Found:
+			case in.Kind == kvmodel.OpSet, in.Kind == kvmodel.OpCAS && out.Found:
 				last[in.Key] = in.Value
 			}
 			continue
 		case !att.maybeExecuted || !in.Kind.IsWrite():
-			// Never executed, or a read: no effect to account for.
+			// kvmodel.Never executed, or a read: no effect to account for.
 			w.noteErr(err)
 		default:
 			w.noteErr(err)
 			w.record(porcupine.Operation{ClientId: id, Input: in, Call: call,
-				Output: Output{Unknown: true}, Return: Never, Metadata: err.Error()})
+				Output: kvmodel.Output{Unknown: true}, Return: kvmodel.Never, Metadata: err.Error()})
 			id = int(w.ids.Add(1) - 1) // this client's next op overlaps the unknown one
 		}
 		if !aware {
@@ -226,17 +227,17 @@ func (w *Workload) addrs() []string {
 }
 
 // nextInput picks an operation: 35% GET, 30% SET, 15% INCR, 20% CAS.
-func (w *Workload) nextInput(rng *rand.Rand, client, seq int, last map[string]int64) Input {
-	in := Input{Key: w.keys[rng.IntN(len(w.keys))]}
+func (w *Workload) nextInput(rng *rand.Rand, client, seq int, last map[string]int64) kvmodel.Input {
+	in := kvmodel.Input{Key: w.keys[rng.IntN(len(w.keys))]}
 	switch p := rng.IntN(100); {
 	case p < 35:
-		in.Kind = OpGet
+		in.Kind = kvmodel.OpGet
 	case p < 65:
-		in.Kind, in.Value = OpSet, newValue(client, seq)
+		in.Kind, in.Value = kvmodel.OpSet, newValue(client, seq)
 	case p < 80:
-		in.Kind = OpIncr
+		in.Kind = kvmodel.OpIncr
 	default:
-		in.Kind, in.Value, in.Old = OpCAS, newValue(client, seq), last[in.Key]
+		in.Kind, in.Value, in.Old = kvmodel.OpCAS, newValue(client, seq), last[in.Key]
 	}
 	return in
 }
@@ -248,32 +249,32 @@ func newValue(client, seq int) int64 {
 }
 
 // do runs in on cl.
-func do(ctx context.Context, cl conn, in Input) (Output, error) {
+func do(ctx context.Context, cl conn, in kvmodel.Input) (kvmodel.Output, error) {
 	switch in.Kind {
-	case OpGet:
+	case kvmodel.OpGet:
 		s, err := cl.Get(ctx, in.Key).Result()
 		if errors.Is(err, redis.Nil) {
-			return Output{}, nil
+			return kvmodel.Output{}, nil
 		}
 		if err != nil {
-			return Output{}, err
+			return kvmodel.Output{}, err
 		}
 		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return Output{}, fmt.Errorf("chaos: GET %s = %q: not a value this workload writes", in.Key, s)
+			return kvmodel.Output{}, fmt.Errorf("chaos: GET %s = %q: not a value this workload writes", in.Key, s)
 		}
-		return Output{Found: true, Value: v}, nil
-	case OpSet:
-		return Output{}, cl.Set(ctx, in.Key, in.Value, 0).Err()
-	case OpIncr:
+		return kvmodel.Output{Found: true, Value: v}, nil
+	case kvmodel.OpSet:
+		return kvmodel.Output{}, cl.Set(ctx, in.Key, in.Value, 0).Err()
+	case kvmodel.OpIncr:
 		v, err := cl.Incr(ctx, in.Key).Result()
-		return Output{Value: v}, err
-	case OpCAS:
+		return kvmodel.Output{Value: v}, err
+	case kvmodel.OpCAS:
 		err := cl.Do(ctx, "SET", in.Key, in.Value, "IFEQ", in.Old).Err()
 		if errors.Is(err, redis.Nil) {
-			return Output{Found: false}, nil
+			return kvmodel.Output{Found: false}, nil
 		}
-		return Output{Found: err == nil}, err
+		return kvmodel.Output{Found: err == nil}, err
 	}
 	panic("chaos: unknown op")
 }
@@ -331,8 +332,8 @@ func neverExecuted(err error) bool {
 
 // FinalReads reads every key once the cluster is healed, retrying each
 // until it succeeds or d passes, and adds the reads to the history.
-func (w *Workload) FinalReads(ctx context.Context, d time.Duration) (map[string]Output, error) {
-	finals := map[string]Output{}
+func (w *Workload) FinalReads(ctx context.Context, d time.Duration) (map[string]kvmodel.Output, error) {
+	finals := map[string]kvmodel.Output{}
 	addrs := w.addrs()
 	sort.Strings(addrs)
 	id := int(w.ids.Add(1) - 1)
@@ -341,7 +342,7 @@ func (w *Workload) FinalReads(ctx context.Context, d time.Duration) (map[string]
 			cl := redis.NewClient(&redis.Options{Addr: addrs[i%len(addrs)], MaxRetries: -1,
 				DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second})
 			defer cl.Close()
-			in := Input{Kind: OpGet, Key: k}
+			in := kvmodel.Input{Kind: kvmodel.OpGet, Key: k}
 			call := w.now()
 			out, err := do(ctx, cl, in)
 			if err != nil {

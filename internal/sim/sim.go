@@ -7,7 +7,6 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
 	"github.com/shoaldb/shoal/internal/kv"
+	"github.com/shoaldb/shoal/internal/kvmodel"
 	"github.com/shoaldb/shoal/internal/resp"
 	"github.com/shoaldb/shoal/internal/shoalpb"
 	"github.com/shoaldb/shoal/internal/store"
@@ -327,7 +327,7 @@ func (s *sim) randomUp() *node {
 func (s *sim) finalReads() error {
 	for k := range s.cfg.Keys {
 		c := &client{id: 1000 + k, s: s}
-		c.begin(input{Op: opGet, Key: keyName(k)})
+		c.begin(kvmodel.Input{Kind: kvmodel.OpGet, Key: keyName(k)})
 		for deadline := s.now + 20_000; c.op != nil && s.now < deadline; {
 			s.step(false)
 			if c.op != nil {
@@ -351,11 +351,11 @@ func (s *sim) record(op porcupine.Operation) {
 func (s *sim) check() *Result {
 	res := &Result{Seed: s.cfg.Seed, Ops: len(s.hist), Faults: s.nfail, History: s.hist, Trace: s.trace.Sum64()}
 	for _, op := range s.hist {
-		if op.Output.(output).Unknown {
+		if op.Output.(kvmodel.Output).Unknown {
 			res.Indeterminate++
 		}
 	}
-	res.Check, res.Info = porcupine.CheckOperationsVerbose(kvModel, s.hist, 60*time.Second)
+	res.Check, res.Info = porcupine.CheckOperationsVerbose(kvmodel.Model, s.hist, 60*time.Second)
 	return res
 }
 
@@ -634,7 +634,7 @@ type client struct {
 }
 
 type clientOp struct {
-	in      input
+	in      kvmodel.Input
 	call    int64
 	target  *node // node the current attempt runs on
 	gen     *store.Store
@@ -654,22 +654,22 @@ func (c *client) advance(newOps bool) {
 	c.poll()
 }
 
-func (c *client) randomInput() input {
+func (c *client) randomInput() kvmodel.Input {
 	k := keyName(c.s.rng.IntN(c.s.cfg.Keys))
-	v := strconv.Itoa(c.s.rng.IntN(20))
+	v := int64(c.s.rng.IntN(20))
 	switch c.s.rng.IntN(4) {
 	case 0:
-		return input{Op: opGet, Key: k}
+		return kvmodel.Input{Kind: kvmodel.OpGet, Key: k}
 	case 1:
-		return input{Op: opPut, Key: k, Value: v}
+		return kvmodel.Input{Kind: kvmodel.OpSet, Key: k, Value: v}
 	case 2:
-		return input{Op: opIncr, Key: k}
+		return kvmodel.Input{Kind: kvmodel.OpIncr, Key: k}
 	default:
-		return input{Op: opCAS, Key: k, Old: strconv.Itoa(c.s.rng.IntN(20)), Value: v}
+		return kvmodel.Input{Kind: kvmodel.OpCAS, Key: k, Old: int64(c.s.rng.IntN(20)), Value: v}
 	}
 }
 
-func (c *client) begin(in input) {
+func (c *client) begin(in kvmodel.Input) {
 	c.op = &clientOp{in: in, call: c.s.now}
 	c.attempt(nil)
 }
@@ -687,7 +687,7 @@ func (c *client) attempt(hint *node) {
 		return // retried on the next step
 	}
 	op.target, op.gen = n, n.st
-	if op.in.Op == opGet {
+	if op.in.Kind == kvmodel.OpGet {
 		op.reading = true
 		op.p = n.st.StartReadIndex(shardID)
 	} else {
@@ -697,15 +697,16 @@ func (c *client) attempt(hint *node) {
 }
 
 func (op *clientOp) args() [][]byte {
-	switch op.in.Op {
-	case opPut:
-		return [][]byte{[]byte("SET"), []byte(op.in.Key), []byte(op.in.Value)}
-	case opIncr:
+	itoa := func(n int64) []byte { return strconv.AppendInt(nil, n, 10) }
+	switch op.in.Kind {
+	case kvmodel.OpSet:
+		return [][]byte{[]byte("SET"), []byte(op.in.Key), itoa(op.in.Value)}
+	case kvmodel.OpIncr:
 		return [][]byte{[]byte("INCR"), []byte(op.in.Key)}
-	case opCAS:
-		return [][]byte{[]byte("SET"), []byte(op.in.Key), []byte(op.in.Value), []byte("IFEQ"), []byte(op.in.Old)}
+	case kvmodel.OpCAS:
+		return [][]byte{[]byte("SET"), []byte(op.in.Key), itoa(op.in.Value), []byte("IFEQ"), itoa(op.in.Old)}
 	}
-	panic("sim: no args for " + op.in.Op)
+	panic(fmt.Sprintf("sim: no args for %v", op.in.Kind))
 }
 
 func (c *client) poll() {
@@ -718,14 +719,14 @@ func (c *client) poll() {
 	}
 	if op.target.st != op.gen {
 		// The node crashed with the request in flight.
-		c.s.logf("c%d %s: node n%d crashed with it in flight", c.id, op.in.Op, op.target.id)
+		c.s.logf("c%d %v: node n%d crashed with it in flight", c.id, op.in.Kind, op.target.id)
 		c.unknownOrRetry()
 		return
 	}
 	v, err, done := op.p.Poll()
 	if !done {
 		if c.s.now-op.call > giveUpMs {
-			c.finish(output{Unknown: true}) // give up: outcome unknown
+			c.finish(kvmodel.Output{Unknown: true}) // give up: outcome unknown
 		}
 		return
 	}
@@ -736,7 +737,7 @@ func (c *client) poll() {
 			errors.Is(err, store.ErrDropped):
 			// Definitely not applied: try again, at the hinted leader.
 			var hint *node
-			if nl != nil && nl.Leader != 0 && op.in.Op != opGet {
+			if nl != nil && nl.Leader != 0 && op.in.Kind != kvmodel.OpGet {
 				hint = c.s.nodes[nl.Leader-1]
 			}
 			op.p = nil
@@ -744,7 +745,7 @@ func (c *client) poll() {
 			if op.retries > 300 {
 				// Every attempt definitely failed: the operation had no
 				// effect and is left out of the history.
-				c.s.logf("c%d %s: abandoned after %d definite failures", c.id, op.in.Op, op.retries)
+				c.s.logf("c%d %v: abandoned after %d definite failures", c.id, op.in.Kind, op.retries)
 				c.op = nil
 				return
 			}
@@ -754,7 +755,7 @@ func (c *client) poll() {
 			}
 			op.retryAt = c.s.now + 10
 		default:
-			c.s.logf("c%d %s: %v", c.id, op.in.Op, err)
+			c.s.logf("c%d %v: %v", c.id, op.in.Kind, err)
 			c.unknownOrRetry()
 		}
 		return
@@ -767,7 +768,15 @@ func (c *client) poll() {
 		if rerr != nil {
 			panic(rerr)
 		}
-		c.finish(output{Value: string(val.Str)})
+		out := kvmodel.Output{Found: val.Kind == resp.KindBulk}
+		if out.Found {
+			n, err := strconv.ParseInt(string(val.Str), 10, 64)
+			if err != nil {
+				panic(fmt.Sprintf("sim: %s holds %q, not an integer", op.in.Key, val.Str))
+			}
+			out.Value = n
+		}
+		c.finish(out)
 		return
 	}
 	c.finish(c.interpret(v))
@@ -776,28 +785,28 @@ func (c *client) poll() {
 // unknownOrRetry ends an operation whose effect is unknown: a read has no
 // effect and is retried, a write is recorded as indeterminate.
 func (c *client) unknownOrRetry() {
-	if c.op.in.Op == opGet {
+	if c.op.in.Kind == kvmodel.OpGet {
 		c.op.p, c.op.reading = nil, false
 		c.attempt(nil)
 		return
 	}
-	c.finish(output{Unknown: true})
+	c.finish(kvmodel.Output{Unknown: true})
 }
 
-func (c *client) interpret(v resp.Value) output {
-	switch c.op.in.Op {
-	case opIncr:
-		return output{Value: strconv.FormatInt(v.Int, 10)}
-	case opCAS:
-		return output{OK: v.Kind == resp.KindSimple && bytes.Equal(v.Str, []byte("OK"))}
+func (c *client) interpret(v resp.Value) kvmodel.Output {
+	switch c.op.in.Kind {
+	case kvmodel.OpIncr:
+		return kvmodel.Output{Value: v.Int}
+	case kvmodel.OpCAS:
+		return kvmodel.Output{Found: v.Kind == resp.KindSimple && bytes.Equal(v.Str, []byte("OK"))}
 	}
-	return output{}
+	return kvmodel.Output{}
 }
 
-func (c *client) finish(out output) {
+func (c *client) finish(out kvmodel.Output) {
 	ret := c.s.now
 	if out.Unknown {
-		ret = math.MaxInt64 // it may take effect at any later time
+		ret = kvmodel.Never // it may take effect at any later time
 	}
 	c.s.record(porcupine.Operation{ClientId: c.id, Input: c.op.in, Call: c.op.call, Output: out, Return: ret})
 	c.op = nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/shoaldb/shoal/internal/kvmodel"
 	"github.com/shoaldb/shoal/internal/store"
 )
 
@@ -60,7 +61,7 @@ func visualize(t *testing.T, res *Result) string {
 		return "(could not write visualization: " + err.Error() + ")"
 	}
 	defer f.Close()
-	if err := porcupine.Visualize(kvModel, res.Info, f); err != nil {
+	if err := porcupine.Visualize(kvmodel.Model, res.Info, f); err != nil {
 		return "(could not write visualization: " + err.Error() + ")"
 	}
 	return path

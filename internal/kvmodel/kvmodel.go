@@ -1,4 +1,8 @@
-package chaos
+// Package kvmodel is the porcupine model of shoal's single-key commands (GET,
+// SET, INCR and SET ... IFEQ): independent integer registers, partitioned by
+// key. The deterministic simulation and the black-box fault tests check
+// their histories against it.
+package kvmodel
 
 import (
 	"fmt"
@@ -86,7 +90,7 @@ func step(s state, in Input, out Output) (bool, state) {
 		}
 		return true, s
 	}
-	panic(fmt.Sprintf("chaos: unknown op kind %d", in.Kind))
+	panic(fmt.Sprintf("kvmodel: unknown op kind %d", in.Kind))
 }
 
 // Model is the porcupine model of shoal's single-key commands: a map of
@@ -140,7 +144,7 @@ var Model = porcupine.Model{
 		}
 		return uint64(st.v)*0x9e3779b97f4a7c15 + 1
 	},
-	DescribeOperation: func(in, out any) string { return describe(in.(Input), out.(Output)) },
+	DescribeOperation: func(in, out any) string { return Describe(in.(Input), out.(Output)) },
 	DescribeState: func(s any) string {
 		st := s.(state)
 		if !st.exists {
@@ -150,7 +154,8 @@ var Model = porcupine.Model{
 	},
 }
 
-func describe(in Input, out Output) string {
+// Describe renders an operation as the command and its result.
+func Describe(in Input, out Output) string {
 	var call string
 	switch in.Kind {
 	case OpGet:
