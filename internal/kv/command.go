@@ -170,6 +170,9 @@ var (
 )
 
 func init() {
+	// Added here, not in the literal: cmdBatch runs commands through the
+	// table, which would make the table's initialization depend on itself.
+	specs = append(specs, &Spec{Name: "shoal.batch", Arity: -3, Flags: fW | Internal, run: cmdBatch})
 	slices.SortFunc(specs, func(a, b *Spec) int { return strings.Compare(a.Name, b.Name) })
 	for _, s := range specs {
 		table[s.Name] = s

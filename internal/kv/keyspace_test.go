@@ -234,7 +234,7 @@ func TestSpecs(t *testing.T) {
 		"del", "unlink", "exists", "type", "touch", "expire", "pexpire", "expireat", "pexpireat", "ttl", "pttl",
 		"expiretime", "pexpiretime", "persist", "rename", "renamenx", "object", "memory",
 		"keys", "dbsize", "randomkey", "flushall", "flushdb", "scan",
-		"shoal.sweep", "shoal.expired", "shoal.countkeysinslot", "shoal.getkeysinslot",
+		"shoal.batch", "shoal.sweep", "shoal.expired", "shoal.countkeysinslot", "shoal.getkeysinslot",
 	} {
 		if !seen[name] {
 			t.Errorf("missing spec %q", name)

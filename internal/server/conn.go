@@ -5,10 +5,13 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/kv"
 	"github.com/shoaldb/shoal/internal/resp"
 )
 
@@ -33,14 +36,18 @@ var errQueryBufLimit = errors.New("server: client query buffer limit reached")
 // conn is one client connection. Its goroutine (serve) owns everything
 // except st, which other connections read for CLIENT LIST.
 type conn struct {
-	srv     *Server
-	nc      net.Conn
-	id      uint64
-	created time.Time
-	addr    string // remote address
-	laddr   string // local address
-	lhost   string // local IP, announced for nodes bound to a wildcard address
-	fd      int    // socket descriptor, -1 if unknown
+	srv *Server
+	// run holds consecutive pipelined writes to runShard not yet executed;
+	// their arguments point into rbuf, which stays put until process ends.
+	run      [][][]byte
+	runShard uint64
+	nc       net.Conn
+	id       uint64
+	created  time.Time
+	addr     string // remote address
+	laddr    string // local address
+	lhost    string // local IP, announced for nodes bound to a wildcard address
+	fd       int    // socket descriptor, -1 if unknown
 
 	parser  resp.Parser
 	rbuf    []byte // unparsed input; args of the command running alias it
@@ -173,6 +180,15 @@ func (c *conn) process(ctx context.Context) (n int, err error) {
 			continue // empty inline line
 		}
 		n++
+		if shard, ok := c.batchShard(args); ok {
+			if len(c.run) > 0 && shard != c.runShard {
+				c.flushRun(ctx)
+			}
+			// The parser reuses args; the bytes it points to stay put.
+			c.run, c.runShard = append(c.run, slices.Clone(args)), shard
+			continue
+		}
+		c.flushRun(ctx)
 		v := c.exec(ctx, args)
 		c.out = resp.AppendValue(c.out, v, c.st.proto)
 		if len(c.out) >= flushAbove {
@@ -181,9 +197,67 @@ func (c *conn) process(ctx context.Context) (n int, err error) {
 			}
 		}
 	}
+	c.flushRun(ctx)
 	// Keep the incomplete tail at the front of the buffer.
 	c.rbuf = c.rbuf[:copy(c.rbuf, c.rbuf[off:])]
 	return n, err
+}
+
+// batchShard reports whether args is a write that may join a run of
+// pipelined writes, and the shard it runs on: a keyed kv write whose keys
+// are on one shard and that this connection would not be redirected for.
+// The run goes to the shard as one SHOAL.BATCH, one raft entry, so the
+// writes of a pipeline share replication rounds and still apply in order.
+func (c *conn) batchShard(args [][]byte) (uint64, bool) {
+	cmd := c.srv.lookup(args[0])
+	if cmd == nil || cmd.spec == nil || !kv.Batchable(cmd.spec) || !cmd.arityOK(len(args)) {
+		return 0, false
+	}
+	ks := cmd.spec.Keys(args)
+	if len(ks) == 0 {
+		return 0, false
+	}
+	topo := c.srv.cluster.Topology()
+	slot := keys.Slot(ks[0])
+	sh, ok := shardOf(topo.Shards, slot)
+	if !ok {
+		return 0, false
+	}
+	for _, k := range ks[1:] {
+		if s := keys.Slot(k); s < sh.FirstSlot || s > sh.LastSlot {
+			return 0, false
+		}
+	}
+	if c.st.clusterAware {
+		if _, moved := redirect(topo, sh, true, c.st.readonly, c.lhost); moved {
+			return 0, false
+		}
+	}
+	return sh.ID, true
+}
+
+// flushRun executes the pending run of pipelined writes and appends their
+// replies in order.
+func (c *conn) flushRun(ctx context.Context) {
+	switch len(c.run) {
+	case 0:
+		return
+	case 1:
+		c.out = resp.AppendValue(c.out, c.exec(ctx, c.run[0]), c.st.proto)
+	default:
+		for _, args := range c.run {
+			c.setLastCmd(c.srv.lookup(args[0]).name)
+		}
+		v := c.srv.execute(ctx, Request{Shard: c.runShard, Args: kv.EncodeBatch(c.run), Write: true})
+		for i := range c.run {
+			r := v // an error (e.g. outcome unknown) applies to every command
+			if v.Kind == resp.KindArray && len(v.Elems) == len(c.run) {
+				r = v.Elems[i]
+			}
+			c.out = resp.AppendValue(c.out, r, c.st.proto)
+		}
+	}
+	c.run = c.run[:0]
 }
 
 // exec runs one command and returns its reply.
