@@ -37,17 +37,16 @@ var errQueryBufLimit = errors.New("server: client query buffer limit reached")
 // except st, which other connections read for CLIENT LIST.
 type conn struct {
 	srv *Server
-	// run holds consecutive pipelined writes to runShard not yet executed;
-	// their arguments point into rbuf, which stays put until process ends.
-	run      [][][]byte
-	runShard uint64
-	nc       net.Conn
-	id       uint64
-	created  time.Time
-	addr     string // remote address
-	laddr    string // local address
-	lhost    string // local IP, announced for nodes bound to a wildcard address
-	fd       int    // socket descriptor, -1 if unknown
+	// run holds consecutive pipelined writes not yet executed; their
+	// arguments point into rbuf, which stays put until process ends.
+	run     []runWrite
+	nc      net.Conn
+	id      uint64
+	created time.Time
+	addr    string // remote address
+	laddr   string // local address
+	lhost   string // local IP, announced for nodes bound to a wildcard address
+	fd      int    // socket descriptor, -1 if unknown
 
 	parser  resp.Parser
 	rbuf    []byte // unparsed input; args of the command running alias it
@@ -181,11 +180,8 @@ func (c *conn) process(ctx context.Context) (n int, err error) {
 		}
 		n++
 		if shard, ok := c.batchShard(args); ok {
-			if len(c.run) > 0 && shard != c.runShard {
-				c.flushRun(ctx)
-			}
 			// The parser reuses args; the bytes it points to stay put.
-			c.run, c.runShard = append(c.run, slices.Clone(args)), shard
+			c.run = append(c.run, runWrite{args: slices.Clone(args), shard: shard})
 			continue
 		}
 		c.flushRun(ctx)
@@ -236,26 +232,63 @@ func (c *conn) batchShard(args [][]byte) (uint64, bool) {
 	return sh.ID, true
 }
 
+// runWrite is a pipelined write waiting in a run.
+type runWrite struct {
+	args  [][]byte
+	shard uint64
+}
+
 // flushRun executes the pending run of pipelined writes and appends their
-// replies in order.
+// replies in order. The writes are grouped by shard: each group goes to its
+// shard as one SHOAL.BATCH, one raft entry, so a pipeline's writes share
+// replication rounds and apply in order within each shard. Different shards
+// hold different keys, so their groups run concurrently, as writes to
+// different nodes of a Redis Cluster do.
 func (c *conn) flushRun(ctx context.Context) {
-	switch len(c.run) {
-	case 0:
+	if len(c.run) == 0 {
 		return
-	case 1:
-		c.out = resp.AppendValue(c.out, c.exec(ctx, c.run[0]), c.st.proto)
-	default:
-		for _, args := range c.run {
-			c.setLastCmd(c.srv.lookup(args[0]).name)
+	}
+	if len(c.run) == 1 {
+		c.out = resp.AppendValue(c.out, c.exec(ctx, c.run[0].args), c.st.proto)
+		c.run = c.run[:0]
+		return
+	}
+	var order []uint64
+	groups := map[uint64][]int{} // shard -> indexes into c.run, in order
+	for i, w := range c.run {
+		if _, ok := groups[w.shard]; !ok {
+			order = append(order, w.shard)
 		}
-		v := c.srv.execute(ctx, Request{Shard: c.runShard, Args: kv.EncodeBatch(c.run), Write: true})
-		for i := range c.run {
-			r := v // an error (e.g. outcome unknown) applies to every command
-			if v.Kind == resp.KindArray && len(v.Elems) == len(c.run) {
-				r = v.Elems[i]
+		groups[w.shard] = append(groups[w.shard], i)
+		c.setLastCmd(c.srv.lookup(w.args[0]).name)
+	}
+	replies := make([]resp.Value, len(c.run))
+	var wg sync.WaitGroup
+	for _, shard := range order {
+		idx := groups[shard]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if len(idx) == 1 {
+				replies[idx[0]] = c.srv.execute(ctx, Request{Shard: shard, Args: c.run[idx[0]].args, Write: true})
+				return
 			}
-			c.out = resp.AppendValue(c.out, r, c.st.proto)
-		}
+			cmds := make([][][]byte, len(idx))
+			for k, i := range idx {
+				cmds[k] = c.run[i].args
+			}
+			v := c.srv.execute(ctx, Request{Shard: shard, Args: kv.EncodeBatch(cmds), Write: true})
+			for k, i := range idx {
+				replies[i] = v // an error (e.g. outcome unknown) is every command's reply
+				if v.Kind == resp.KindArray && len(v.Elems) == len(idx) {
+					replies[i] = v.Elems[k]
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range replies {
+		c.out = resp.AppendValue(c.out, r, c.st.proto)
 	}
 	c.run = c.run[:0]
 }
