@@ -72,6 +72,10 @@ func (n *Node) Execute(ctx context.Context, req server.Request) (resp.Value, err
 
 var errNoLeader = errors.New("node: shard has no known leader")
 
+// abandonGrace is how long a forwarded command may stay unanswered after
+// its shard's leader moved to another node before it is abandoned.
+const abandonGrace = 500 * time.Millisecond
+
 // edgeError translates store and context errors into the kinds the server
 // answers clients with.
 func edgeError(err error) error {
@@ -111,11 +115,18 @@ func (n *Node) tryExecute(ctx context.Context, req server.Request, hint uint64) 
 	body, _ := proto.Marshal(&shoalpb.ForwardRequest{
 		ShardId: req.Shard, Args: req.Args, Write: req.Write, FollowerRead: req.FollowerRead,
 	})
-	// Give up on the call if the shard's leader moves elsewhere meanwhile.
+	// Give up on the call if the shard's leader moved elsewhere and the
+	// node we asked still has not answered a grace period later: a healthy
+	// old leader (a planned transfer) answers within it, a paused or cut
+	// off one does not.
 	cctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(n.leaders.ctx(req.Shard), cancel)
+	grace := time.AfterFunc(time.Hour, cancel) // armed only if the leader moves
+	grace.Stop()
+	stop := context.AfterFunc(n.leaders.ctx(req.Shard), func() { grace.Reset(abandonGrace) })
 	out, err := n.net.Call(cctx, leader, methodForward, body)
-	moved := stop() == false && ctx.Err() == nil
+	stop()
+	grace.Stop()
+	moved := ctx.Err() == nil && cctx.Err() != nil
 	cancel()
 	if moved && err != nil {
 		// The leader we asked was replaced while it did not answer. A
