@@ -184,6 +184,14 @@ func (w *Workload) client(stop <-chan struct{}, idx int, rng *rand.Rand, aware b
 			return
 		default:
 		}
+		if rng.IntN(4) == 0 {
+			// A pipeline: shoal sends its writes to a shard as one
+			// SHOAL.BATCH raft entry.
+			if !w.pipeline(cl, rng, idx, &seq, &id, last) && !aware {
+				pick()
+			}
+			continue
+		}
 		in := w.nextInput(rng, idx, seq, last)
 		w.slotOps[keys.Slot([]byte(in.Key))].Add(1)
 		att := &attempts{}
@@ -215,6 +223,87 @@ func (w *Workload) client(stop <-chan struct{}, idx int, rng *rand.Rand, aware b
 			pick()
 		}
 	}
+}
+
+// pipeline sends 2-6 operations in one pipeline and records each: they
+// share the pipeline's call and return times, so the checker treats them as
+// concurrent. It reports whether every operation succeeded.
+func (w *Workload) pipeline(cl conn, rng *rand.Rand, idx int, seq, id *int, last map[string]int64) bool {
+	ins := make([]kvmodel.Input, 2+rng.IntN(5))
+	for i := range ins {
+		*seq++
+		ins[i] = w.nextInput(rng, idx, *seq, last)
+		w.slotOps[keys.Slot([]byte(ins[i].Key))].Add(1)
+	}
+	att := &attempts{}
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), attemptsKey{}, att), w.cfg.OpTimeout)
+	defer cancel()
+	call := w.now()
+	p := cl.Pipeline()
+	cmds := make([]*redis.Cmd, len(ins))
+	for i, in := range ins {
+		switch in.Kind {
+		case kvmodel.OpGet:
+			cmds[i] = p.Do(ctx, "GET", in.Key)
+		case kvmodel.OpSet:
+			cmds[i] = p.Do(ctx, "SET", in.Key, in.Value)
+		case kvmodel.OpIncr:
+			cmds[i] = p.Do(ctx, "INCR", in.Key)
+		case kvmodel.OpCAS:
+			cmds[i] = p.Do(ctx, "SET", in.Key, in.Value, "IFEQ", in.Old)
+		}
+	}
+	p.Exec(ctx) // per-command errors are read below
+	ret := w.now()
+	ok := true
+	for i, in := range ins {
+		out, err := pipelineOutput(in, cmds[i])
+		switch {
+		case err == nil:
+			w.record(porcupine.Operation{ClientId: *id, Input: in, Call: call, Output: out, Return: ret})
+		case !att.maybeExecuted || !in.Kind.IsWrite():
+			w.noteErr(err)
+			ok = false
+		default:
+			w.noteErr(err)
+			ok = false
+			w.record(porcupine.Operation{ClientId: *id, Input: in, Call: call,
+				Output: kvmodel.Output{Unknown: true}, Return: kvmodel.Never, Metadata: err.Error()})
+			*id = int(w.ids.Add(1) - 1)
+		}
+	}
+	return ok
+}
+
+// pipelineOutput reads one pipelined command's result as do does.
+func pipelineOutput(in kvmodel.Input, cmd *redis.Cmd) (kvmodel.Output, error) {
+	v, err := cmd.Result()
+	switch in.Kind {
+	case kvmodel.OpGet:
+		if errors.Is(err, redis.Nil) {
+			return kvmodel.Output{}, nil
+		}
+		if err != nil {
+			return kvmodel.Output{}, err
+		}
+		s, _ := v.(string)
+		n, perr := strconv.ParseInt(s, 10, 64)
+		if perr != nil {
+			return kvmodel.Output{}, fmt.Errorf("chaos: GET %s = %v: not a value this workload writes", in.Key, v)
+		}
+		return kvmodel.Output{Found: true, Value: n}, nil
+	case kvmodel.OpSet:
+		return kvmodel.Output{}, err
+	case kvmodel.OpIncr:
+		n, _ := v.(int64)
+		return kvmodel.Output{Value: n}, err
+	case kvmodel.OpCAS:
+		if errors.Is(err, redis.Nil) {
+			return kvmodel.Output{Found: false}, nil
+		}
+		return kvmodel.Output{Found: err == nil}, err
+	}
+	panic("chaos: unknown op")
 }
 
 // addrs returns the client addresses of every node.
@@ -293,7 +382,27 @@ type guard struct{}
 
 func (guard) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (guard) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		att, _ := ctx.Value(attemptsKey{}).(*attempts)
+		if att == nil {
+			return next(ctx, cmds)
+		}
+		if att.maybeExecuted {
+			return errRetryRefused
+		}
+		err := next(ctx, cmds)
+		// Conservative: any command of the pipeline that failed other than
+		// provably unsent makes every failed write of it indeterminate.
+		for _, c := range cmds {
+			if e := c.Err(); e != nil && !errors.Is(e, redis.Nil) && !neverExecuted(e) {
+				att.maybeExecuted = true
+			}
+		}
+		if err != nil && !errors.Is(err, redis.Nil) && !neverExecuted(err) {
+			att.maybeExecuted = true
+		}
+		return err
+	}
 }
 
 func (guard) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
