@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoaldb/shoal/internal/kv"
 	"github.com/shoaldb/shoal/internal/meta"
+	"github.com/shoaldb/shoal/internal/placement"
 	"github.com/shoaldb/shoal/internal/resp"
 	"github.com/shoaldb/shoal/internal/server"
 	"github.com/shoaldb/shoal/internal/shoalpb"
@@ -98,7 +99,7 @@ func (n *Node) tryExecute(ctx context.Context, req server.Request, hint uint64) 
 	ri, local := st.Replica(req.Shard)
 	if local && ri.Initialized && (ri.IsLeader || (req.FollowerRead && !req.Write)) {
 		v, err := n.executeLocal(ctx, req)
-		return v, err, retryable(err, req.Write, false)
+		return v, err, retryable(err)
 	}
 	leader := hint
 	if leader == 0 && local {
@@ -170,7 +171,7 @@ func notSent(err error) bool { return errors.Is(err, transport.ErrNotSent) }
 
 // retryable reports whether a local attempt that failed with err may be
 // retried (possibly elsewhere) without risking a second application.
-func retryable(err error, write, _ bool) bool {
+func retryable(err error) bool {
 	var nl *store.NotLeaderError
 	switch {
 	case err == nil:
@@ -280,7 +281,7 @@ func (n *Node) HandleCall(ctx context.Context, from uint64, method string, body 
 	case methodJoin:
 		return n.handleJoin(ctx, body)
 	case methodPlacement:
-		var op placementOp
+		var op placement.Op
 		if err := json.Unmarshal(body, &op); err != nil {
 			return nil, err
 		}

@@ -185,8 +185,6 @@ func (n *Node) freshView() *meta.State {
 	return st
 }
 
-type placementOp = placement.Op
-
 // runOp sends op to the leader of its shard.
 func (n *Node) runOp(st *meta.State, op placement.Op) error {
 	sh := st.Shards[op.Shard]

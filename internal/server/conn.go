@@ -248,11 +248,6 @@ func (c *conn) flushRun(ctx context.Context) {
 	if len(c.run) == 0 {
 		return
 	}
-	if len(c.run) == 1 {
-		c.out = resp.AppendValue(c.out, c.exec(ctx, c.run[0].args), c.st.proto)
-		c.run = c.run[:0]
-		return
-	}
 	var order []uint64
 	groups := map[uint64][]int{} // shard -> indexes into c.run, in order
 	for i, w := range c.run {
@@ -263,34 +258,40 @@ func (c *conn) flushRun(ctx context.Context) {
 		c.setLastCmd(c.srv.lookup(w.args[0]).name)
 	}
 	replies := make([]resp.Value, len(c.run))
-	var wg sync.WaitGroup
-	for _, shard := range order {
-		idx := groups[shard]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if len(idx) == 1 {
-				replies[idx[0]] = c.srv.execute(ctx, Request{Shard: shard, Args: c.run[idx[0]].args, Write: true})
-				return
-			}
-			cmds := make([][][]byte, len(idx))
-			for k, i := range idx {
-				cmds[k] = c.run[i].args
-			}
-			v := c.srv.execute(ctx, Request{Shard: shard, Args: kv.EncodeBatch(cmds), Write: true})
-			for k, i := range idx {
-				replies[i] = v // an error (e.g. outcome unknown) is every command's reply
-				if v.Kind == resp.KindArray && len(v.Elems) == len(idx) {
-					replies[i] = v.Elems[k]
-				}
-			}
-		}()
+	if len(order) == 1 { // the common case, a single write: no goroutine
+		c.runGroup(ctx, order[0], groups[order[0]], replies)
+	} else {
+		var wg sync.WaitGroup
+		for _, shard := range order {
+			wg.Go(func() { c.runGroup(ctx, shard, groups[shard], replies) })
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	for _, r := range replies {
 		c.out = resp.AppendValue(c.out, r, c.st.proto)
 	}
 	c.run = c.run[:0]
+}
+
+// runGroup executes the writes c.run[idx] on shard (routed already by
+// batchShard) and stores their replies: one command as itself, several as
+// one SHOAL.BATCH. It only reads c, so groups may run concurrently.
+func (c *conn) runGroup(ctx context.Context, shard uint64, idx []int, replies []resp.Value) {
+	if len(idx) == 1 {
+		replies[idx[0]] = c.srv.execute(ctx, Request{Shard: shard, Args: c.run[idx[0]].args, Write: true})
+		return
+	}
+	cmds := make([][][]byte, len(idx))
+	for k, i := range idx {
+		cmds[k] = c.run[i].args
+	}
+	v := c.srv.execute(ctx, Request{Shard: shard, Args: kv.EncodeBatch(cmds), Write: true})
+	for k, i := range idx {
+		replies[i] = v // an error (e.g. outcome unknown) is every command's reply
+		if v.Kind == resp.KindArray && len(v.Elems) == len(idx) {
+			replies[i] = v.Elems[k]
+		}
+	}
 }
 
 // exec runs one command and returns its reply.
