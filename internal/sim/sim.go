@@ -170,6 +170,9 @@ func Run(cfg Config) (*Result, error) {
 		s.cls = append(s.cls, &client{id: i, s: s})
 	}
 	end := s.now + cfg.Duration.Milliseconds()
+	panicked := func() *Result {
+		return &Result{Seed: cfg.Seed, Ops: len(s.hist), Faults: s.nfail, Panic: s.panic, Trace: s.trace.Sum64()}
+	}
 	for s.now < end && s.panic == "" {
 		if !cfg.NoFaults {
 			s.nemesis()
@@ -177,12 +180,17 @@ func Run(cfg Config) (*Result, error) {
 		s.step(true)
 	}
 	if s.panic != "" {
-		return &Result{Seed: cfg.Seed, Ops: len(s.hist), Faults: s.nfail, Panic: s.panic, Trace: s.trace.Sum64()}, nil
+		return panicked(), nil
 	}
-	// Heal everything, let the clients finish, then read every key.
+	// Heal everything, let the clients finish, then read every key. A
+	// panic while healing (a node meeting a log corrupted earlier) is a
+	// finding like any other, not a stall.
 	s.healAll()
-	for deadline := s.now + 20_000; s.now < deadline && s.busy(); {
+	for deadline := s.now + 20_000; s.now < deadline && s.busy() && s.panic == ""; {
 		s.step(false)
+	}
+	if s.panic != "" {
+		return panicked(), nil
 	}
 	if s.busy() {
 		return nil, fmt.Errorf("sim: seed %d: operations still pending 20s of virtual time after healing", cfg.Seed)

@@ -120,11 +120,14 @@ func (s *Store) afterApply(r *replica, rd raft.Ready) {
 		if !ok {
 			continue
 		}
-		if _, mine := r.readIndexes[id]; !mine {
+		ids, mine := r.readIndexes[id]
+		if !mine {
 			continue
 		}
 		delete(r.readIndexes, id)
-		r.reads = append(r.reads, pendingRead{id: id, index: rs.Index})
+		for _, id := range ids {
+			r.reads = append(r.reads, pendingRead{id: id, index: rs.Index})
+		}
 	}
 	n := 0
 	for _, pr := range r.reads {

@@ -40,9 +40,14 @@ type replica struct {
 	// leader and is known not to have been applied.
 	inflight map[uint64]uint64
 	byIndex  map[uint64]uint64
-	// readIndexes holds ids of ReadIndex requests awaiting a ReadState;
-	// reads holds those waiting for their read index to be applied.
-	readIndexes map[uint64]struct{}
+	// readQueue holds ids of ReadIndex requests that arrived since the
+	// last cycle: the loop asks raft for one read index for all of them
+	// (one heartbeat round per shard and cycle, not one per request).
+	// readIndexes maps the id of each such raft request to the ids it
+	// covers, until its ReadState arrives; reads holds those waiting for
+	// their read index to be applied.
+	readQueue   []uint64
+	readIndexes map[uint64][]uint64
 	reads       []pendingRead
 	// truncateTo, if set, is the index up to which the in-memory log is
 	// compacted once the applied batch holding the truncation commits.

@@ -183,11 +183,10 @@ func (s *Store) StartReadIndex(shard uint64) *Pending {
 		if err != nil {
 			return err
 		}
-		if r.readIndexes == nil {
-			r.readIndexes = make(map[uint64]struct{})
+		if len(r.readQueue) == 0 {
+			s.reading = append(s.reading, r)
 		}
-		r.readIndexes[id] = struct{}{}
-		r.rn.ReadIndex(idBytes(id))
+		r.readQueue = append(r.readQueue, id)
 		return nil
 	})
 }

@@ -145,6 +145,8 @@ type Store struct {
 	replicas map[uint64]*replica
 	order    []*replica
 	dirty    bool // replica info changed; republish info
+	// reading lists the replicas with a non-empty readQueue.
+	reading []*replica
 
 	// mu guards the inbox: inputs handed to the loop by other goroutines.
 	mu struct {
@@ -340,6 +342,7 @@ func (s *Store) cycle(tick bool) bool {
 			r.rn.Tick()
 		}
 	}
+	s.requestReadIndexes()
 	s.handleReady()
 	if s.dirty {
 		s.publishInfo()
@@ -350,6 +353,34 @@ func (s *Store) cycle(tick bool) bool {
 		}
 	}
 	return false
+}
+
+// requestReadIndexes asks raft for one read index per shard covering every
+// ReadIndex request queued since the last cycle. A replica that stopped
+// leading in between fails its queue (updateSoftState does it when it
+// notices; this covers a queue filled after that).
+func (s *Store) requestReadIndexes() {
+	for _, r := range s.reading {
+		if len(r.readQueue) == 0 {
+			continue
+		}
+		if !r.isLeader() {
+			notLeader := result{err: &NotLeaderError{Shard: r.shard, Leader: r.lead}}
+			for _, id := range r.readQueue {
+				s.waiters.deliver(id, notLeader)
+			}
+			r.readQueue = r.readQueue[:0]
+			continue
+		}
+		if r.readIndexes == nil {
+			r.readIndexes = make(map[uint64][]uint64)
+		}
+		batch := s.nextID.Add(1)
+		r.readIndexes[batch] = r.readQueue
+		r.readQueue = nil
+		r.rn.ReadIndex(idBytes(batch))
+	}
+	s.reading = s.reading[:0]
 }
 
 func (s *Store) step(env *shoalpb.RaftEnvelope) {
@@ -493,14 +524,21 @@ func (s *Store) updateSoftState(r *replica, ss *raft.SoftState) {
 		// Proposals this node made stay tracked: each resolves when its
 		// log index is applied here, as itself or as another entry. Reads
 		// must retry at the new leader.
+		notLeader := result{err: &NotLeaderError{Shard: r.shard, Leader: r.lead}}
 		for _, pr := range r.reads {
-			s.waiters.deliver(pr.id, result{err: &NotLeaderError{Shard: r.shard, Leader: r.lead}})
+			s.waiters.deliver(pr.id, notLeader)
 		}
 		r.reads = nil
-		for id := range r.readIndexes {
-			s.waiters.deliver(id, result{err: &NotLeaderError{Shard: r.shard, Leader: r.lead}})
+		for _, ids := range r.readIndexes {
+			for _, id := range ids {
+				s.waiters.deliver(id, notLeader)
+			}
 		}
 		r.readIndexes = nil
+		for _, id := range r.readQueue {
+			s.waiters.deliver(id, notLeader)
+		}
+		r.readQueue = r.readQueue[:0]
 	}
 }
 
