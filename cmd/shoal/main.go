@@ -34,15 +34,16 @@ func main() {
 }
 
 type nodeFlags struct {
-	dataDir  string
-	addr     string
-	busAddr  string
-	httpAddr string
-	join     []string
-	shards   int
-	rf       int
-	logLevel string
-	pprof    string
+	dataDir    string
+	addr       string
+	busAddr    string
+	httpAddr   string
+	join       []string
+	shards     int
+	rf         int
+	logLevel   string
+	pprof      string
+	readLeases bool
 }
 
 func startCmd() *cobra.Command {
@@ -62,7 +63,7 @@ func startCmd() *cobra.Command {
 			}
 			n, err := node.Start(ctx, node.Config{
 				DataDir: f.dataDir, Addr: f.addr, BusAddr: f.busAddr, HTTPAddr: f.httpAddr, Join: f.join,
-				Shards: f.shards, ReplicationFactor: f.rf, Logger: logger,
+				Shards: f.shards, ReplicationFactor: f.rf, Logger: logger, NoReadLeases: !f.readLeases,
 			})
 			if err != nil {
 				return err
@@ -81,6 +82,7 @@ func startCmd() *cobra.Command {
 	cmd.Flags().IntVar(&f.rf, "replication-factor", 3, "replicas per data shard")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.pprof, "pprof-addr", "", "serve Go's pprof profiles on this HTTP address (off by default)")
+	cmd.Flags().BoolVar(&f.readLeases, "read-leases", true, "serve linearizable reads under the shard leader's lease; false: a quorum round per read")
 	return cmd
 }
 

@@ -193,7 +193,7 @@ func (n *Node) executeLocal(ctx context.Context, req server.Request) (resp.Value
 	if !ok || !ri.Initialized {
 		return resp.Value{}, store.ErrUnknownShard
 	}
-	if !req.FollowerRead {
+	if !req.FollowerRead && !st.LeaseRead(req.Shard) {
 		if err := st.ReadIndex(ctx, req.Shard); err != nil {
 			return resp.Value{}, err
 		}

@@ -82,6 +82,10 @@ type Config struct {
 	// HeartbeatInterval is the liveness heartbeat and placement period;
 	// default 1s.
 	HeartbeatInterval time.Duration
+	// NoReadLeases makes every linearizable read take a raft read index
+	// (a heartbeat round to a quorum) instead of being served under the
+	// shard leader's lease.
+	NoReadLeases bool
 }
 
 func (c *Config) validate() error {
@@ -411,8 +415,9 @@ func (n *Node) newStore() (*store.Store, error) {
 		Transport:    n.net,
 		StateMachine: stateMachine{},
 		Logger:       n.log,
-		TickInterval: n.cfg.TickInterval,
-		OnApplied:    n.onApplied,
+		TickInterval:  n.cfg.TickInterval,
+		OnApplied:     n.onApplied,
+		DisableLeases: n.cfg.NoReadLeases,
 	})
 }
 

@@ -102,9 +102,10 @@ func TestSimulationCatchesPlantedBugs(t *testing.T) {
 		"ack-before-commit":    {AckBeforeCommit: true},
 		"reads-without-quorum": {ReadsWithoutQuorum: true},
 		"send-before-sync":     {SendBeforeSync: true},
+		"long-leases":          {LongLeases: true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			for _, seed := range seeds(t, 64) {
+			for _, seed := range seeds(t, 160) {
 				res := run(t, Config{Seed: seed, Knobs: knobs})
 				if res.Panic != "" || res.Check == porcupine.Illegal {
 					t.Logf("caught at seed %d (%d ops): %v %s", seed, res.Ops, res.Check, res.Panic)

@@ -98,6 +98,7 @@ func (s *Store) applyEntry(b *engine.Batch, r *replica, e *raftpb.Entry, out []d
 			cc = c
 		}
 		r.storage.conf = r.rn.ApplyConfChange(cc)
+		r.dropLease()
 		s.dirty = true
 		s.log.Info("applied conf change", "shard", r.shard, "conf", r.storage.conf.String())
 		if mine {
@@ -120,15 +121,17 @@ func (s *Store) afterApply(r *replica, rd raft.Ready) {
 		if !ok {
 			continue
 		}
-		ids, mine := r.readIndexes[id]
+		b, mine := r.readIndexes[id]
 		if !mine {
 			continue
 		}
 		delete(r.readIndexes, id)
-		for _, id := range ids {
+		s.extendLease(r, b, rs.Index)
+		for _, id := range b.ids {
 			r.reads = append(r.reads, pendingRead{id: id, index: rs.Index})
 		}
 	}
+	r.publishLease()
 	n := 0
 	for _, pr := range r.reads {
 		if pr.index <= r.applied {

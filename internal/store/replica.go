@@ -47,8 +47,20 @@ type replica struct {
 	// covers, until its ReadState arrives; reads holds those waiting for
 	// their read index to be applied.
 	readQueue   []uint64
-	readIndexes map[uint64][]uint64
+	readIndexes map[uint64]readBatch
 	reads       []pendingRead
+
+	// lease is this replica's read lease (lease.go). leaseUntil is the
+	// latest lease end granted; leasePending, if set, is an end waiting
+	// for leaseIndex to be applied before it is published. renewing: a
+	// renewal is queued. ticks counts ticks since the replica was loaded,
+	// up to ElectionTicks: until then it ignores vote requests.
+	lease        *lease
+	leaseUntil   int64
+	leasePending int64
+	leaseIndex   uint64
+	renewing     bool
+	ticks        int
 	// truncateTo, if set, is the index up to which the in-memory log is
 	// compacted once the applied batch holding the truncation commits.
 	truncateTo uint64
@@ -95,6 +107,13 @@ func (r *replica) resolve(e *raftpb.Entry) (id uint64, applied, found bool) {
 	return want, got == want, true
 }
 
+// readBatch is one raft read index request: the reads it covers and when
+// it was asked (a Store.clock reading; 0 if it may not extend the lease).
+type readBatch struct {
+	ids []uint64
+	at  int64
+}
+
 type pendingRead struct {
 	id    uint64
 	index uint64
@@ -121,7 +140,7 @@ func WriteBootstrap(b *engine.Batch, desc *shoalpb.ShardDescriptor, voters []uin
 
 // loadReplica reads a replica's persisted state and builds its RawNode.
 func (s *Store) loadReplica(shard uint64) (*replica, error) {
-	r := &replica{shard: shard}
+	r := &replica{shard: shard, lease: &lease{}}
 	var desc shoalpb.ShardDescriptor
 	if err := getProto(s.eng, keys.Descriptor(shard), &desc); err != nil {
 		return nil, err
@@ -180,7 +199,7 @@ func (s *Store) loadReplica(shard uint64) (*replica, error) {
 // was added to; the leader will send it a snapshot.
 func (s *Store) newUninitializedReplica(shard uint64) (*replica, error) {
 	ms := raft.NewMemoryStorage()
-	r := &replica{shard: shard, hardState: &raftpb.HardState{}}
+	r := &replica{shard: shard, hardState: &raftpb.HardState{}, lease: &lease{}}
 	r.storage = &raftStorage{MemoryStorage: ms, eng: s.eng, shard: shard, conf: &raftpb.ConfState{}}
 	return r, s.startRawNode(r)
 }

@@ -222,6 +222,7 @@ func (s *Store) TransferLeader(ctx context.Context, shard, to uint64) error {
 		if err != nil {
 			return err
 		}
+		r.dropLease() // before any vote can be cast for to (lease.go)
 		r.rn.TransferLeader(to)
 		return nil
 	})

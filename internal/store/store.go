@@ -56,6 +56,9 @@ type Config struct {
 	Rand *rand.Rand
 	// Testing plants bugs; only tests set it.
 	Testing TestingKnobs
+	// DisableLeases makes every linearizable read go through a raft read
+	// index (a heartbeat round) instead of a leader lease.
+	DisableLeases bool
 	// OnApplied, if set, is called on the loop after each cycle's applied
 	// batch has committed, with the shards that applied something. It must
 	// not block or call back into the Store.
@@ -106,6 +109,10 @@ type TestingKnobs struct {
 	// including a follower's acknowledgement of entries it has not made
 	// durable.
 	SendBeforeSync bool
+	// LongLeases makes read leases last eleven times too long, past the
+	// point where another leader may be elected, and survive the loss of
+	// leadership.
+	LongLeases bool
 }
 
 // Errors returned by the Store.
@@ -158,6 +165,7 @@ type Store struct {
 
 	waiters waiters
 	nextID  atomic.Uint64
+	epoch   time.Time // origin of clock()
 	info    atomic.Pointer[map[uint64]ReplicaInfo]
 
 	started bool
@@ -179,6 +187,7 @@ func New(cfg Config) (*Store, error) {
 		wake:     make(chan struct{}, 1),
 		stopc:    make(chan struct{}),
 		stopped:  make(chan struct{}),
+		epoch:    cfg.Now(),
 	}
 	s.waiters.m = make(map[uint64]chan result)
 	s.nextID.Store(cfg.Rand.Uint64() &^ (1 << 63))
@@ -340,7 +349,11 @@ func (s *Store) cycle(tick bool) bool {
 	if tick {
 		for _, r := range s.order {
 			r.rn.Tick()
+			if r.ticks < s.cfg.ElectionTicks {
+				r.ticks++
+			}
 		}
+		s.renewLeases()
 	}
 	s.requestReadIndexes()
 	s.handleReady()
@@ -361,10 +374,11 @@ func (s *Store) cycle(tick bool) bool {
 // notices; this covers a queue filled after that).
 func (s *Store) requestReadIndexes() {
 	for _, r := range s.reading {
-		if len(r.readQueue) == 0 {
+		if len(r.readQueue) == 0 && !r.renewing {
 			continue
 		}
 		if !r.isLeader() {
+			r.renewing = false
 			notLeader := result{err: &NotLeaderError{Shard: r.shard, Leader: r.lead}}
 			for _, id := range r.readQueue {
 				s.waiters.deliver(id, notLeader)
@@ -373,11 +387,11 @@ func (s *Store) requestReadIndexes() {
 			continue
 		}
 		if r.readIndexes == nil {
-			r.readIndexes = make(map[uint64][]uint64)
+			r.readIndexes = make(map[uint64]readBatch)
 		}
 		batch := s.nextID.Add(1)
-		r.readIndexes[batch] = r.readQueue
-		r.readQueue = nil
+		r.readIndexes[batch] = readBatch{ids: r.readQueue, at: s.clock()}
+		r.readQueue, r.renewing = nil, false
 		r.rn.ReadIndex(idBytes(batch))
 	}
 	s.reading = s.reading[:0]
@@ -404,6 +418,14 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 		}
 		s.addReplica(r)
 		s.log.Info("created replica for incoming raft message", "shard", r.shard, "from", m.GetFrom())
+	}
+	switch m.GetType() {
+	case raftpb.MessageType_MsgVote, raftpb.MessageType_MsgPreVote:
+		// A replica that has just started does not know whether some
+		// leader holds a lease that its vote would break (lease.go).
+		if r.ticks < s.cfg.ElectionTicks {
+			return
+		}
 	}
 	if err := r.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 		s.log.Debug("step", "shard", r.shard, "err", err)
@@ -529,8 +551,11 @@ func (s *Store) updateSoftState(r *replica, ss *raft.SoftState) {
 			s.waiters.deliver(pr.id, notLeader)
 		}
 		r.reads = nil
-		for _, ids := range r.readIndexes {
-			for _, id := range ids {
+		if !s.cfg.Testing.LongLeases {
+			r.dropLease()
+		}
+		for _, b := range r.readIndexes {
+			for _, id := range b.ids {
 				s.waiters.deliver(id, notLeader)
 			}
 		}
@@ -621,6 +646,8 @@ type ReplicaInfo struct {
 	Voters      []uint64
 	Learners    []uint64
 	Initialized bool
+
+	lease *lease
 }
 
 // Replicas returns a snapshot of the local replicas, updated by the loop
@@ -640,7 +667,7 @@ func (s *Store) publishInfo() {
 		m[id] = ReplicaInfo{
 			Shard: id, Desc: r.desc, Leader: r.lead, Term: r.term, IsLeader: r.isLeader(),
 			Voters: slices.Clone(cs.GetVoters()), Learners: slices.Clone(cs.GetLearners()),
-			Initialized: r.initialized(),
+			Initialized: r.initialized(), lease: r.lease,
 		}
 	}
 	s.info.Store(&m)
