@@ -410,11 +410,11 @@ func (n *Node) join(ctx context.Context) error {
 
 func (n *Node) newStore() (*store.Store, error) {
 	return store.New(store.Config{
-		NodeID:       n.ident.GetNodeId(),
-		Engine:       n.eng,
-		Transport:    n.net,
-		StateMachine: stateMachine{},
-		Logger:       n.log,
+		NodeID:        n.ident.GetNodeId(),
+		Engine:        n.eng,
+		Transport:     n.net,
+		StateMachine:  stateMachine{},
+		Logger:        n.log,
 		TickInterval:  n.cfg.TickInterval,
 		OnApplied:     n.onApplied,
 		DisableLeases: n.cfg.NoReadLeases,
