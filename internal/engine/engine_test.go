@@ -59,3 +59,51 @@ func TestBatchReadsOwnWrites(t *testing.T) {
 		}
 	})
 }
+
+// IterateSpans must visit exactly what one Iterate per span visits, in the
+// same order, on the database, a batch and a snapshot, and stop when told.
+func TestIterateSpansMatchesIterate(t *testing.T) {
+	testEachFS(t, func(t *testing.T, e *Engine) {
+		b := e.NewWriteBatch()
+		for i := range 200 {
+			b.Set([]byte{byte(i / 10), byte(i % 10)}, []byte{byte(i)})
+		}
+		if err := b.Commit(false); err != nil {
+			t.Fatal(err)
+		}
+		// Spans [i,3)..[i,7) of every other first byte: keys in the gaps
+		// between spans must not appear.
+		span := func(i int) (lo, hi []byte) { return []byte{byte(2 * i), 3}, []byte{byte(2 * i), 7} }
+		const n = 10
+		var want []string
+		for i := range n {
+			lo, hi := span(i)
+			e.Iterate(lo, hi, func(k, _ []byte) bool { want = append(want, string(k)); return true })
+		}
+		snap := e.NewSnapshot()
+		defer snap.Close()
+		batch := e.NewBatch()
+		defer batch.Close()
+		for name, r := range map[string]interface {
+			IterateSpans(int, func(int) ([]byte, []byte), func(k, v []byte) bool) error
+		}{"engine": e, "snapshot": snap, "batch": batch} {
+			var got []string
+			if err := r.IterateSpans(n, span, func(k, _ []byte) bool { got = append(got, string(k)); return true }); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) || len(want) != 40 {
+				t.Fatalf("%s: IterateSpans visited %d keys, Iterate per span %d, want 40", name, len(got), len(want))
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("%s: key %d = %x, want %x", name, i, got[i], want[i])
+				}
+			}
+			got = got[:0]
+			r.IterateSpans(n, span, func(k, _ []byte) bool { got = append(got, string(k)); return len(got) < 5 })
+			if len(got) != 5 {
+				t.Fatalf("%s: stopping after 5 keys visited %d", name, len(got))
+			}
+		}
+	})
+}

@@ -28,6 +28,32 @@ type Reader interface {
 	Iterate(lo, hi []byte, fn func(k, v []byte) bool) error
 }
 
+// spanIterator is implemented by readers that visit many disjoint spans
+// with one iterator (the engine's); see iterateSpans.
+type spanIterator interface {
+	IterateSpans(n int, span func(i int) (lo, hi []byte), fn func(k, v []byte) bool) error
+}
+
+// iterateSpans calls fn for each key of n disjoint ascending spans until fn
+// returns false, with one iterator when r can.
+func iterateSpans(r Reader, n int, span func(i int) (lo, hi []byte), fn func(k, v []byte) bool) error {
+	if si, ok := r.(spanIterator); ok {
+		return si.IterateSpans(n, span, fn)
+	}
+	stop := false
+	for i := 0; i < n && !stop; i++ {
+		lo, hi := span(i)
+		err := r.Iterate(lo, hi, func(k, v []byte) bool {
+			stop = !fn(k, v)
+			return !stop
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Writer is a batch of writes to one shard. Reads through a Writer observe
 // the batch's own earlier writes.
 type Writer interface {

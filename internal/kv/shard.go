@@ -249,17 +249,12 @@ func (d *db) expiredEntries(limit int) ([][]byte, error) {
 		return nil, nil
 	}
 	var due [][]byte
-	for slot := first; slot <= last && len(due) < limit; slot++ {
-		lo, hi := keys.ExpirySlotSpan(slot, d.env.NowMs)
-		err := d.r.Iterate(lo, hi, func(k, _ []byte) bool {
-			due = append(due, bytes.Clone(k))
-			return len(due) < limit
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return due, nil
+	span := func(i int) (lo, hi []byte) { return keys.ExpirySlotSpan(first+i, d.env.NowMs) }
+	err := iterateSpans(d.r, last-first+1, span, func(k, _ []byte) bool {
+		due = append(due, bytes.Clone(k))
+		return len(due) < limit
+	})
+	return due, err
 }
 
 // cmdSweep: SHOAL.SWEEP limit deletes up to limit keys of the shard whose

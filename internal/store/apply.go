@@ -16,18 +16,23 @@ type delivery struct {
 	res result
 }
 
-// apply applies the committed entries of every ready replica in one batch,
-// together with each replica's new applied state, then wakes waiters.
-func (s *Store) apply(ready []readyReplica) {
+// apply applies the early (before the cycle's sync) or late committed
+// entries of every ready replica in one batch, together with each
+// replica's new applied state, then wakes waiters.
+func (s *Store) apply(ready []readyReplica, early bool) {
 	b := s.eng.NewBatch()
 	var out []delivery
 	var touched []uint64
 	for _, x := range ready {
 		r := x.r
-		if len(x.rd.CommittedEntries) == 0 {
+		ents := x.late
+		if early {
+			ents = x.early
+		}
+		if len(ents) == 0 {
 			continue
 		}
-		for _, e := range x.rd.CommittedEntries {
+		for _, e := range ents {
 			if e.GetIndex() <= r.applied {
 				continue // covered by a snapshot applied in this cycle
 			}
@@ -47,7 +52,7 @@ func (s *Store) apply(ready []readyReplica) {
 		panic(fmt.Sprintf("store: commit applied batch: %v", err))
 	}
 	for _, x := range ready {
-		s.afterApply(x.r, x.rd)
+		s.afterApply(x.r, x.rd, early)
 	}
 	for _, d := range out {
 		s.waiters.deliver(d.id, d.res)
@@ -108,13 +113,17 @@ func (s *Store) applyEntry(b *engine.Batch, r *replica, e *raftpb.Entry, out []d
 	return out
 }
 
-// afterApply releases linearizable reads whose read index is now applied.
-func (s *Store) afterApply(r *replica, rd raft.Ready) {
+// afterApply releases linearizable reads whose read index is now applied;
+// the Ready's read states are taken in the early pass.
+func (s *Store) afterApply(r *replica, rd raft.Ready, early bool) {
 	if r.truncateTo > 0 {
 		if err := r.storage.Compact(r.truncateTo); err != nil && err != raft.ErrCompacted {
 			panic(fmt.Sprintf("store: compact raft storage: %v", err))
 		}
 		r.truncateTo = 0
+	}
+	if !early {
+		rd.ReadStates = nil
 	}
 	for _, rs := range rd.ReadStates {
 		id, ok := idFrom(rs.RequestCtx)

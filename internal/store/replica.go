@@ -186,6 +186,12 @@ func (s *Store) loadReplica(shard uint64) (*replica, error) {
 	if err := ms.Append(ents); err != nil {
 		return nil, err
 	}
+	if as.GetIndex() > hs.GetCommit() {
+		// Entries applied before their cycle's hard state was synced
+		// (splitApply): they were committed, so the commit index is at
+		// least the applied one.
+		hs.Commit = proto.Uint64(as.GetIndex())
+	}
 	if err := ms.SetHardState(&hs); err != nil {
 		return nil, err
 	}

@@ -435,6 +435,34 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 type readyReplica struct {
 	r  *replica
 	rd raft.Ready
+	// early are the committed entries that may be applied before this
+	// Ready is persisted, late the rest (splitApply).
+	early, late []*raftpb.Entry
+}
+
+// splitApply divides the committed entries of x into those applied before
+// the cycle's sync and those applied after it. An entry may go early when
+// it is already in the replica's durable log and this Ready does not
+// rewrite it: it is committed, so applying it early only lets the applied
+// state run ahead of the hard state's commit index, which loadReplica
+// accepts. A leader's committed entries always qualify (raft counts the
+// leader's own copy only once it is durable), so its clients are answered
+// without waiting for the sync of the entries proposed since.
+func (x *readyReplica) splitApply() {
+	ents := x.rd.CommittedEntries
+	if len(ents) == 0 || !raft.IsEmptySnap(x.rd.Snapshot) {
+		x.late = ents
+		return
+	}
+	limit, _ := x.r.storage.LastIndex()
+	if len(x.rd.Entries) > 0 {
+		limit = min(limit, x.rd.Entries[0].GetIndex()-1)
+	}
+	n := 0
+	for n < len(ents) && ents[n].GetIndex() <= limit {
+		n++
+	}
+	x.early, x.late = ents[:n], ents[n:]
 }
 
 // takeEarly moves the messages that may be sent before this Ready is
@@ -477,7 +505,7 @@ func (s *Store) handleReady() {
 	var ready []readyReplica
 	for _, r := range s.order {
 		if r.rn.HasReady() {
-			ready = append(ready, readyReplica{r, r.rn.Ready()})
+			ready = append(ready, readyReplica{r: r, rd: r.rn.Ready()})
 		}
 	}
 	if len(ready) == 0 {
@@ -492,13 +520,18 @@ func (s *Store) handleReady() {
 		s.cfg.Transport.Send(out)
 		out = out[:0]
 	}
-	// 1. Persist.
+	// 1. Apply what is durable already, and answer its clients.
+	for i := range ready {
+		if ss := ready[i].rd.SoftState; ss != nil {
+			s.updateSoftState(ready[i].r, ss)
+		}
+		ready[i].splitApply()
+	}
+	s.apply(ready, true)
+	// 2. Persist.
 	b := s.eng.NewWriteBatch()
 	sync := false
 	for _, x := range ready {
-		if x.rd.SoftState != nil {
-			s.updateSoftState(x.r, x.rd.SoftState)
-		}
 		if !raft.IsEmptySnap(x.rd.Snapshot) {
 			s.persistSnapshot(b, x.r, x.rd.Snapshot)
 			sync = true
@@ -520,7 +553,7 @@ func (s *Store) handleReady() {
 	for _, x := range ready {
 		s.afterPersist(x.r, x.rd)
 	}
-	// 2. Send the rest.
+	// 3. Send the rest.
 	for _, x := range ready {
 		for _, m := range x.rd.Messages {
 			out = append(out, &shoalpb.RaftEnvelope{ShardId: x.r.shard, Message: m})
@@ -529,9 +562,9 @@ func (s *Store) handleReady() {
 	if len(out) > 0 {
 		s.cfg.Transport.Send(out)
 	}
-	// 3. Apply.
-	s.apply(ready)
-	// 4. Advance.
+	// 4. Apply the rest.
+	s.apply(ready, false)
+	// 5. Advance.
 	for _, x := range ready {
 		x.r.rn.Advance(x.rd)
 	}
