@@ -16,23 +16,19 @@ type delivery struct {
 	res result
 }
 
-// apply applies the early (before the cycle's sync) or late committed
-// entries of every ready replica in one batch, together with each
-// replica's new applied state, then wakes waiters.
-func (s *Store) apply(ready []readyReplica, early bool) {
+// apply applies the committed entries of every ready replica in one batch,
+// together with each replica's new applied state, then wakes waiters and
+// tells raft.
+func (s *Store) apply(ready []readyReplica) {
 	b := s.eng.NewBatch()
 	var out []delivery
 	var touched []uint64
 	for _, x := range ready {
 		r := x.r
-		ents := x.late
-		if early {
-			ents = x.early
-		}
-		if len(ents) == 0 {
+		if len(x.rd.CommittedEntries) == 0 {
 			continue
 		}
-		for _, e := range ents {
+		for _, e := range x.rd.CommittedEntries {
 			if e.GetIndex() <= r.applied {
 				continue // covered by a snapshot applied in this cycle
 			}
@@ -52,7 +48,10 @@ func (s *Store) apply(ready []readyReplica, early bool) {
 		panic(fmt.Sprintf("store: commit applied batch: %v", err))
 	}
 	for _, x := range ready {
-		s.afterApply(x.r, x.rd, early)
+		for _, m := range x.apply {
+			s.stepLocal(x.r, m)
+		}
+		s.afterApply(x.r, x.rd)
 	}
 	for _, d := range out {
 		s.waiters.deliver(d.id, d.res)
@@ -113,17 +112,13 @@ func (s *Store) applyEntry(b *engine.Batch, r *replica, e *raftpb.Entry, out []d
 	return out
 }
 
-// afterApply releases linearizable reads whose read index is now applied;
-// the Ready's read states are taken in the early pass.
-func (s *Store) afterApply(r *replica, rd raft.Ready, early bool) {
+// afterApply releases linearizable reads whose read index is now applied.
+func (s *Store) afterApply(r *replica, rd raft.Ready) {
 	if r.truncateTo > 0 {
 		if err := r.storage.Compact(r.truncateTo); err != nil && err != raft.ErrCompacted {
 			panic(fmt.Sprintf("store: compact raft storage: %v", err))
 		}
 		r.truncateTo = 0
-	}
-	if !early {
-		rd.ReadStates = nil
 	}
 	for _, rs := range rd.ReadStates {
 		id, ok := idFrom(rs.RequestCtx)

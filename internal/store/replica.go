@@ -61,6 +61,9 @@ type replica struct {
 	leaseIndex   uint64
 	renewing     bool
 	ticks        int
+	// lastIndex is the index of the last log entry staged for persistence
+	// (durable or not); ready.go deletes a replaced suffix beyond it.
+	lastIndex uint64
 	// truncateTo, if set, is the index up to which the in-memory log is
 	// compacted once the applied batch holding the truncation commits.
 	truncateTo uint64
@@ -188,8 +191,8 @@ func (s *Store) loadReplica(shard uint64) (*replica, error) {
 	}
 	if as.GetIndex() > hs.GetCommit() {
 		// Entries applied before their cycle's hard state was synced
-		// (splitApply): they were committed, so the commit index is at
-		// least the applied one.
+		// (ready.go): they were committed, so the commit index is at least
+		// the applied one.
 		hs.Commit = proto.Uint64(as.GetIndex())
 	}
 	if err := ms.SetHardState(&hs); err != nil {
@@ -198,6 +201,7 @@ func (s *Store) loadReplica(shard uint64) (*replica, error) {
 	r.hardState = &hs
 	r.applied, r.appliedTerm = as.GetIndex(), as.GetTerm()
 	r.storage = &raftStorage{MemoryStorage: ms, eng: s.eng, shard: shard, conf: as.GetConfState()}
+	r.lastIndex, _ = ms.LastIndex()
 	return r, s.startRawNode(r)
 }
 
@@ -227,7 +231,10 @@ func (s *Store) startRawNode(r *replica) error {
 		// A leader removed from its group stops leading at once instead
 		// of going on until it notices it has no quorum.
 		StepDownOnRemoval: true,
-		Logger:            &raftLogger{l: s.log.With("shard", r.shard)},
+		// The loop stages writes and applies without waiting for the
+		// disk (ready.go).
+		AsyncStorageWrites: true,
+		Logger:             &raftLogger{l: s.log.With("shard", r.shard)},
 	})
 	if err != nil {
 		return fmt.Errorf("store: start raft for shard %d: %w", r.shard, err)

@@ -154,12 +154,22 @@ type Store struct {
 	dirty    bool // replica info changed; republish info
 	// reading lists the replicas with a non-empty readQueue.
 	reading []*replica
+	// The persistence pipeline (ready.go): raft writes staged since the
+	// last hand-off, whether they need a sync, and whether the syncer
+	// holds a batch.
+	pending       *engine.Batch
+	pendingSync   bool
+	pendingStaged []staged
+	inflight      bool
+	syncc         chan syncJob
+	syncerDone    chan struct{}
 
 	// mu guards the inbox: inputs handed to the loop by other goroutines.
 	mu struct {
 		sync.Mutex
-		msgs []*shoalpb.RaftEnvelope
-		ops  []func()
+		msgs   []*shoalpb.RaftEnvelope
+		ops    []func()
+		synced []syncJob // batches the syncer made durable
 	}
 	wake chan struct{}
 
@@ -180,14 +190,16 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		cfg:      cfg,
-		eng:      cfg.Engine,
-		log:      cfg.Logger.With("node", cfg.NodeID),
-		replicas: make(map[uint64]*replica),
-		wake:     make(chan struct{}, 1),
-		stopc:    make(chan struct{}),
-		stopped:  make(chan struct{}),
-		epoch:    cfg.Now(),
+		cfg:        cfg,
+		eng:        cfg.Engine,
+		log:        cfg.Logger.With("node", cfg.NodeID),
+		replicas:   make(map[uint64]*replica),
+		wake:       make(chan struct{}, 1),
+		stopc:      make(chan struct{}),
+		stopped:    make(chan struct{}),
+		epoch:      cfg.Now(),
+		syncc:      make(chan syncJob, 1),
+		syncerDone: make(chan struct{}),
 	}
 	s.waiters.m = make(map[uint64]chan result)
 	s.nextID.Store(cfg.Rand.Uint64() &^ (1 << 63))
@@ -227,6 +239,7 @@ func (s *Store) addReplica(r *replica) {
 // is driven by calling Step (deterministic simulation does this).
 func (s *Store) Start() {
 	s.started = true
+	go s.syncer()
 	go s.run()
 }
 
@@ -255,6 +268,10 @@ func (s *Store) NodeID() uint64 { return s.cfg.NodeID }
 
 func (s *Store) run() {
 	defer close(s.stopped)
+	defer func() { // the syncer may not touch the engine after Stop
+		close(s.syncc)
+		<-s.syncerDone
+	}()
 	ticker := time.NewTicker(s.cfg.TickInterval)
 	defer ticker.Stop()
 	tick := false
@@ -336,10 +353,11 @@ func (s *Store) ReportSnapshot(shard, to uint64, failed bool) {
 // cycle runs one pass of the loop; it reports whether more work is ready.
 func (s *Store) cycle(tick bool) bool {
 	s.mu.Lock()
-	msgs, ops := s.mu.msgs, s.mu.ops
-	s.mu.msgs, s.mu.ops = nil, nil
+	msgs, ops, synced := s.mu.msgs, s.mu.ops, s.mu.synced
+	s.mu.msgs, s.mu.ops, s.mu.synced = nil, nil, nil
 	s.mu.Unlock()
 
+	s.completeSyncs(synced)
 	for _, op := range ops {
 		op()
 	}
@@ -359,6 +377,14 @@ func (s *Store) cycle(tick bool) bool {
 	s.handleReady()
 	if s.dirty {
 		s.publishInfo()
+	}
+	if !s.started {
+		s.mu.Lock()
+		done := len(s.mu.synced) > 0
+		s.mu.Unlock()
+		if done {
+			return true
+		}
 	}
 	for _, r := range s.replicas {
 		if r.rn.HasReady() {
@@ -432,144 +458,6 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 	}
 }
 
-type readyReplica struct {
-	r  *replica
-	rd raft.Ready
-	// early are the committed entries that may be applied before this
-	// Ready is persisted, late the rest (splitApply).
-	early, late []*raftpb.Entry
-}
-
-// splitApply divides the committed entries of x into those applied before
-// the cycle's sync and those applied after it. An entry may go early when
-// it is already in the replica's durable log and this Ready does not
-// rewrite it: it is committed, so applying it early only lets the applied
-// state run ahead of the hard state's commit index, which loadReplica
-// accepts. A leader's committed entries always qualify (raft counts the
-// leader's own copy only once it is durable), so its clients are answered
-// without waiting for the sync of the entries proposed since.
-func (x *readyReplica) splitApply() {
-	ents := x.rd.CommittedEntries
-	if len(ents) == 0 || !raft.IsEmptySnap(x.rd.Snapshot) {
-		x.late = ents
-		return
-	}
-	limit, _ := x.r.storage.LastIndex()
-	if len(x.rd.Entries) > 0 {
-		limit = min(limit, x.rd.Entries[0].GetIndex()-1)
-	}
-	n := 0
-	for n < len(ents) && ents[n].GetIndex() <= limit {
-		n++
-	}
-	x.early, x.late = ents[:n], ents[n:]
-}
-
-// takeEarly moves the messages that may be sent before this Ready is
-// persisted from x.rd.Messages to out: a leader's appends, heartbeats and
-// snapshots acknowledge nothing about this node's disk, so sending them
-// first lets the followers' fsyncs overlap the leader's (raft thesis
-// 10.2.1). The leader still counts itself toward a commit only after its
-// own sync. Not when this Ready changes the term or the vote: nothing may
-// leave before those are durable.
-func (x *readyReplica) takeEarly(out []*shoalpb.RaftEnvelope, all bool) []*shoalpb.RaftEnvelope {
-	if all {
-		for _, m := range x.rd.Messages {
-			out = append(out, &shoalpb.RaftEnvelope{ShardId: x.r.shard, Message: m})
-		}
-		x.rd.Messages = nil
-		return out
-	}
-	if hs := x.rd.HardState; hs != nil && (hs.GetTerm() != x.r.hardState.GetTerm() || hs.GetVote() != x.r.hardState.GetVote()) {
-		return out
-	}
-	if !raft.IsEmptySnap(x.rd.Snapshot) {
-		return out
-	}
-	rest := x.rd.Messages[:0:0]
-	for _, m := range x.rd.Messages {
-		switch m.GetType() {
-		case raftpb.MessageType_MsgApp, raftpb.MessageType_MsgHeartbeat, raftpb.MessageType_MsgSnap:
-			out = append(out, &shoalpb.RaftEnvelope{ShardId: x.r.shard, Message: m})
-		default:
-			rest = append(rest, m)
-		}
-	}
-	x.rd.Messages = rest
-	return out
-}
-
-// handleReady is group commit: the Ready of every replica is persisted in
-// one batch with at most one sync, then sent, then applied.
-func (s *Store) handleReady() {
-	var ready []readyReplica
-	for _, r := range s.order {
-		if r.rn.HasReady() {
-			ready = append(ready, readyReplica{r: r, rd: r.rn.Ready()})
-		}
-	}
-	if len(ready) == 0 {
-		return
-	}
-	// 0. Replication messages of leaders leave before the sync (below).
-	var out []*shoalpb.RaftEnvelope
-	for i := range ready {
-		out = ready[i].takeEarly(out, s.cfg.Testing.SendBeforeSync)
-	}
-	if len(out) > 0 {
-		s.cfg.Transport.Send(out)
-		out = out[:0]
-	}
-	// 1. Apply what is durable already, and answer its clients.
-	for i := range ready {
-		if ss := ready[i].rd.SoftState; ss != nil {
-			s.updateSoftState(ready[i].r, ss)
-		}
-		ready[i].splitApply()
-	}
-	s.apply(ready, true)
-	// 2. Persist.
-	b := s.eng.NewWriteBatch()
-	sync := false
-	for _, x := range ready {
-		if !raft.IsEmptySnap(x.rd.Snapshot) {
-			s.persistSnapshot(b, x.r, x.rd.Snapshot)
-			sync = true
-		}
-		s.persistEntries(b, x.r, x.rd.Entries)
-		x.r.locate(x.rd.Entries)
-		if x.rd.HardState != nil && !raft.IsEmptyHardState(x.rd.HardState) {
-			setProto(b, keys.HardState(x.r.shard), x.rd.HardState)
-		}
-		sync = sync || x.rd.MustSync
-	}
-	if !b.Empty() {
-		if err := b.Commit(sync); err != nil {
-			panic(fmt.Sprintf("store: persist raft state: %v", err))
-		}
-	} else {
-		b.Close()
-	}
-	for _, x := range ready {
-		s.afterPersist(x.r, x.rd)
-	}
-	// 3. Send the rest.
-	for _, x := range ready {
-		for _, m := range x.rd.Messages {
-			out = append(out, &shoalpb.RaftEnvelope{ShardId: x.r.shard, Message: m})
-		}
-	}
-	if len(out) > 0 {
-		s.cfg.Transport.Send(out)
-	}
-	// 4. Apply the rest.
-	s.apply(ready, false)
-	// 5. Advance.
-	for _, x := range ready {
-		x.r.rn.Advance(x.rd)
-	}
-}
-
 func (s *Store) updateSoftState(r *replica, ss *raft.SoftState) {
 	wasLeader := r.isLeader()
 	r.lead, r.state = ss.Lead, ss.RaftState
@@ -597,50 +485,6 @@ func (s *Store) updateSoftState(r *replica, ss *raft.SoftState) {
 			s.waiters.deliver(id, notLeader)
 		}
 		r.readQueue = r.readQueue[:0]
-	}
-}
-
-func (s *Store) persistEntries(b *engine.Batch, r *replica, ents []*raftpb.Entry) {
-	if len(ents) == 0 {
-		return
-	}
-	for _, e := range ents {
-		setProto(b, keys.LogEntry(r.shard, e.GetIndex()), e)
-	}
-	// Entries may replace a conflicting suffix of the log: delete what
-	// lies beyond the new last entry.
-	lastNew := ents[len(ents)-1].GetIndex()
-	if lastOld, _ := r.storage.LastIndex(); lastOld > lastNew {
-		b.DeleteRange(keys.LogEntry(r.shard, lastNew+1), keys.LogEntry(r.shard, lastOld+1))
-	}
-}
-
-func (s *Store) afterPersist(r *replica, rd raft.Ready) {
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		snap := &raftpb.Snapshot{Metadata: rd.Snapshot.GetMetadata()}
-		if err := r.storage.ApplySnapshot(snap); err != nil {
-			panic(fmt.Sprintf("store: apply snapshot to raft storage: %v", err))
-		}
-		r.storage.conf = rd.Snapshot.GetMetadata().GetConfState()
-		r.applied = rd.Snapshot.GetMetadata().GetIndex()
-		for idx, id := range r.byIndex {
-			if idx <= r.applied {
-				delete(r.byIndex, idx)
-				delete(r.inflight, id)
-				s.waiters.deliver(id, result{err: ErrOutcomeUnknown})
-			}
-		}
-		r.appliedTerm = rd.Snapshot.GetMetadata().GetTerm()
-		s.dirty = true
-	}
-	if len(rd.Entries) > 0 {
-		if err := r.storage.Append(rd.Entries); err != nil {
-			panic(fmt.Sprintf("store: append to raft storage: %v", err))
-		}
-	}
-	if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
-		r.storage.SetHardState(rd.HardState)
-		r.hardState = rd.HardState
 	}
 }
 

@@ -1,0 +1,247 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/shoaldb/shoal/internal/engine"
+	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/shoalpb"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// The loop never waits for the disk. Raft runs with AsyncStorageWrites:
+// each Ready hands the loop the writes to make durable (a message to
+// raft.LocalAppendThread) and the committed entries to apply (a message
+// to raft.LocalApplyThread), each with the responses to deliver once done.
+//
+//   - Appends (entries, hard states, snapshots) of every replica are staged
+//     into one pending Pebble batch. When no batch is being synced, the
+//     pending one is handed to the syncer, which commits it with one fsync
+//     (group commit) while the loop goes on; whatever is staged meanwhile
+//     forms the next batch. When the sync completes, the loop updates raft's
+//     storage and delivers the appends' responses: the acknowledgements
+//     to the leader (or the leader's own) and vote replies leave only now.
+//   - Committed entries are durable already (raft hands out only those in
+//     this mode), so the loop applies them at once, in one batch for all
+//     replicas, and answers their proposers; no client waits for a sync
+//     that does not concern its entry.
+//   - Every other message (a leader's appends and heartbeats, vote
+//     requests) is sent at once: raft allows it, and followers then sync
+//     in parallel with their leader.
+//
+// At most one batch is in flight, so the syncs of a node happen one after
+// another, each covering everything that arrived during the previous one.
+
+type readyReplica struct {
+	r     *replica
+	rd    raft.Ready
+	apply []*raftpb.Message // responses to step once rd.CommittedEntries are applied
+}
+
+// staged is what one replica wrote into a pending batch: raft's storage is
+// told, and the responses delivered, once the batch is durable.
+type staged struct {
+	r         *replica
+	ents      []*raftpb.Entry
+	hs        *raftpb.HardState
+	snap      *raftpb.Snapshot
+	responses []*raftpb.Message
+	sent      bool // responses to other nodes already left (SendBeforeSync)
+}
+
+// syncJob is a batch of raft writes on its way to the disk.
+type syncJob struct {
+	b      *engine.Batch
+	sync   bool
+	staged []staged
+}
+
+// handleReady takes the Ready of every replica that has one: sends what may
+// leave now, stages the writes, hands them to the syncer if it is idle,
+// and applies what is committed.
+func (s *Store) handleReady() {
+	var ready []readyReplica
+	for _, r := range s.order {
+		if r.rn.HasReady() {
+			ready = append(ready, readyReplica{r: r, rd: r.rn.Ready()})
+		}
+	}
+	var out []*shoalpb.RaftEnvelope
+	for i := range ready {
+		x := &ready[i]
+		if ss := x.rd.SoftState; ss != nil {
+			s.updateSoftState(x.r, ss)
+		}
+		for _, m := range x.rd.Messages {
+			switch m.GetTo() {
+			case raft.LocalAppendThread:
+				out = s.stage(x, m, out)
+			case raft.LocalApplyThread:
+				x.apply = m.GetResponses()
+			default:
+				out = append(out, &shoalpb.RaftEnvelope{ShardId: x.r.shard, Message: m})
+			}
+		}
+	}
+	if len(out) > 0 {
+		s.cfg.Transport.Send(out)
+	}
+	s.handOff()
+	s.apply(ready)
+}
+
+// stage writes the append m of replica x into the pending batch.
+func (s *Store) stage(x *readyReplica, m *raftpb.Message, out []*shoalpb.RaftEnvelope) []*shoalpb.RaftEnvelope {
+	if s.pending == nil {
+		s.pending = s.eng.NewWriteBatch()
+	}
+	r, b := x.r, s.pending
+	st := staged{r: r, responses: m.GetResponses()}
+	if snap := m.GetSnapshot(); snap != nil && !raft.IsEmptySnap(snap) {
+		s.persistSnapshot(b, r, snap)
+		r.lastIndex = snap.GetMetadata().GetIndex()
+		st.snap = snap
+		s.pendingSync = true
+	}
+	if ents := m.GetEntries(); len(ents) > 0 {
+		s.persistEntries(b, r, ents)
+		r.locate(ents)
+		st.ents = ents
+		s.pendingSync = true
+	}
+	if m.Term != nil || m.Vote != nil || m.Commit != nil {
+		hs := &raftpb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}
+		if hs.GetTerm() != r.hardState.GetTerm() || hs.GetVote() != r.hardState.GetVote() {
+			s.pendingSync = true
+		}
+		setProto(b, keys.HardState(r.shard), hs)
+		st.hs = hs
+	}
+	if s.cfg.Testing.SendBeforeSync {
+		// The planted bug: acknowledge before the write is durable.
+		for _, resp := range st.responses {
+			if resp.GetTo() != s.cfg.NodeID {
+				out = append(out, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: resp})
+			}
+		}
+		st.sent = true
+	}
+	s.pendingStaged = append(s.pendingStaged, st)
+	return out
+}
+
+// persistEntries writes entries into b. They may replace a conflicting
+// suffix of the log, staged or durable: what lies beyond the new last
+// entry is deleted.
+func (s *Store) persistEntries(b *engine.Batch, r *replica, ents []*raftpb.Entry) {
+	for _, e := range ents {
+		setProto(b, keys.LogEntry(r.shard, e.GetIndex()), e)
+	}
+	lastNew := ents[len(ents)-1].GetIndex()
+	if r.lastIndex > lastNew {
+		b.DeleteRange(keys.LogEntry(r.shard, lastNew+1), keys.LogEntry(r.shard, r.lastIndex+1))
+	}
+	r.lastIndex = lastNew
+}
+
+// handOff gives the pending batch to the syncer unless one is in flight.
+// A store that was not started commits it on the spot.
+func (s *Store) handOff() {
+	if s.inflight || len(s.pendingStaged) == 0 {
+		return
+	}
+	job := syncJob{b: s.pending, sync: s.pendingSync, staged: s.pendingStaged}
+	s.pending, s.pendingSync, s.pendingStaged = nil, false, nil
+	s.inflight = true
+	if s.started {
+		s.syncc <- job
+		return
+	}
+	s.commit(job)
+}
+
+// syncer commits the batches handed to it, one at a time.
+func (s *Store) syncer() {
+	defer close(s.syncerDone)
+	for job := range s.syncc {
+		s.commit(job)
+	}
+}
+
+// commit makes job durable and queues its completion for the loop.
+func (s *Store) commit(job syncJob) {
+	if job.b != nil {
+		if job.b.Empty() {
+			job.b.Close()
+		} else if err := job.b.Commit(job.sync); err != nil {
+			panic(fmt.Sprintf("store: persist raft state: %v", err))
+		}
+	}
+	s.mu.Lock()
+	s.mu.synced = append(s.mu.synced, job)
+	s.mu.Unlock()
+	s.signal()
+}
+
+// completeSyncs tells raft about durable writes and delivers their
+// responses: those to this node are stepped, the others sent.
+func (s *Store) completeSyncs(jobs []syncJob) {
+	var out []*shoalpb.RaftEnvelope
+	for _, job := range jobs {
+		s.inflight = false
+		for _, st := range job.staged {
+			s.afterPersist(st)
+			for _, m := range st.responses {
+				if m.GetTo() == s.cfg.NodeID {
+					s.stepLocal(st.r, m)
+				} else if !st.sent {
+					out = append(out, &shoalpb.RaftEnvelope{ShardId: st.r.shard, Message: m})
+				}
+			}
+		}
+	}
+	if len(out) > 0 {
+		s.cfg.Transport.Send(out)
+	}
+}
+
+// stepLocal steps a response raft addressed to this node. Stepping fails
+// only for a replica no longer in its group (its own acknowledgement then
+// has no progress to update), which is harmless.
+func (s *Store) stepLocal(r *replica, m *raftpb.Message) {
+	if err := r.rn.Step(m); err != nil {
+		s.log.Debug("step local response", "shard", r.shard, "type", m.GetType(), "err", err)
+	}
+}
+
+// afterPersist updates raft's view of the replica's storage once st is
+// durable.
+func (s *Store) afterPersist(st staged) {
+	r := st.r
+	if st.snap != nil {
+		md := st.snap.GetMetadata()
+		if err := r.storage.ApplySnapshot(&raftpb.Snapshot{Metadata: md}); err != nil {
+			panic(fmt.Sprintf("store: apply snapshot to raft storage: %v", err))
+		}
+		r.storage.conf = md.GetConfState()
+		r.applied, r.appliedTerm = md.GetIndex(), md.GetTerm()
+		for idx, id := range r.byIndex {
+			if idx <= r.applied {
+				delete(r.byIndex, idx)
+				delete(r.inflight, id)
+				s.waiters.deliver(id, result{err: ErrOutcomeUnknown})
+			}
+		}
+		s.dirty = true
+	}
+	if len(st.ents) > 0 {
+		if err := r.storage.Append(st.ents); err != nil {
+			panic(fmt.Sprintf("store: append to raft storage: %v", err))
+		}
+	}
+	if st.hs != nil {
+		r.storage.SetHardState(st.hs)
+		r.hardState = st.hs
+	}
+}
