@@ -1,12 +1,14 @@
 package store
 
 import (
+	"context"
 	"sync"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/shoaldb/shoal/internal/shoalpb"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // countingTransport counts, per sender, the heartbeats that carry a
@@ -29,55 +31,73 @@ func (c countingTransport) Send(envs []*shoalpb.RaftEnvelope) {
 	c.localEndpoint.Send(envs)
 }
 
-// Reads queued on a leader within one cycle share one read index: one
-// heartbeat round, not one per read.
-func TestReadIndexBatchesReadsOfOneCycle(t *testing.T) {
+// steppedCluster is three stores replicating shard 1, driven by hand.
+type steppedCluster struct {
+	stores []*Store
+	mu     sync.Mutex
+	beats  map[uint64]int // read-index heartbeats sent, by sender
+}
+
+func newSteppedCluster(t *testing.T) *steppedCluster {
+	t.Helper()
+	c := &steppedCluster{beats: map[uint64]int{}}
 	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
-	var mu sync.Mutex
-	beats := map[uint64]int{}
-	var stores []*Store
 	for id := uint64(1); id <= 3; id++ {
 		tn := startNode(t, n, id, vfs.NewMem(), 16) // not started: stepped by hand
-		tn.st.cfg.Transport = countingTransport{localEndpoint{n, id}, &mu, beats}
+		tn.st.cfg.Transport = countingTransport{localEndpoint{n, id}, &c.mu, c.beats}
 		if err := tn.st.Bootstrap([]*shoalpb.ShardDescriptor{metaDesc}, []uint64{1, 2, 3}, nil); err != nil {
 			t.Fatal(err)
 		}
-		stores = append(stores, tn.st)
-		defer tn.eng.Close()
+		c.stores = append(c.stores, tn.st)
+		t.Cleanup(func() { tn.st.Stop(); tn.eng.Close() })
 	}
-	stepAll := func(tick bool) {
-		for _, s := range stores {
-			s.Step(tick)
-		}
+	return c
+}
+
+func (c *steppedCluster) step(tick bool) {
+	for _, s := range c.stores {
+		s.Step(tick)
 	}
-	var leader *Store
-	for i := 0; i < 500 && leader == nil; i++ {
-		stepAll(true)
-		for _, s := range stores {
+}
+
+// leader ticks until one store leads shard 1 and has committed an entry
+// of its term (raft serves read indexes only then).
+func (c *steppedCluster) leader(t *testing.T) *Store {
+	t.Helper()
+	for range 500 {
+		c.step(true)
+		for _, s := range c.stores {
 			if ri, _ := s.Replica(1); ri.IsLeader {
-				leader = s
+				for range 20 {
+					c.step(false)
+				}
+				return s
 			}
 		}
 	}
-	if leader == nil {
-		t.Fatal("no leader after 500 ticks")
-	}
-	// Let the leader commit its first entry, which raft requires before
-	// it serves read indexes.
-	for range 20 {
-		stepAll(false)
-	}
-	mu.Lock()
-	before := beats[leader.NodeID()]
-	mu.Unlock()
+	t.Fatal("no leader after 500 ticks")
+	return nil
+}
 
+func (c *steppedCluster) readBeats(s *Store) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.beats[s.NodeID()]
+}
+
+// Reads queued on a leader within one cycle share one read index: one
+// heartbeat round, not one per read.
+func TestReadIndexBatchesReadsOfOneCycle(t *testing.T) {
+	c := newSteppedCluster(t)
+	leader := c.leader(t)
+	before := c.readBeats(leader)
 	const reads = 50
 	var pending []*Pending
 	for range reads {
 		pending = append(pending, leader.StartReadIndex(1))
 	}
 	for range 20 {
-		stepAll(false)
+		c.step(false)
 	}
 	for i, p := range pending {
 		_, err, done := p.Poll()
@@ -85,10 +105,79 @@ func TestReadIndexBatchesReadsOfOneCycle(t *testing.T) {
 			t.Fatalf("read %d: done=%v err=%v", i, done, err)
 		}
 	}
-	mu.Lock()
-	got := beats[leader.NodeID()] - before
-	mu.Unlock()
-	if got != 2 {
+	if got := c.readBeats(leader) - before; got != 2 {
 		t.Fatalf("%d reads in one cycle sent %d read-index heartbeats, want 2 (one round to 2 followers)", reads, got)
+	}
+}
+
+// A confirmed read index gives the leader a lease, and only the leader;
+// handing leadership over ends it before any vote can be cast.
+func TestLeaseFromReadIndexEndsOnTransfer(t *testing.T) {
+	c := newSteppedCluster(t)
+	leader := c.leader(t)
+	if leader.LeaseRead(1) {
+		t.Fatal("lease held before any read index was confirmed")
+	}
+	p := leader.StartReadIndex(1)
+	for range 20 {
+		c.step(false)
+	}
+	if _, err, done := p.Poll(); !done || err != nil {
+		t.Fatalf("read index: done=%v err=%v", done, err)
+	}
+	if !leader.LeaseRead(1) {
+		t.Fatal("no lease after a confirmed read index")
+	}
+	var to uint64
+	for _, s := range c.stores {
+		if s != leader && s.LeaseRead(1) {
+			t.Fatalf("follower %d holds a lease", s.NodeID())
+		}
+		if s != leader {
+			to = s.NodeID()
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- leader.TransferLeader(context.Background(), 1, to) }()
+	for len(done) == 0 {
+		leader.Step(false) // runs the transfer request queued by the goroutine
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if leader.LeaseRead(1) {
+		t.Fatal("lease still held after asking for a leadership transfer")
+	}
+}
+
+// A replica that has just started ignores vote requests for an election
+// timeout: it cannot know whether a leader holds a lease its vote would
+// break.
+func TestRestartedReplicaIgnoresVotesForAnElectionTimeout(t *testing.T) {
+	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
+	tn := startNode(t, n, 1, vfs.NewMem(), 16)
+	defer func() { tn.st.Stop(); tn.eng.Close() }()
+	if err := tn.st.Bootstrap([]*shoalpb.ShardDescriptor{metaDesc}, []uint64{1, 2, 3}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := tn.st.replicas[1]
+	vote := func() *shoalpb.RaftEnvelope {
+		return &shoalpb.RaftEnvelope{ShardId: 1, Message: &raftpb.Message{
+			Type: raftpb.MessageType_MsgVote.Enum(), From: proto.Uint64(2), To: proto.Uint64(1),
+			Term: proto.Uint64(initialTerm + 1), LogTerm: proto.Uint64(initialTerm), Index: proto.Uint64(initialIndex),
+		}}
+	}
+	for tick := 0; tick < tn.st.cfg.ElectionTicks-1; tick++ {
+		tn.st.HandleRaft(2, []*shoalpb.RaftEnvelope{vote()})
+		tn.st.Step(true)
+		if got := r.rn.BasicStatus().GetTerm(); got != initialTerm {
+			t.Fatalf("after %d ticks a vote request moved the replica to term %d", tick+1, got)
+		}
+	}
+	tn.st.Step(true) // the ElectionTicks-th tick
+	tn.st.HandleRaft(2, []*shoalpb.RaftEnvelope{vote()})
+	tn.st.Step(false)
+	if got := r.rn.BasicStatus().GetTerm(); got != initialTerm+1 {
+		t.Fatalf("after an election timeout the replica ignored a vote request (term %d, want %d)", got, initialTerm+1)
 	}
 }
