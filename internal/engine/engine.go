@@ -28,6 +28,8 @@ type Options struct {
 	Logger *slog.Logger
 	// CacheSize is the block cache size in bytes; default 64 MiB.
 	CacheSize int64
+	// MemTableSize is the size of each memtable in bytes; default 32 MiB.
+	MemTableSize int64
 }
 
 // Open opens (creating if needed) the database in dir.
@@ -38,6 +40,9 @@ func Open(dir string, o Options) (*Engine, error) {
 	if o.CacheSize == 0 {
 		o.CacheSize = 64 << 20
 	}
+	if o.MemTableSize == 0 {
+		o.MemTableSize = 32 << 20
+	}
 	cache := pebble.NewCache(o.CacheSize)
 	defer cache.Unref()
 	opts := &pebble.Options{
@@ -46,7 +51,7 @@ func Open(dir string, o Options) (*Engine, error) {
 		Logger: pebbleLogger{o.Logger},
 		// Raft log entries are written and deleted soon after: a larger
 		// memtable lets most of them die before reaching L0.
-		MemTableSize: 32 << 20,
+		MemTableSize: uint64(o.MemTableSize),
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
