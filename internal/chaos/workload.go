@@ -122,6 +122,16 @@ func (w *Workload) record(op porcupine.Operation) {
 
 var addrRE = regexp.MustCompile(`\d+\.\d+\.\d+\.\d+:\d+`)
 
+// noteDropped counts the error of an operation left out of the history
+// (a read, or a write proven never executed), under its own heading so
+// that a wrong "never executed" verdict can be traced.
+func (w *Workload) noteDropped(in kvmodel.Input, err error) {
+	if in.Kind.IsWrite() {
+		err = fmt.Errorf("write left out as never executed: %w", err)
+	}
+	w.noteErr(err)
+}
+
 func (w *Workload) noteErr(err error) {
 	s := addrRE.ReplaceAllString(err.Error(), "ADDR")
 	if len(s) > 120 {
@@ -212,7 +222,7 @@ func (w *Workload) client(stop <-chan struct{}, idx int, rng *rand.Rand, aware b
 			continue
 		case !att.maybeExecuted || !in.Kind.IsWrite():
 			// kvmodel.Never executed, or a read: no effect to account for.
-			w.noteErr(err)
+			w.noteDropped(in, err)
 		default:
 			w.noteErr(err)
 			w.record(porcupine.Operation{ClientId: id, Input: in, Call: call,
@@ -261,10 +271,15 @@ func (w *Workload) pipeline(cl conn, rng *rand.Rand, idx int, seq, id *int, last
 		switch {
 		case err == nil:
 			w.record(porcupine.Operation{ClientId: *id, Input: in, Call: call, Output: out, Return: ret})
-		case !att.maybeExecuted || !in.Kind.IsWrite():
-			w.noteErr(err)
+		case !in.Kind.IsWrite():
+			w.noteDropped(in, err)
 			ok = false
 		default:
+			// A failed write of a pipeline is indeterminate even when no
+			// attempt failed after reaching a server: when go-redis's
+			// cluster pipeline gives up (its context ending between
+			// retries of other commands), it overwrites the results of
+			// commands that had succeeded with the context's error.
 			w.noteErr(err)
 			ok = false
 			w.record(porcupine.Operation{ClientId: *id, Input: in, Call: call,
