@@ -43,6 +43,9 @@ const defaultTimeout = 8 * time.Second
 // leader. It retries while the shard has no reachable leader, as long as
 // retrying cannot apply a write twice.
 func (n *Node) Execute(ctx context.Context, req server.Request) (resp.Value, error) {
+	if v, err, ok := n.readNow(req); ok {
+		return v, edgeError(err)
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, defaultTimeout)
@@ -183,6 +186,28 @@ func retryable(err error) bool {
 	return false
 }
 
+// readNow serves a read that needs no waiting at once: this node holds the
+// shard's lease, or the client accepts a follower read of a local replica.
+// It spares the common read the deadline and retry machinery of Execute.
+func (n *Node) readNow(req server.Request) (v resp.Value, err error, ok bool) {
+	if req.Write {
+		return resp.Value{}, nil, false
+	}
+	st := n.st.Load()
+	if st == nil {
+		return resp.Value{}, nil, false
+	}
+	ri, local := st.Replica(req.Shard)
+	if !local || !ri.Initialized || ri.Desc.GetMeta() {
+		return resp.Value{}, nil, false
+	}
+	if !req.FollowerRead && !(ri.IsLeader && st.LeaseRead(req.Shard)) {
+		return resp.Value{}, nil, false
+	}
+	v, err = n.readLocal(ri, req.Args)
+	return v, err, true
+}
+
 // executeLocal runs a command against the local replica of its shard.
 func (n *Node) executeLocal(ctx context.Context, req server.Request) (resp.Value, error) {
 	st := n.st.Load()
@@ -198,6 +223,12 @@ func (n *Node) executeLocal(ctx context.Context, req server.Request) (resp.Value
 			return resp.Value{}, err
 		}
 	}
+	return n.readLocal(ri, req.Args)
+}
+
+// readLocal runs a read command on the local replica's data, which the
+// caller has made fresh enough.
+func (n *Node) readLocal(ri store.ReplicaInfo, args [][]byte) (resp.Value, error) {
 	d := ri.Desc
 	if d.GetMeta() {
 		return resp.Value{}, errors.New("node: reads of the meta shard go through the meta view")
@@ -206,14 +237,14 @@ func (n *Node) executeLocal(ctx context.Context, req server.Request) (resp.Value
 		NowMs: time.Now().UnixMilli(), Rand: rand.Uint64(),
 		FirstSlot: int(d.GetFirstSlot()), LastSlot: int(d.GetLastSlot()),
 	}
-	if !multiKeyRead(req.Args) {
-		return kv.Read(n.eng, env, req.Args) // one Get is atomic by itself
+	if !multiKeyRead(args) {
+		return kv.Read(n.eng, env, args) // one Get is atomic by itself
 	}
 	// A read of several keys must see one state: an MSET applied between
 	// two of its Gets would otherwise be seen half done.
 	snap := n.eng.NewSnapshot()
 	defer snap.Close()
-	return kv.Read(snap, env, req.Args)
+	return kv.Read(snap, env, args)
 }
 
 // multiKeyRead reports whether a read command may read more than one key.
