@@ -157,7 +157,14 @@ func present(r *report) []string {
 // by that system's (so "2.0×" means shoal does twice as well).
 func table(w io.Writer, r *report) {
 	sys := present(r)
-	fmt.Fprintf(w, "\nThroughput in ops/s, latency in ms; (×) = shoal ÷ that system, so above 1× shoal is ahead (for latency: shoal's ÷ theirs, below 1× shoal is faster).\n\n")
+	fmt.Fprintf(w, "\nThroughput in ops/s, latency in ms; (×) = shoal ÷ that system, so above 1× shoal is ahead (for latency: shoal's ÷ theirs, below 1× shoal is faster).\n")
+	for _, c := range r.Cells {
+		if len(c.Rounds) > 1 {
+			fmt.Fprintf(w, "Each row is the round with the median ops/s of %d; every round's ops/s is in results.jsonl.\n", len(c.Rounds))
+			break
+		}
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "| workload | %s |\n|---|%s\n", strings.Join(sys, " | "), strings.Repeat("---:|", len(sys)))
 	for _, wl := range workloads {
 		rows := []struct {
