@@ -198,10 +198,7 @@ func (n *Node) readNow(req server.Request) (v resp.Value, err error, ok bool) {
 		return resp.Value{}, nil, false
 	}
 	ri, local := st.Replica(req.Shard)
-	if !local || !ri.Initialized || ri.Desc.GetMeta() {
-		return resp.Value{}, nil, false
-	}
-	if !req.FollowerRead && !(ri.IsLeader && st.LeaseRead(req.Shard)) {
+	if !local || !ri.Initialized || !req.FollowerRead && !st.LeaseRead(ri) {
 		return resp.Value{}, nil, false
 	}
 	v, err = n.readLocal(ri, req.Args)
@@ -218,7 +215,7 @@ func (n *Node) executeLocal(ctx context.Context, req server.Request) (resp.Value
 	if !ok || !ri.Initialized {
 		return resp.Value{}, store.ErrUnknownShard
 	}
-	if !req.FollowerRead && !st.LeaseRead(req.Shard) {
+	if !req.FollowerRead && !st.LeaseRead(ri) {
 		if err := st.ReadIndex(ctx, req.Shard); err != nil {
 			return resp.Value{}, err
 		}

@@ -697,7 +697,7 @@ func (c *client) attempt(hint *node) {
 		return // retried on the next step
 	}
 	op.target, op.gen = n, n.st
-	if op.in.Kind == kvmodel.OpGet && n.st.LeaseRead(shardID) {
+	if ri, _ := n.st.Replica(shardID); op.in.Kind == kvmodel.OpGet && n.st.LeaseRead(ri) {
 		c.finishRead(n) // a leader lease: no read index needed
 		return
 	}

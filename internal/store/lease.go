@@ -58,15 +58,11 @@ func (s *Store) clock() int64 { return int64(s.cfg.Now().Sub(s.epoch)) + 1 }
 
 func (l *lease) drop() { l.until.Store(0) }
 
-// LeaseRead reports whether this node holds a read lease on shard: a
-// linearizable read of shard may then be served from local state without
-// a read index. The caller must read after the call returns.
-func (s *Store) LeaseRead(shard uint64) bool {
-	ri, ok := s.Replica(shard)
-	if !ok || ri.lease == nil || s.cfg.DisableLeases {
-		return false
-	}
-	if !ri.lease.valid(s.clock()) {
+// LeaseRead reports whether this node holds a read lease on ri's shard: a
+// linearizable read of the shard may then be served from local state
+// without a read index. The caller must read after the call returns.
+func (s *Store) LeaseRead(ri ReplicaInfo) bool {
+	if ri.lease == nil || !ri.lease.valid(s.clock()) {
 		return false
 	}
 	ri.lease.used.Store(true)
@@ -81,7 +77,7 @@ func (r *replica) dropLease() {
 		b.at = 0
 		r.readIndexes[id] = b
 	}
-	r.leaseUntil, r.leasePending = 0, 0
+	r.leasePending = 0
 }
 
 // extendLease is called when the read index of batch b has arrived at
@@ -95,11 +91,10 @@ func (s *Store) extendLease(r *replica, b readBatch, index uint64) {
 	if s.cfg.Testing.LongLeases {
 		until += int64(10 * s.cfg.leaseDuration())
 	}
-	if until <= r.leaseUntil {
+	if until <= max(r.leasePending, r.lease.until.Load()) {
 		return
 	}
-	r.leaseUntil, r.leaseIndex = until, index
-	r.leasePending = until
+	r.leasePending, r.leaseIndex = until, index
 }
 
 // publishLease makes a pending extension visible once its read index is
@@ -115,9 +110,6 @@ func (r *replica) publishLease() {
 // leader whose lease was used since the last renewal and runs out within
 // half a lease. Called on ticks.
 func (s *Store) renewLeases() {
-	if s.cfg.DisableLeases {
-		return
-	}
 	now := s.clock()
 	half := int64(s.cfg.leaseDuration() / 2)
 	for _, r := range s.order {

@@ -31,6 +31,12 @@ func (c countingTransport) Send(envs []*shoalpb.RaftEnvelope) {
 	c.localEndpoint.Send(envs)
 }
 
+// holdsLease reports whether s holds a read lease on shard 1.
+func holdsLease(s *Store) bool {
+	ri, _ := s.Replica(1)
+	return s.LeaseRead(ri)
+}
+
 // steppedCluster is three stores replicating shard 1, driven by hand.
 type steppedCluster struct {
 	stores []*Store
@@ -115,7 +121,7 @@ func TestReadIndexBatchesReadsOfOneCycle(t *testing.T) {
 func TestLeaseFromReadIndexEndsOnTransfer(t *testing.T) {
 	c := newSteppedCluster(t)
 	leader := c.leader(t)
-	if leader.LeaseRead(1) {
+	if holdsLease(leader) {
 		t.Fatal("lease held before any read index was confirmed")
 	}
 	p := leader.StartReadIndex(1)
@@ -125,12 +131,12 @@ func TestLeaseFromReadIndexEndsOnTransfer(t *testing.T) {
 	if _, err, done := p.Poll(); !done || err != nil {
 		t.Fatalf("read index: done=%v err=%v", done, err)
 	}
-	if !leader.LeaseRead(1) {
+	if !holdsLease(leader) {
 		t.Fatal("no lease after a confirmed read index")
 	}
 	var to uint64
 	for _, s := range c.stores {
-		if s != leader && s.LeaseRead(1) {
+		if s != leader && holdsLease(s) {
 			t.Fatalf("follower %d holds a lease", s.NodeID())
 		}
 		if s != leader {
@@ -145,7 +151,7 @@ func TestLeaseFromReadIndexEndsOnTransfer(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if leader.LeaseRead(1) {
+	if holdsLease(leader) {
 		t.Fatal("lease still held after asking for a leadership transfer")
 	}
 }

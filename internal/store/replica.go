@@ -50,13 +50,12 @@ type replica struct {
 	readIndexes map[uint64]readBatch
 	reads       []pendingRead
 
-	// lease is this replica's read lease (lease.go). leaseUntil is the
-	// latest lease end granted; leasePending, if set, is an end waiting
-	// for leaseIndex to be applied before it is published. renewing: a
-	// renewal is queued. ticks counts ticks since the replica was loaded,
-	// up to ElectionTicks: until then it ignores vote requests.
+	// lease is this replica's read lease (lease.go). leasePending, if set,
+	// is a later lease end waiting for leaseIndex to be applied before it
+	// is published. renewing: a renewal is queued. ticks counts ticks
+	// since the replica was loaded, up to ElectionTicks: until then it
+	// ignores vote requests.
 	lease        *lease
-	leaseUntil   int64
 	leasePending int64
 	leaseIndex   uint64
 	renewing     bool

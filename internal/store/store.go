@@ -404,12 +404,7 @@ func (s *Store) requestReadIndexes() {
 			continue
 		}
 		if !r.isLeader() {
-			r.renewing = false
-			notLeader := result{err: &NotLeaderError{Shard: r.shard, Leader: r.lead}}
-			for _, id := range r.readQueue {
-				s.waiters.deliver(id, notLeader)
-			}
-			r.readQueue = r.readQueue[:0]
+			s.failReadQueue(r)
 			continue
 		}
 		if r.readIndexes == nil {
@@ -467,25 +462,36 @@ func (s *Store) updateSoftState(r *replica, ss *raft.SoftState) {
 		// Proposals this node made stay tracked: each resolves when its
 		// log index is applied here, as itself or as another entry. Reads
 		// must retry at the new leader.
-		notLeader := result{err: &NotLeaderError{Shard: r.shard, Leader: r.lead}}
+		if !s.cfg.Testing.LongLeases {
+			r.dropLease()
+		}
+		notLeader := s.notLeader(r)
 		for _, pr := range r.reads {
 			s.waiters.deliver(pr.id, notLeader)
 		}
 		r.reads = nil
-		if !s.cfg.Testing.LongLeases {
-			r.dropLease()
-		}
 		for _, b := range r.readIndexes {
 			for _, id := range b.ids {
 				s.waiters.deliver(id, notLeader)
 			}
 		}
 		r.readIndexes = nil
-		for _, id := range r.readQueue {
-			s.waiters.deliver(id, notLeader)
-		}
-		r.readQueue = r.readQueue[:0]
+		s.failReadQueue(r)
 	}
+}
+
+func (s *Store) notLeader(r *replica) result {
+	return result{err: &NotLeaderError{Shard: r.shard, Leader: r.lead}}
+}
+
+// failReadQueue fails the reads queued on r, which no longer leads: they
+// must retry at the new leader.
+func (s *Store) failReadQueue(r *replica) {
+	res := s.notLeader(r)
+	for _, id := range r.readQueue {
+		s.waiters.deliver(id, res)
+	}
+	r.readQueue, r.renewing = r.readQueue[:0], false
 }
 
 // entryID returns the request id of a normal or conf change entry.
