@@ -37,11 +37,13 @@ type Server struct {
 	log *slog.Logger
 }
 
-// New returns a server whose handlers report status().
-func New(status func() Status, log *slog.Logger) *Server {
+// New returns a server whose handlers report status(); /metrics also
+// exports the given collectors.
+func New(status func() Status, log *slog.Logger, extra ...prometheus.Collector) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(statusCollector{status})
+	reg.MustRegister(extra...)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))

@@ -56,8 +56,26 @@ func Slot(key []byte) int {
 }
 
 // crc16 is CRC-16/XMODEM (polynomial 0x1021, initial value 0), the checksum
-// Redis Cluster uses for hash slots.
+// Redis Cluster uses for hash slots, a byte at a time from crc16Table.
 func crc16(b []byte) uint16 {
+	var crc uint16
+	for _, c := range b {
+		crc = crc<<8 ^ crc16Table[byte(crc>>8)^c]
+	}
+	return crc
+}
+
+// crc16Table[i] is the CRC of the single byte i.
+var crc16Table = func() (t [256]uint16) {
+	for i := range t {
+		t[i] = crc16Bitwise([]byte{byte(i)})
+	}
+	return t
+}()
+
+// crc16Bitwise computes the same checksum a bit at a time: the definition
+// the table is built from.
+func crc16Bitwise(b []byte) uint16 {
 	var crc uint16
 	for _, c := range b {
 		crc ^= uint16(c) << 8

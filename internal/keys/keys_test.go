@@ -2,6 +2,7 @@ package keys
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -27,6 +28,26 @@ func TestSlot(t *testing.T) {
 		if got := Slot([]byte(tt.key)); got != tt.want {
 			t.Errorf("Slot(%q) = %d, want %d", tt.key, got, tt.want)
 		}
+	}
+}
+
+func TestCRC16TableMatchesBitwiseDefinition(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for n := range 200 {
+		b := make([]byte, n%40)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		if got, want := crc16(b), crc16Bitwise(b); got != want {
+			t.Fatalf("crc16(%x) = %#04x, bitwise %#04x", b, got, want)
+		}
+	}
+}
+
+func BenchmarkSlot(b *testing.B) {
+	key := []byte("key:000000012345")
+	for b.Loop() {
+		Slot(key)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shoaldb/shoal/internal/admin"
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
@@ -247,7 +248,7 @@ func (n *Node) startHTTP() {
 		n.log.Warn("admin HTTP endpoint not served", "addr", n.cfg.HTTPAddr, "err", err)
 		return
 	}
-	n.http = admin.New(n.Status, n.log)
+	n.http = admin.New(n.Status, n.log, n.StoreCounters()...)
 	n.goFunc(func() { n.http.Serve(ln) })
 }
 
@@ -267,6 +268,23 @@ func (n *Node) Status() admin.Status {
 		}
 	}
 	return st
+}
+
+// StoreCounters exports the store loop's Stats as Prometheus counters.
+func (n *Node) StoreCounters() []prometheus.Collector {
+	counter := func(name, help string, get func(store.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shoal_store_" + name, Help: help},
+			func() float64 { return float64(get(n.st.Load().Stats())) })
+	}
+	return []prometheus.Collector{
+		counter("cycles_total", "Cycles of the store loop.", func(s store.Stats) uint64 { return s.Cycles }),
+		counter("proposals_total", "Commands proposed to raft by this node.", func(s store.Stats) uint64 { return s.Proposals }),
+		counter("syncs_total", "Batches of raft writes made durable with an fsync.", func(s store.Stats) uint64 { return s.Syncs }),
+		counter("synced_entries_total", "Raft log entries made durable.", func(s store.Stats) uint64 { return s.SyncedEntries }),
+		counter("applied_entries_total", "Committed raft entries applied, all replicas.", func(s store.Stats) uint64 { return s.AppliedEntries }),
+		counter("raft_messages_sent_total", "Raft messages handed to the transport.", func(s store.Stats) uint64 { return s.MessagesSent }),
+		counter("raft_sends_total", "Hand-offs of raft messages to the transport.", func(s store.Stats) uint64 { return s.Sends }),
+	}
 }
 
 // goFunc runs fn in a goroutine that Close waits for.

@@ -34,6 +34,7 @@ func (s *Store) apply(ready []readyReplica) {
 			}
 			out = s.applyEntry(b, r, e, out)
 			r.applied, r.appliedTerm = e.GetIndex(), e.GetTerm()
+			s.stats.appliedEntries.Add(1)
 		}
 		setProto(b, keys.AppliedState(r.shard), &shoalpb.AppliedState{
 			Index: r.applied, Term: r.appliedTerm, ConfState: r.storage.conf,

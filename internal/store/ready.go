@@ -84,9 +84,7 @@ func (s *Store) handleReady() {
 			}
 		}
 	}
-	if len(out) > 0 {
-		s.cfg.Transport.Send(out)
-	}
+	s.send(out)
 	s.handOff()
 	s.apply(ready)
 }
@@ -177,6 +175,14 @@ func (s *Store) commit(job syncJob) {
 		} else if err := job.b.Commit(job.sync); err != nil {
 			panic(fmt.Sprintf("store: persist raft state: %v", err))
 		}
+		if job.sync {
+			s.stats.syncs.Add(1)
+			n := 0
+			for _, st := range job.staged {
+				n += len(st.ents)
+			}
+			s.stats.syncedEntries.Add(uint64(n))
+		}
 	}
 	s.mu.Lock()
 	s.mu.synced = append(s.mu.synced, job)
@@ -201,9 +207,17 @@ func (s *Store) completeSyncs(jobs []syncJob) {
 			}
 		}
 	}
-	if len(out) > 0 {
-		s.cfg.Transport.Send(out)
+	s.send(out)
+}
+
+// send hands messages to the transport.
+func (s *Store) send(out []*shoalpb.RaftEnvelope) {
+	if len(out) == 0 {
+		return
 	}
+	s.stats.sends.Add(1)
+	s.stats.messagesSent.Add(uint64(len(out)))
+	s.cfg.Transport.Send(out)
 }
 
 // stepLocal steps a response raft addressed to this node. Stepping fails

@@ -141,6 +141,7 @@ func (s *Store) StartPropose(shard uint64, args [][]byte) *Pending {
 		if err := r.rn.Propose(data); err != nil {
 			return proposeErr(err)
 		}
+		s.stats.proposals.Add(1)
 		if s.cfg.Testing.AckBeforeCommit {
 			// The planted bug: answer with the effect on the leader's
 			// current state, before the entry is committed.

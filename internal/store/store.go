@@ -174,6 +174,7 @@ type Store struct {
 	wake chan struct{}
 
 	waiters waiters
+	stats   stats
 	nextID  atomic.Uint64
 	epoch   time.Time // origin of clock()
 	info    atomic.Pointer[map[uint64]ReplicaInfo]
@@ -352,6 +353,7 @@ func (s *Store) ReportSnapshot(shard, to uint64, failed bool) {
 
 // cycle runs one pass of the loop; it reports whether more work is ready.
 func (s *Store) cycle(tick bool) bool {
+	s.stats.cycles.Add(1)
 	s.mu.Lock()
 	msgs, ops, synced := s.mu.msgs, s.mu.ops, s.mu.synced
 	s.mu.msgs, s.mu.ops, s.mu.synced = nil, nil, nil

@@ -37,6 +37,8 @@ type cell struct {
 	// Rounds lists the ops/s of every round when a cell was run several
 	// times (-rounds); Result is then the round with the median ops/s.
 	Rounds []float64 `json:"rounds_ops_per_sec,omitempty"`
+	// CPU is the CPU time per operation in Result's window.
+	CPU *cpuUse `json:"cpu,omitempty"`
 }
 
 // memory is the RSS of a system's nodes after loading keys.
@@ -195,13 +197,13 @@ func (o *options) suite(ctx context.Context, rep *report, s *system, full bool) 
 	}
 	pre := base
 	pre.Fill, pre.Clients, pre.Pipeline, pre.Duration, pre.Warmup = true, 50, 16, 60*time.Second, 0
-	o.measure(ctx, rep, name, "preload", pre)
+	o.measure(ctx, rep, s, name, "preload", pre)
 
 	main := func(sys string, c load.Config) {
 		w := func(label string, clients, pipeline int, read float64) {
 			cfg := c
 			cfg.Clients, cfg.Pipeline, cfg.ReadRatio, cfg.Duration = clients, pipeline, read, o.dur
-			o.measureRounds(ctx, rep, sys, label, cfg)
+			o.measureRounds(ctx, rep, s, sys, label, cfg)
 		}
 		w("set-c50", 50, 1, 0)
 		w("get-c50", 50, 1, 1)
@@ -226,7 +228,7 @@ func (o *options) suite(ctx context.Context, rep *report, s *system, full bool) 
 		}{{"set", 0}, {"get", 1}} {
 			cfg := base
 			cfg.Clients, cfg.ReadRatio, cfg.Duration = c, w.read, o.sweepDur
-			o.measure(ctx, rep, name, fmt.Sprintf("%s-c%d", w.label, c), cfg)
+			o.measure(ctx, rep, s, name, fmt.Sprintf("%s-c%d", w.label, c), cfg)
 		}
 	}
 	if o.skipMemAndRB {
@@ -254,58 +256,83 @@ func (o *options) suite(ctx context.Context, rep *report, s *system, full bool) 
 	}
 }
 
-func (o *options) measure(ctx context.Context, rep *report, sys, label string, cfg load.Config) {
+func (o *options) measure(ctx context.Context, rep *report, s *system, sys, label string, cfg load.Config) {
 	if ctx.Err() != nil {
 		return
 	}
 	c := cell{System: sys, Workload: label}
-	res, err := load.Run(ctx, cfg)
+	res, cpu, err := o.run(ctx, s, cfg)
 	if err != nil {
 		c.Err = err.Error()
 		logf("%-14s %-12s failed: %v", sys, label, err)
 	} else {
 		res.Label = label
-		c.Result = res
-		logf("%-14s %-12s %s", sys, label, res)
+		c.Result, c.CPU = res, cpu
+		logf("%-14s %-12s %s%s", sys, label, res, cpu)
 	}
 	rep.Cells = append(rep.Cells, c)
 	json.NewEncoder(o.resultsJSONL).Encode(c)
 }
 
+// run is one load.Run on s that also measures the CPU time of s's
+// processes and of the load generator.
+func (o *options) run(ctx context.Context, s *system, cfg load.Config) (*load.Result, *cpuUse, error) {
+	m := &cpuMeter{procs: s.procs}
+	cfg.Window = m.window
+	res, err := load.Run(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, m.perOp(res.Ops), nil
+}
+
+// String formats u for the log; a nil u prints nothing.
+func (u *cpuUse) String() string {
+	if u == nil {
+		return ""
+	}
+	return fmt.Sprintf("  cpu/op server %.0f µs client %.0f µs", u.ServerUsPerOp, u.ClientUsPerOp)
+}
+
 // measureRounds runs a cell -rounds times and keeps the round with the
 // median ops/s, listing every round's figure in the cell: on a small shared
 // machine one run can be off by a quarter.
-func (o *options) measureRounds(ctx context.Context, rep *report, sys, label string, cfg load.Config) {
+func (o *options) measureRounds(ctx context.Context, rep *report, s *system, sys, label string, cfg load.Config) {
 	if o.rounds <= 1 {
-		o.measure(ctx, rep, sys, label, cfg)
+		o.measure(ctx, rep, s, sys, label, cfg)
 		return
 	}
-	var results []*load.Result
+	type round struct {
+		res *load.Result
+		cpu *cpuUse
+	}
+	var rounds []round
 	var lastErr error
 	for i := range o.rounds {
 		if ctx.Err() != nil {
 			return
 		}
-		res, err := load.Run(ctx, cfg)
+		res, cpu, err := o.run(ctx, s, cfg)
 		if err != nil {
 			lastErr = err
 			logf("%-14s %-12s round %d failed: %v", sys, label, i+1, err)
 			continue
 		}
 		res.Label = label
-		logf("%-14s %-12s round %d: %s", sys, label, i+1, res)
-		results = append(results, res)
+		logf("%-14s %-12s round %d: %s%s", sys, label, i+1, res, cpu)
+		rounds = append(rounds, round{res, cpu})
 	}
 	c := cell{System: sys, Workload: label}
-	if len(results) == 0 {
+	if len(rounds) == 0 {
 		c.Err = lastErr.Error()
 	} else {
-		sort.Slice(results, func(i, j int) bool { return results[i].OpsPerSec < results[j].OpsPerSec })
-		for _, r := range results {
-			c.Rounds = append(c.Rounds, r.OpsPerSec)
+		sort.Slice(rounds, func(i, j int) bool { return rounds[i].res.OpsPerSec < rounds[j].res.OpsPerSec })
+		for _, r := range rounds {
+			c.Rounds = append(c.Rounds, r.res.OpsPerSec)
 		}
-		c.Result = results[(len(results)-1)/2]
-		logf("%-14s %-12s median of %d rounds: %s", sys, label, len(results), c.Result)
+		median := rounds[(len(rounds)-1)/2]
+		c.Result, c.CPU = median.res, median.cpu
+		logf("%-14s %-12s median of %d rounds: %s%s", sys, label, len(rounds), c.Result, c.CPU)
 	}
 	rep.Cells = append(rep.Cells, c)
 	json.NewEncoder(o.resultsJSONL).Encode(c)

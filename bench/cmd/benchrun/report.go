@@ -108,15 +108,20 @@ var (
 func (r *report) get(sys, w string) *cellResult {
 	for _, c := range r.Cells {
 		if c.System == sys && c.Workload == w && c.Result != nil {
-			return &cellResult{c.Result.OpsPerSec, c.Result.P50Ms, c.Result.P99Ms, c.Result.P999Ms, c.Result.Errors}
+			x := &cellResult{ops: c.Result.OpsPerSec, p50: c.Result.P50Ms, p99: c.Result.P99Ms, p999: c.Result.P999Ms, errs: c.Result.Errors}
+			if c.CPU != nil {
+				x.serverCPU, x.clientCPU = c.CPU.ServerUsPerOp, c.CPU.ClientUsPerOp
+			}
+			return x
 		}
 	}
 	return nil
 }
 
 type cellResult struct {
-	ops, p50, p99, p999 float64
-	errs                uint64
+	ops, p50, p99, p999  float64
+	serverCPU, clientCPU float64 // µs per operation; 0 if not measured
+	errs                 uint64
 }
 
 func writeReport(o *options, r *report) error {
@@ -157,7 +162,7 @@ func present(r *report) []string {
 // by that system's (so "2.0×" means shoal does twice as well).
 func table(w io.Writer, r *report) {
 	sys := present(r)
-	fmt.Fprintf(w, "\nThroughput in ops/s, latency in ms; (×) = shoal ÷ that system, so above 1× shoal is ahead (for latency: shoal's ÷ theirs, below 1× shoal is faster).\n")
+	fmt.Fprintf(w, "\nThroughput in ops/s, latency in ms; (×) = shoal ÷ that system, so above 1× shoal is ahead (for latency and CPU: shoal's ÷ theirs, below 1× shoal is faster or cheaper). CPU is CPU time per operation in the measured window: of all the system's server processes together, and of the load generator (its client).\n")
 	for _, c := range r.Cells {
 		if len(c.Rounds) > 1 {
 			fmt.Fprintf(w, "Each row is the round with the median ops/s of %d; every round's ops/s is in results.jsonl.\n", len(c.Rounds))
@@ -176,6 +181,8 @@ func table(w io.Writer, r *report) {
 			{wl + " p50", func(c *cellResult) float64 { return c.p50 }, "%.2f"},
 			{wl + " p99", func(c *cellResult) float64 { return c.p99 }, "%.2f"},
 			{wl + " p99.9", func(c *cellResult) float64 { return c.p999 }, "%.2f"},
+			{wl + " server CPU µs/op", func(c *cellResult) float64 { return c.serverCPU }, "%.0f"},
+			{wl + " client CPU µs/op", func(c *cellResult) float64 { return c.clientCPU }, "%.0f"},
 		}
 		ref := r.get("shoal", wl)
 		for _, row := range rows {
@@ -187,6 +194,10 @@ func table(w io.Writer, r *report) {
 					continue
 				}
 				v := row.f(c)
+				if v == 0 && strings.Contains(row.label, "CPU") {
+					fmt.Fprint(w, " – |") // not measured
+					continue
+				}
 				fmt.Fprintf(w, " "+row.fmt, v)
 				if ref != nil && s != "shoal" && v > 0 {
 					fmt.Fprintf(w, " (%.2f×)", row.f(ref)/v)

@@ -39,6 +39,11 @@ type Config struct {
 	// Timeout bounds a single round trip; default 5s.
 	Timeout time.Duration
 	Seed    uint64
+	// Window, if set, is called with true when the measured window opens
+	// and with false when it closes (not in Fill or Requests mode, whose
+	// window has no fixed end), e.g. to sample the CPU time a target uses.
+	// Run returns only after a call in progress has returned.
+	Window func(open bool)
 }
 
 func (c *Config) setDefaults() error {
@@ -87,6 +92,32 @@ func (c *Config) setDefaults() error {
 		c.Seed = rand.Uint64()
 	}
 	return nil
+}
+
+// window arranges cfg.Window's calls at from and until. The returned
+// function cancels a call not yet due and waits for one in progress.
+func (c *Config) window(from, until time.Time) (stop func()) {
+	if c.Window == nil || c.Requests > 0 || c.Fill {
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	at := func(t time.Time, open bool) *time.Timer {
+		wg.Add(1)
+		return time.AfterFunc(time.Until(t), func() {
+			defer wg.Done()
+			c.Window(open)
+		})
+	}
+	opening, closing := at(from, true), at(until, false)
+	return func() {
+		if opening.Stop() {
+			wg.Done()
+		}
+		if closing.Stop() {
+			wg.Done()
+		}
+		wg.Wait()
+	}
 }
 
 // Result is what a run measured. Latencies are per command; a pipelined
@@ -183,6 +214,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Requests > 0 || cfg.Fill {
 		from = start
 	}
+	defer cfg.window(from, until)()
 	// A hard stop a little after the window: a round trip in flight at
 	// the end is bounded by Timeout.
 	ctx, cancel := context.WithDeadline(ctx, until.Add(cfg.Timeout))

@@ -1,0 +1,46 @@
+package shoaltest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The store counters a node exports on /metrics follow the writes it
+// serves.
+func TestStoreCountersFollowWrites(t *testing.T) {
+	c := Start(t, 1, Options{Shards: 2})
+	c.WaitFor(30*time.Second, "shards led", c.AllShardsLed)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c.Node(1).StoreCounters()...)
+	read := func() map[string]float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, mf := range mfs {
+			out[mf.GetName()] = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+		return out
+	}
+	before := read()
+	cl := c.Client(1)
+	const writes = 50
+	for i := range writes {
+		if err := cl.Set(ctxT(t, 10*time.Second), fmt.Sprint("m", i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := read()
+	for _, name := range []string{"shoal_store_proposals_total", "shoal_store_synced_entries_total", "shoal_store_applied_entries_total"} {
+		if d := after[name] - before[name]; d < writes {
+			t.Errorf("%s grew by %.0f over %d acknowledged writes", name, d, writes)
+		}
+	}
+	if after["shoal_store_syncs_total"] <= before["shoal_store_syncs_total"] || after["shoal_store_cycles_total"] <= before["shoal_store_cycles_total"] {
+		t.Errorf("syncs or cycles did not grow: before %v, after %v", before, after)
+	}
+}

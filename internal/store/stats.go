@@ -1,0 +1,36 @@
+package store
+
+import "sync/atomic"
+
+// Stats counts the work of a store's loop since it opened. The ratios
+// between them say how well work is batched: proposals or entries per
+// sync, messages per send.
+type Stats struct {
+	Cycles         uint64 // loop cycles that found work
+	Proposals      uint64 // commands proposed to raft by this store
+	Syncs          uint64 // raft-write batches made durable with an fsync
+	SyncedEntries  uint64 // log entries in those batches
+	AppliedEntries uint64 // committed entries applied, every replica
+	MessagesSent   uint64 // raft messages handed to the transport
+	Sends          uint64 // hand-offs to the transport
+}
+
+// stats is Stats kept with atomics: the loop and the syncer write, any
+// goroutine reads.
+type stats struct {
+	cycles, proposals, syncs, syncedEntries, appliedEntries, messagesSent, sends atomic.Uint64
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	c := &s.stats
+	return Stats{
+		Cycles:         c.cycles.Load(),
+		Proposals:      c.proposals.Load(),
+		Syncs:          c.syncs.Load(),
+		SyncedEntries:  c.syncedEntries.Load(),
+		AppliedEntries: c.appliedEntries.Load(),
+		MessagesSent:   c.messagesSent.Load(),
+		Sends:          c.sends.Load(),
+	}
+}
