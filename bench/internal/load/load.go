@@ -94,29 +94,36 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-// window arranges cfg.Window's calls at from and until. The returned
-// function cancels a call not yet due and waits for one in progress.
+// window makes cfg.Window's calls at from and until. The returned function
+// stops it: a call that is due is still made (on a busy machine a timer
+// past due may not have fired yet), one not yet due is not; it returns
+// once no call is in progress.
 func (c *Config) window(from, until time.Time) (stop func()) {
 	if c.Window == nil || c.Requests > 0 || c.Fill {
 		return func() {}
 	}
-	var wg sync.WaitGroup
-	at := func(t time.Time, open bool) *time.Timer {
-		wg.Add(1)
-		return time.AfterFunc(time.Until(t), func() {
-			defer wg.Done()
-			c.Window(open)
-		})
-	}
-	opening, closing := at(from, true), at(until, false)
+	cancel, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, x := range []struct {
+			at   time.Time
+			open bool
+		}{{from, true}, {until, false}} {
+			t := time.NewTimer(time.Until(x.at))
+			select {
+			case <-t.C:
+			case <-cancel:
+				t.Stop()
+				if time.Now().Before(x.at) {
+					return
+				}
+			}
+			c.Window(x.open)
+		}
+	}()
 	return func() {
-		if opening.Stop() {
-			wg.Done()
-		}
-		if closing.Stop() {
-			wg.Done()
-		}
-		wg.Wait()
+		close(cancel)
+		<-done
 	}
 }
 

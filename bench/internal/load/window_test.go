@@ -38,3 +38,16 @@ func TestWindowStoppedEarlyNeverCloses(t *testing.T) {
 		t.Fatalf("a Fill run has no window, got calls %v", calls)
 	}
 }
+
+// Stopping after the window's end makes the closing call even if its
+// timer has not fired: stopped at once, a window that already ended both
+// opens and closes.
+func TestWindowStoppedAfterItsEndCloses(t *testing.T) {
+	var calls []bool
+	c := Config{Window: func(open bool) { calls = append(calls, open) }}
+	now := time.Now()
+	c.window(now.Add(-2*time.Second), now.Add(-time.Second))()
+	if len(calls) != 2 || !calls[0] || calls[1] {
+		t.Fatalf("calls = %v, want [true false]", calls)
+	}
+}
