@@ -134,7 +134,11 @@ func (c *Config) validate() error {
 	}
 	if c.NewNet == nil {
 		c.NewNet = func(addr string, h transport.Handler) (Net, error) {
-			return transport.New(transport.Config{Addr: addr, Handler: h, Logger: c.Logger})
+			t, err := transport.New(transport.Config{Addr: addr, Handler: h, Logger: c.Logger})
+			if err != nil {
+				return nil, err
+			}
+			return t, nil
 		}
 	}
 	if c.TickInterval == 0 {
@@ -206,9 +210,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.eng = eng
-	if n.net, err = cfg.NewNet(cfg.BusAddr, n); err != nil {
-		return nil, err
+	nt, err := cfg.NewNet(cfg.BusAddr, n)
+	if err != nil {
+		return nil, err // nt may be a nil pointer in a non-nil Net: never keep it
 	}
+	n.net = nt
 	if err := n.loadOrCreateIdentity(ctx); err != nil {
 		return nil, err
 	}
