@@ -26,6 +26,8 @@ import (
 type Options struct {
 	Seed   int64 // seeds the network; default 1
 	Shards int   // data shards; default 4
+	// NoReadLeases runs the nodes with read leases off (--read-leases=false).
+	NoReadLeases bool
 	// Verbose logs node output to stderr (also enabled by SHOAL_TEST_LOG=1).
 	Verbose bool
 }
@@ -100,6 +102,7 @@ func (c *Cluster) start(m *member, ln net.Listener) {
 		Logger:            c.logger.With("n", m.id),
 		TickInterval:      20 * time.Millisecond,
 		HeartbeatInterval: 200 * time.Millisecond,
+		NoReadLeases:      c.opts.NoReadLeases,
 		NewNet: func(addr string, h transport.Handler) (node.Net, error) {
 			m.ep = c.Net.Endpoint(m.id, addr, h)
 			return m.ep, nil
