@@ -280,7 +280,12 @@ func (n *Node) Status() admin.Status {
 func (n *Node) StoreCounters() []prometheus.Collector {
 	counter := func(name, help string, get func(store.Stats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shoal_store_" + name, Help: help},
-			func() float64 { return float64(get(n.st.Load().Stats())) })
+			func() float64 {
+				if st := n.st.Load(); st != nil {
+					return float64(get(st.Stats()))
+				}
+				return 0
+			})
 	}
 	return []prometheus.Collector{
 		counter("cycles_total", "Cycles of the store loop.", func(s store.Stats) uint64 { return s.Cycles }),

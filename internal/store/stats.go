@@ -6,7 +6,7 @@ import "sync/atomic"
 // between them say how well work is batched: proposals or entries per
 // sync, messages per send.
 type Stats struct {
-	Cycles         uint64 // loop cycles that found work
+	Cycles         uint64 // loop cycles: one per wake-up or tick
 	Proposals      uint64 // commands proposed to raft by this store
 	Syncs          uint64 // raft-write batches made durable with an fsync
 	SyncedEntries  uint64 // log entries in those batches
