@@ -185,6 +185,7 @@ type Node struct {
 
 	started      time.Time
 	bootstrapped bool // this run created the cluster
+	syncSeconds  prometheus.Histogram
 	ctx          context.Context
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
@@ -197,6 +198,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, metaDirt: make(chan struct{}, 1), started: time.Now()}
+	n.syncSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "shoal_store_sync_duration_seconds",
+		Help:    "Time to commit and fsync one batch of raft writes.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 100 µs to 3.3 s
+	})
 	n.leaders.leaders, n.leaders.ctxs = map[uint64]uint64{}, map[uint64]watchCtx{}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	ok := false
@@ -254,7 +260,7 @@ func (n *Node) startHTTP() {
 		n.log.Warn("admin HTTP endpoint not served", "addr", n.cfg.HTTPAddr, "err", err)
 		return
 	}
-	n.http = admin.New(n.Status, n.log, n.StoreCounters()...)
+	n.http = admin.New(n.Status, n.log, n.StoreMetrics()...)
 	n.goFunc(func() { n.http.Serve(ln) })
 }
 
@@ -276,8 +282,9 @@ func (n *Node) Status() admin.Status {
 	return st
 }
 
-// StoreCounters exports the store loop's Stats as Prometheus counters.
-func (n *Node) StoreCounters() []prometheus.Collector {
+// StoreMetrics exports the store loop's Stats as Prometheus counters, and
+// the time its fsynced batches take.
+func (n *Node) StoreMetrics() []prometheus.Collector {
 	counter := func(name, help string, get func(store.Stats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shoal_store_" + name, Help: help},
 			func() float64 {
@@ -295,6 +302,7 @@ func (n *Node) StoreCounters() []prometheus.Collector {
 		counter("applied_entries_total", "Committed raft entries applied, all replicas.", func(s store.Stats) uint64 { return s.AppliedEntries }),
 		counter("raft_messages_sent_total", "Raft messages handed to the transport.", func(s store.Stats) uint64 { return s.MessagesSent }),
 		counter("raft_sends_total", "Hand-offs of raft messages to the transport.", func(s store.Stats) uint64 { return s.Sends }),
+		n.syncSeconds,
 	}
 }
 
@@ -447,6 +455,7 @@ func (n *Node) newStore() (*store.Store, error) {
 		TickInterval:  n.cfg.TickInterval,
 		OnApplied:     n.onApplied,
 		DisableLeases: n.cfg.NoReadLeases,
+		ObserveSync:   func(d time.Duration) { n.syncSeconds.Observe(d.Seconds()) },
 	})
 }
 

@@ -14,7 +14,7 @@ func TestStoreCountersFollowWrites(t *testing.T) {
 	c := Start(t, 1, Options{Shards: 2})
 	c.WaitFor(30*time.Second, "shards led", c.AllShardsLed)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(c.Node(1).StoreCounters()...)
+	reg.MustRegister(c.Node(1).StoreMetrics()...)
 	read := func() map[string]float64 {
 		mfs, err := reg.Gather()
 		if err != nil {
@@ -22,7 +22,12 @@ func TestStoreCountersFollowWrites(t *testing.T) {
 		}
 		out := map[string]float64{}
 		for _, mf := range mfs {
-			out[mf.GetName()] = mf.GetMetric()[0].GetCounter().GetValue()
+			m := mf.GetMetric()[0]
+			if h := m.GetHistogram(); h != nil {
+				out[mf.GetName()+"_count"] = float64(h.GetSampleCount())
+				continue
+			}
+			out[mf.GetName()] = m.GetCounter().GetValue()
 		}
 		return out
 	}
@@ -42,5 +47,13 @@ func TestStoreCountersFollowWrites(t *testing.T) {
 	}
 	if after["shoal_store_syncs_total"] <= before["shoal_store_syncs_total"] || after["shoal_store_cycles_total"] <= before["shoal_store_cycles_total"] {
 		t.Errorf("syncs or cycles did not grow: before %v, after %v", before, after)
+	}
+	// Every fsynced batch is timed once. The node's own background writes
+	// (heartbeats to the meta shard) may sync between the two metrics of a
+	// reading, so each reading may be one apart.
+	syncs := after["shoal_store_syncs_total"] - before["shoal_store_syncs_total"]
+	timed := after["shoal_store_sync_duration_seconds_count"] - before["shoal_store_sync_duration_seconds_count"]
+	if timed < 1 || timed < syncs-2 || timed > syncs+2 {
+		t.Errorf("%.0f syncs but %.0f sync durations observed", syncs, timed)
 	}
 }

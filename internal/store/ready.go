@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
@@ -172,7 +173,7 @@ func (s *Store) commit(job syncJob) {
 	if job.b != nil {
 		if job.b.Empty() {
 			job.b.Close()
-		} else if err := job.b.Commit(job.sync); err != nil {
+		} else if err := s.commitBatch(job); err != nil {
 			panic(fmt.Sprintf("store: persist raft state: %v", err))
 		}
 		if job.sync {
@@ -188,6 +189,17 @@ func (s *Store) commit(job syncJob) {
 	s.mu.synced = append(s.mu.synced, job)
 	s.mu.Unlock()
 	s.signal()
+}
+
+// commitBatch commits job's batch, timing it for ObserveSync if synced.
+func (s *Store) commitBatch(job syncJob) error {
+	if !job.sync || s.cfg.ObserveSync == nil {
+		return job.b.Commit(job.sync)
+	}
+	start := time.Now()
+	err := job.b.Commit(true)
+	s.cfg.ObserveSync(time.Since(start))
+	return err
 }
 
 // completeSyncs tells raft about durable writes and delivers their

@@ -63,6 +63,9 @@ type Config struct {
 	// batch has committed, with the shards that applied something. It must
 	// not block or call back into the Store.
 	OnApplied func(shards []uint64)
+	// ObserveSync, if set, is called by the syncer with the time each
+	// fsynced batch of raft writes took to commit.
+	ObserveSync func(time.Duration)
 }
 
 func (c *Config) validate() error {
