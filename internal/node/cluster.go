@@ -116,6 +116,7 @@ func (n *Node) tryExecute(ctx context.Context, req server.Request, hint uint64) 
 	if leader == 0 || leader == n.ID() {
 		return resp.Value{}, errNoLeader, true
 	}
+	n.forwarded.Add(1)
 	body, _ := proto.Marshal(&shoalpb.ForwardRequest{
 		ShardId: req.Shard, Args: req.Args, Write: req.Write, FollowerRead: req.FollowerRead,
 	})

@@ -186,9 +186,11 @@ type Node struct {
 	started      time.Time
 	bootstrapped bool // this run created the cluster
 	syncSeconds  prometheus.Histogram
-	ctx          context.Context
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup
+	// forwarded counts commands sent on to another node's leader.
+	forwarded atomic.Uint64
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 // Start opens the data dir, creates or joins a cluster (or rejoins with the
@@ -282,8 +284,8 @@ func (n *Node) Status() admin.Status {
 	return st
 }
 
-// StoreMetrics exports the store loop's Stats as Prometheus counters, and
-// the time its fsynced batches take.
+// StoreMetrics exports the store loop's Stats as Prometheus counters, the
+// time its fsynced batches take, and how many commands this node forwarded.
 func (n *Node) StoreMetrics() []prometheus.Collector {
 	counter := func(name, help string, get func(store.Stats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shoal_store_" + name, Help: help},
@@ -303,6 +305,10 @@ func (n *Node) StoreMetrics() []prometheus.Collector {
 		counter("raft_messages_sent_total", "Raft messages handed to the transport.", func(s store.Stats) uint64 { return s.MessagesSent }),
 		counter("raft_sends_total", "Hand-offs of raft messages to the transport.", func(s store.Stats) uint64 { return s.Sends }),
 		n.syncSeconds,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "shoal_forwarded_commands_total",
+			Help: "Commands this node sent on to the leader of their shard on another node (clients that route by a stale or no slot map).",
+		}, func() float64 { return float64(n.forwarded.Load()) }),
 	}
 }
 

@@ -62,9 +62,15 @@ func TestMovedOnlyForClusterAwareConnections(t *testing.T) {
 	}
 	conn := c.Client(1).Conn()
 	defer conn.Close()
-	// A plain connection is served: node 1 forwards to the leader.
+	// A plain connection is served: node 1 forwards to the leader, and
+	// counts it.
+	forwarded := func() float64 { return metricValues(t, c.Node(1))["shoal_forwarded_commands_total"] }
+	before := forwarded()
 	if err := conn.Set(ctxT(t, 5*time.Second), key, "v", 0).Err(); err != nil {
 		t.Fatalf("plain SET via non-leader: %v", err)
+	}
+	if d := forwarded() - before; d < 1 {
+		t.Fatalf("a forwarded SET left shoal_forwarded_commands_total %.0f higher", d)
 	}
 	// After CLUSTER SLOTS the connection is cluster-aware and is redirected.
 	if err := conn.ClusterSlots(ctxT(t, 5*time.Second)).Err(); err != nil {

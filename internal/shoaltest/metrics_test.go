@@ -6,31 +6,37 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shoaldb/shoal/internal/node"
 )
+
+// metricValues gathers n's store metrics: counters by name, histograms by
+// name plus "_count" (their sample count).
+func metricValues(t *testing.T, n *node.Node) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(n.StoreMetrics()...)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		m := mf.GetMetric()[0]
+		if h := m.GetHistogram(); h != nil {
+			out[mf.GetName()+"_count"] = float64(h.GetSampleCount())
+			continue
+		}
+		out[mf.GetName()] = m.GetCounter().GetValue()
+	}
+	return out
+}
 
 // The store counters a node exports on /metrics follow the writes it
 // serves.
 func TestStoreCountersFollowWrites(t *testing.T) {
 	c := Start(t, 1, Options{Shards: 2})
 	c.WaitFor(30*time.Second, "shards led", c.AllShardsLed)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(c.Node(1).StoreMetrics()...)
-	read := func() map[string]float64 {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]float64{}
-		for _, mf := range mfs {
-			m := mf.GetMetric()[0]
-			if h := m.GetHistogram(); h != nil {
-				out[mf.GetName()+"_count"] = float64(h.GetSampleCount())
-				continue
-			}
-			out[mf.GetName()] = m.GetCounter().GetValue()
-		}
-		return out
-	}
+	read := func() map[string]float64 { return metricValues(t, c.Node(1)) }
 	before := read()
 	cl := c.Client(1)
 	const writes = 50
