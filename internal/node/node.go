@@ -262,7 +262,7 @@ func (n *Node) startHTTP() {
 		n.log.Warn("admin HTTP endpoint not served", "addr", n.cfg.HTTPAddr, "err", err)
 		return
 	}
-	n.http = admin.New(n.Status, n.log, n.StoreMetrics()...)
+	n.http = admin.New(n.Status, n.log, n.Metrics()...)
 	n.goFunc(func() { n.http.Serve(ln) })
 }
 
@@ -284,9 +284,10 @@ func (n *Node) Status() admin.Status {
 	return st
 }
 
-// StoreMetrics exports the store loop's Stats as Prometheus counters, the
-// time its fsynced batches take, and how many commands this node forwarded.
-func (n *Node) StoreMetrics() []prometheus.Collector {
+// Metrics exports the store loop's Stats as Prometheus counters, the time
+// its fsynced batches take (whose count is the number of syncs), and how
+// many commands this node forwarded.
+func (n *Node) Metrics() []prometheus.Collector {
 	counter := func(name, help string, get func(store.Stats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shoal_store_" + name, Help: help},
 			func() float64 {
@@ -299,7 +300,6 @@ func (n *Node) StoreMetrics() []prometheus.Collector {
 	return []prometheus.Collector{
 		counter("cycles_total", "Cycles of the store loop.", func(s store.Stats) uint64 { return s.Cycles }),
 		counter("proposals_total", "Commands proposed to raft by this node.", func(s store.Stats) uint64 { return s.Proposals }),
-		counter("syncs_total", "Batches of raft writes made durable with an fsync.", func(s store.Stats) uint64 { return s.Syncs }),
 		counter("synced_entries_total", "Raft log entries made durable.", func(s store.Stats) uint64 { return s.SyncedEntries }),
 		counter("applied_entries_total", "Committed raft entries applied, all replicas.", func(s store.Stats) uint64 { return s.AppliedEntries }),
 		counter("raft_messages_sent_total", "Raft messages handed to the transport.", func(s store.Stats) uint64 { return s.MessagesSent }),
@@ -307,7 +307,7 @@ func (n *Node) StoreMetrics() []prometheus.Collector {
 		n.syncSeconds,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "shoal_forwarded_commands_total",
-			Help: "Commands this node sent on to the leader of their shard on another node (clients that route by a stale or no slot map).",
+			Help: "Calls forwarding a command to its shard's leader on another node, retries included (clients that route by a stale or no slot map).",
 		}, func() float64 { return float64(n.forwarded.Load()) }),
 	}
 }
