@@ -51,12 +51,16 @@ func main() {
 			fatal(err)
 		}
 		fmt.Fprintf(os.Stderr, "preload: %d keys in %.1fs, %d errors\n", res.Ops, res.Seconds, res.Errors)
+		warnShortFill(res, fill.Keys)
 	}
 	res, err := load.Run(ctx, cfg)
 	if err != nil {
 		fatal(err)
 	}
 	fmt.Fprintln(os.Stderr, res)
+	if cfg.Fill {
+		warnShortFill(res, cfg.Keys)
+	}
 	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
 		fatal(err)
 	}
@@ -65,4 +69,13 @@ func main() {
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "loadgen:", err)
 	os.Exit(1)
+}
+
+// warnShortFill says so when a fill ran out of time (or met errors) before
+// every key was written: GETs of the rest would miss, and a miss costs a
+// server a different amount of work than a hit.
+func warnShortFill(res *load.Result, keys uint64) {
+	if written := res.Ops - res.Errors; written < keys {
+		fmt.Fprintf(os.Stderr, "loadgen: warning: the fill wrote %d of %d keys (time ran out or writes failed); raise -duration\n", written, keys)
+	}
 }
