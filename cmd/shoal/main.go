@@ -44,6 +44,7 @@ type nodeFlags struct {
 	logLevel   string
 	pprof      string
 	readLeases bool
+	rowCache   int64
 }
 
 func startCmd() *cobra.Command {
@@ -61,9 +62,13 @@ func startCmd() *cobra.Command {
 					logger.Info("pprof", "err", http.ListenAndServe(f.pprof, nil))
 				}()
 			}
+			if f.rowCache <= 0 {
+				f.rowCache = -1 // node.Config's "off"; its 0 means the default
+			}
 			n, err := node.Start(ctx, node.Config{
 				DataDir: f.dataDir, Addr: f.addr, BusAddr: f.busAddr, HTTPAddr: f.httpAddr, Join: f.join,
 				Shards: f.shards, ReplicationFactor: f.rf, Logger: logger, NoReadLeases: !f.readLeases,
+				RowCacheSize: f.rowCache,
 			})
 			if err != nil {
 				return err
@@ -83,6 +88,7 @@ func startCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.pprof, "pprof-addr", "", "serve Go's pprof profiles on this HTTP address (off by default)")
 	cmd.Flags().BoolVar(&f.readLeases, "read-leases", true, "serve linearizable reads under the shard leader's lease; false: a quorum round per read")
+	cmd.Flags().Int64Var(&f.rowCache, "row-cache-size", 32<<20, "bytes of recently read and written keys kept in memory for point reads; 0 or less turns it off")
 	return cmd
 }
 

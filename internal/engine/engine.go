@@ -16,7 +16,8 @@ import (
 
 // Engine is one Pebble database.
 type Engine struct {
-	db *pebble.DB
+	db    *pebble.DB
+	cache *rowCache // nil when Options.RowCacheSpan is not set
 }
 
 // Options configure Open. Zero values mean defaults.
@@ -30,6 +31,11 @@ type Options struct {
 	CacheSize int64
 	// MemTableSize is the size of each memtable in bytes; default 32 MiB.
 	MemTableSize int64
+	// RowCacheSpan is the span [lo, hi) of keys whose point reads are
+	// cached (see rowCache); none when hi is nil.
+	RowCacheSpan [2][]byte
+	// RowCacheSize bounds the row cache in bytes; default 32 MiB.
+	RowCacheSize int64
 }
 
 // Open opens (creating if needed) the database in dir.
@@ -57,14 +63,26 @@ func Open(dir string, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: open %s: %w", dir, err)
 	}
-	return &Engine{db: db}, nil
+	e := &Engine{db: db}
+	if lo, hi := o.RowCacheSpan[0], o.RowCacheSpan[1]; hi != nil {
+		if o.RowCacheSize == 0 {
+			o.RowCacheSize = 32 << 20
+		}
+		e.cache = newRowCache(o.RowCacheSize, lo, hi)
+	}
+	return e, nil
 }
 
 // Close closes the database.
 func (e *Engine) Close() error { return e.db.Close() }
 
 // Get returns a copy of the value of key.
-func (e *Engine) Get(key []byte) ([]byte, bool, error) { return get(e.db, key) }
+func (e *Engine) Get(key []byte) ([]byte, bool, error) {
+	if e.cache == nil || !e.cache.covers(key) {
+		return get(e.db, key)
+	}
+	return e.cache.get(key, func() ([]byte, bool, error) { return get(e.db, key) })
+}
 
 // Iterate calls fn for each key in [lo, hi) in order until fn returns false.
 func (e *Engine) Iterate(lo, hi []byte, fn func(k, v []byte) bool) error {
@@ -72,24 +90,41 @@ func (e *Engine) Iterate(lo, hi []byte, fn func(k, v []byte) bool) error {
 }
 
 // NewBatch returns an indexed batch: reads through it see its own writes.
-func (e *Engine) NewBatch() *Batch { return &Batch{b: e.db.NewIndexedBatch()} }
+func (e *Engine) NewBatch() *Batch { return &Batch{b: e.db.NewIndexedBatch(), e: e} }
 
 // NewWriteBatch returns a write-only batch, cheaper than NewBatch.
-func (e *Engine) NewWriteBatch() *Batch { return &Batch{b: e.db.NewBatch()} }
+func (e *Engine) NewWriteBatch() *Batch { return &Batch{b: e.db.NewBatch(), e: e} }
 
 // NewSnapshot returns a consistent point-in-time view. Close it when done.
 func (e *Engine) NewSnapshot() *Snapshot { return &Snapshot{s: e.db.NewSnapshot()} }
+
+// RowCacheStats returns the row cache's counters; zero without a cache.
+func (e *Engine) RowCacheStats() RowCacheStats {
+	if e.cache == nil {
+		return RowCacheStats{}
+	}
+	return e.cache.stats()
+}
 
 // Metrics returns Pebble's metrics.
 func (e *Engine) Metrics() *pebble.Metrics { return e.db.Metrics() }
 
 // Batch is a set of writes applied atomically by Commit.
 type Batch struct {
-	b *pebble.Batch
+	b    *pebble.Batch
+	e    *Engine
+	rows rowWrites // the writes of keys the row cache covers
 }
 
 // Get returns a copy of the value of key, observing the batch's writes.
-func (b *Batch) Get(key []byte) ([]byte, bool, error) { return get(b.b, key) }
+func (b *Batch) Get(key []byte) ([]byte, bool, error) {
+	if c := b.e.cache; c != nil && c.covers(key) && !b.rows.written(key) {
+		// An indexed batch reads what it did not write from the database
+		// as it is now, which is what Engine.Get returns.
+		return b.e.Get(key)
+	}
+	return get(b.b, key)
+}
 
 // Iterate observes the batch's writes.
 func (b *Batch) Iterate(lo, hi []byte, fn func(k, v []byte) bool) error {
@@ -97,13 +132,28 @@ func (b *Batch) Iterate(lo, hi []byte, fn func(k, v []byte) bool) error {
 }
 
 // Set sets key to value.
-func (b *Batch) Set(key, value []byte) error { return b.b.Set(key, value, nil) }
+func (b *Batch) Set(key, value []byte) error {
+	if c := b.e.cache; c != nil && c.covers(key) {
+		b.rows.set(key, value, true)
+	}
+	return b.b.Set(key, value, nil)
+}
 
 // Delete deletes key.
-func (b *Batch) Delete(key []byte) error { return b.b.Delete(key, nil) }
+func (b *Batch) Delete(key []byte) error {
+	if c := b.e.cache; c != nil && c.covers(key) {
+		b.rows.set(key, nil, false)
+	}
+	return b.b.Delete(key, nil)
+}
 
 // DeleteRange deletes every key in [lo, hi).
-func (b *Batch) DeleteRange(lo, hi []byte) error { return b.b.DeleteRange(lo, hi, nil) }
+func (b *Batch) DeleteRange(lo, hi []byte) error {
+	if c := b.e.cache; c != nil && c.overlaps(lo, hi) {
+		b.rows.deleteRange(lo, hi)
+	}
+	return b.b.DeleteRange(lo, hi, nil)
+}
 
 // Empty reports whether the batch holds no writes.
 func (b *Batch) Empty() bool { return b.b.Empty() }
@@ -118,7 +168,14 @@ func (b *Batch) Commit(sync bool) error {
 	if sync {
 		opts = pebble.Sync
 	}
+	if b.e.cache == nil || b.rows.empty() {
+		err := b.b.Commit(opts)
+		b.b.Close()
+		return err
+	}
+	tok := b.e.cache.begin(&b.rows)
 	err := b.b.Commit(opts)
+	b.e.cache.end(&b.rows, tok, err == nil)
 	b.b.Close()
 	return err
 }

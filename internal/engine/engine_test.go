@@ -7,7 +7,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// testEachFS runs fn on the memory filesystem and on disk.
+// testEachFS runs fn on the memory filesystem, on it with a row cache
+// over every key below 0xff, and on disk.
 func testEachFS(t *testing.T, fn func(t *testing.T, e *Engine)) {
 	t.Run("mem", func(t *testing.T) {
 		e, err := Open("db", Options{FS: vfs.NewMem()})
@@ -15,6 +16,10 @@ func testEachFS(t *testing.T, fn func(t *testing.T, e *Engine)) {
 			t.Fatal(err)
 		}
 		defer e.Close()
+		fn(t, e)
+	})
+	t.Run("mem+rowcache", func(t *testing.T) {
+		e := openCached(t, 1<<20)
 		fn(t, e)
 	})
 	t.Run("disk", func(t *testing.T) {

@@ -140,6 +140,10 @@ func ReplicaShard(key []byte) uint64 { return binary.BigEndian.Uint64(key[1:9]) 
 // RaftSpan is the span of all replicas' raft keys.
 func RaftSpan() (lo, hi []byte) { return []byte{prefixRaft}, []byte{prefixRaft + 1} }
 
+// UserSpan is the span [lo, hi) of all user data: every slot's records
+// and indexes.
+func UserSpan() (lo, hi []byte) { return []byte{prefixUser}, []byte{prefixUser + 1} }
+
 // Meta returns the key of meta shard record name.
 func Meta(name string) []byte { return append([]byte{prefixMeta}, name...) }
 

@@ -87,6 +87,9 @@ type Config struct {
 	// (a heartbeat round to a quorum) instead of being served under the
 	// shard leader's lease.
 	NoReadLeases bool
+	// RowCacheSize bounds the cache of recently read and written user keys
+	// in bytes; default 32 MiB, negative turns it off.
+	RowCacheSize int64
 }
 
 func (c *Config) validate() error {
@@ -213,7 +216,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.Close()
 		}
 	}()
-	eng, err := engine.Open(filepath.Join(cfg.DataDir, "db"), engine.Options{FS: cfg.FS, Logger: cfg.Logger})
+	eo := engine.Options{FS: cfg.FS, Logger: cfg.Logger}
+	if cfg.RowCacheSize >= 0 {
+		lo, hi := keys.UserSpan()
+		eo.RowCacheSpan, eo.RowCacheSize = [2][]byte{lo, hi}, cfg.RowCacheSize
+	}
+	eng, err := engine.Open(filepath.Join(cfg.DataDir, "db"), eo)
 	if err != nil {
 		return nil, err
 	}
@@ -288,6 +296,13 @@ func (n *Node) Status() admin.Status {
 // its fsynced batches take (whose count is the number of syncs), and how
 // many commands this node forwarded.
 func (n *Node) Metrics() []prometheus.Collector {
+	eng := n.eng // Close clears n.eng; the cache's counters outlive it
+	rowCache := func() engine.RowCacheStats {
+		if eng == nil {
+			return engine.RowCacheStats{}
+		}
+		return eng.RowCacheStats()
+	}
 	counter := func(name, help string, get func(store.Stats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shoal_store_" + name, Help: help},
 			func() float64 {
@@ -309,6 +324,18 @@ func (n *Node) Metrics() []prometheus.Collector {
 			Name: "shoal_forwarded_commands_total",
 			Help: "Calls forwarding a command to its shard's leader on another node, retries included (clients that route by a stale or no slot map).",
 		}, func() float64 { return float64(n.forwarded.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "shoal_row_cache_hits_total",
+			Help: "Point reads of user keys answered from the row cache.",
+		}, func() float64 { return float64(rowCache().Hits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "shoal_row_cache_misses_total",
+			Help: "Point reads of user keys the row cache did not hold, answered by Pebble.",
+		}, func() float64 { return float64(rowCache().Misses) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_row_cache_bytes",
+			Help: "Approximate memory held by the row cache.",
+		}, func() float64 { return float64(rowCache().Bytes) }),
 	}
 }
 

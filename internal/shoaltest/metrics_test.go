@@ -26,6 +26,10 @@ func metricValues(t *testing.T, n *node.Node) map[string]float64 {
 			out[mf.GetName()+"_count"] = float64(h.GetSampleCount())
 			continue
 		}
+		if g := m.GetGauge(); g != nil {
+			out[mf.GetName()] = g.GetValue()
+			continue
+		}
 		out[mf.GetName()] = m.GetCounter().GetValue()
 	}
 	return out
@@ -62,5 +66,34 @@ func TestStoreCountersFollowWrites(t *testing.T) {
 	syncs := float64(syncsAfter - syncsBefore)
 	if timed < 1 || timed < syncs-2 || timed > syncs+2 {
 		t.Errorf("%.0f syncs but %.0f sync durations observed", syncs, timed)
+	}
+}
+
+// Repeated reads of a key are served from the row cache, and a read after
+// an overwrite returns the new value.
+func TestRowCacheServesRepeatedReads(t *testing.T) {
+	c := Start(t, 1, Options{Shards: 2})
+	c.WaitFor(30*time.Second, "shards led", c.AllShardsLed)
+	cl := c.Client(1)
+	ctx := ctxT(t, 30*time.Second)
+	before := metricValues(t, c.Node(1))
+	const reads = 20
+	for i := range 3 {
+		want := fmt.Sprint("v", i)
+		if err := cl.Set(ctx, "cached", want, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for range reads {
+			if got, err := cl.Get(ctx, "cached").Result(); err != nil || got != want {
+				t.Fatalf("GET cached = %q, %v; want %q", got, err, want)
+			}
+		}
+	}
+	after := metricValues(t, c.Node(1))
+	if d := after["shoal_row_cache_hits_total"] - before["shoal_row_cache_hits_total"]; d < 3*reads {
+		t.Errorf("row cache hits grew by %.0f over %d GETs of a key just written", d, 3*reads)
+	}
+	if after["shoal_row_cache_bytes"] <= 0 {
+		t.Errorf("row cache holds %.0f bytes after caching a key", after["shoal_row_cache_bytes"])
 	}
 }

@@ -202,7 +202,9 @@ func Run(cfg Config) (*Result, error) {
 }
 
 func (n *node) start() error {
-	eng, err := engine.Open("db", engine.Options{FS: n.fs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	lo, hi := keys.UserSpan()
+	eng, err := engine.Open("db", engine.Options{FS: n.fs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		RowCacheSpan: [2][]byte{lo, hi}})
 	if err != nil {
 		return fmt.Errorf("sim: open node %d: %w", n.id, err)
 	}
