@@ -34,7 +34,7 @@ type Options struct {
 	// RowCacheSpan is the span [lo, hi) of keys whose point reads are
 	// cached (see rowCache); none when hi is nil.
 	RowCacheSpan [2][]byte
-	// RowCacheSize bounds the row cache in bytes; default 32 MiB.
+	// RowCacheSize bounds the row cache in bytes; default 16 MiB.
 	RowCacheSize int64
 }
 
@@ -66,7 +66,7 @@ func Open(dir string, o Options) (*Engine, error) {
 	e := &Engine{db: db}
 	if lo, hi := o.RowCacheSpan[0], o.RowCacheSpan[1]; hi != nil {
 		if o.RowCacheSize == 0 {
-			o.RowCacheSize = 32 << 20
+			o.RowCacheSize = 16 << 20
 		}
 		e.cache = newRowCache(o.RowCacheSize, lo, hi)
 	}

@@ -35,8 +35,10 @@ type rowCache struct {
 const (
 	rowCacheShards = 64
 	// rowOverhead approximates the memory of one entry besides its key and
-	// value: the map slot, the string and slice headers.
-	rowOverhead = 64
+	// value: the map slot, the string and slice headers, the allocator's
+	// rounding. Measured: 200 000 rows of 14-byte keys and 71-byte values
+	// take 169 bytes each on the heap.
+	rowOverhead = 84
 )
 
 type rowCacheShard struct {
