@@ -118,7 +118,7 @@ type Batch struct {
 
 // Get returns a copy of the value of key, observing the batch's writes.
 func (b *Batch) Get(key []byte) ([]byte, bool, error) {
-	if c := b.e.cache; c != nil && c.covers(key) && !b.rows.written(key) {
+	if c := b.e.cache; c != nil && b.b.Indexed() && c.covers(key) && !b.rows.written(key) {
 		// An indexed batch reads what it did not write from the database
 		// as it is now, which is what Engine.Get returns.
 		return b.e.Get(key)
@@ -174,8 +174,10 @@ func (b *Batch) Commit(sync bool) error {
 		return err
 	}
 	tok := b.e.cache.begin(&b.rows)
+	committed := false
+	defer func() { b.e.cache.end(&b.rows, tok, committed) }() // even if Pebble panics
 	err := b.b.Commit(opts)
-	b.e.cache.end(&b.rows, tok, err == nil)
+	committed = err == nil
 	b.b.Close()
 	return err
 }

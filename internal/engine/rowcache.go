@@ -128,13 +128,16 @@ func (c *rowCache) stats() RowCacheStats {
 
 // put installs r as key's row, evicting others while the shard is over
 // limit. Go's map iteration starts at a random place, which makes the
-// eviction random.
+// eviction random. A row bigger than a quarter of the shard is not kept:
+// it would push out everything else.
 func (sh *rowCacheShard) put(key string, r row, limit int) {
-	if old, ok := sh.rows[key]; ok {
-		sh.bytes -= len(key) + len(old.value) + rowOverhead
+	sh.remove(key)
+	cost := len(key) + len(r.value) + rowOverhead
+	if cost > limit/4 {
+		return
 	}
 	sh.rows[key] = r
-	sh.bytes += len(key) + len(r.value) + rowOverhead
+	sh.bytes += cost
 	for k, old := range sh.rows {
 		if sh.bytes <= limit {
 			break

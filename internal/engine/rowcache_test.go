@@ -150,7 +150,19 @@ func TestRowCacheStaysWithinItsSize(t *testing.T) {
 		b.Commit(false)
 	}
 	for i := range 5000 {
-		wantGet(t, e, fmt.Sprintf("key:%d", i), string(value), true)
+		k := fmt.Sprintf("key:%d", i)
+		wantGet(t, e, k, string(value), true)
+		if _, ok := cached(e, k); !ok {
+			t.Fatalf("%s is not cached right after it was read", k)
+		}
+	}
+	checkRowCache(t, e.cache)
+	// A row bigger than a quarter of its shard is not kept.
+	big := bytes.Repeat([]byte("b"), e.cache.limit)
+	set(t, e, "big", string(big))
+	wantGet(t, e, "big", string(big), true)
+	if _, ok := cached(e, "big"); ok {
+		t.Fatal("a row bigger than its shard's limit was cached")
 	}
 	total, rows := 0, 0
 	for i := range e.cache.shards {
@@ -257,6 +269,7 @@ func TestRowCacheNeverGoesBack(t *testing.T) {
 	wg.Wait()
 	stop.Store(true)
 	readersWG.Wait()
+	checkRowCache(t, e.cache)
 	for _, k := range []string{"own:0", "own:1", "own:2", "own:3", "own:0:side", "shared:0", "shared:1", "shared:2"} {
 		want, wantOK, _ := get(e.db, []byte(k))
 		if r, ok := cached(e, k); ok && (r.found != wantOK || !bytes.Equal(r.value, want)) {
@@ -353,18 +366,72 @@ func TestRowCacheOverlappingWrites(t *testing.T) {
 }
 
 // A write that began alone but saw another begin before it ended does not
-// install either: the other may commit after it.
+// install either: the other may have committed after it.
 func TestRowCacheWriteOverlappedLater(t *testing.T) {
 	c := newRowCache(1<<20, []byte{}, []byte{0xff})
 	db := fakeDB{"k": "old"}
 	x, w := writesOf("k", "x"), writesOf("k", "w")
-	tokX := c.begin(x)
+	tokX := c.begin(x) // alone
 	tokW := c.begin(w)
-	db["k"] = "w"
 	db["k"] = "x"
+	db["k"] = "w"
+	c.end(x, tokX, true) // must not install x
+	wantCached(t, c, db, "k", "w")
 	c.end(w, tokW, true)
-	c.end(x, tokX, true)
-	wantCached(t, c, db, "k", "x")
+	wantCached(t, c, db, "k", "w")
+	checkRowCache(t, c)
+}
+
+// checkRowCache checks a cache at rest: no write in progress, and each
+// shard's byte count is what its rows cost.
+func checkRowCache(t *testing.T, c *rowCache) {
+	t.Helper()
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		sum := 0
+		for k, r := range sh.rows {
+			sum += len(k) + len(r.value) + rowOverhead
+		}
+		bytes, writers := sh.bytes, sh.writers
+		sh.mu.Unlock()
+		if bytes != sum || writers != 0 {
+			t.Fatalf("shard %d at rest: %d bytes counted, rows cost %d; %d writers", i, bytes, sum, writers)
+		}
+	}
+}
+
+// One batch's writes to keys in different cache shards, a key written
+// twice, and a failed commit.
+func TestRowCacheBatchEdges(t *testing.T) {
+	c := newRowCache(1<<20, []byte{}, []byte{0xff})
+	db := fakeDB{}
+	w := &rowWrites{}
+	for i := range 20 {
+		w.set(fmt.Appendf(nil, "k%d", i), []byte("1"), true)
+	}
+	w.set([]byte("k0"), []byte("2"), true)
+	tok := c.begin(w)
+	if len(tok) < 2 {
+		t.Fatalf("20 keys touched %d cache shards; the test needs several", len(tok))
+	}
+	for i := range 20 {
+		db[fmt.Sprint("k", i)] = "1"
+	}
+	db["k0"] = "2"
+	c.end(w, tok, true)
+	wantCached(t, c, db, "k0", "2") // the batch's last write of k0
+	wantCached(t, c, db, "k19", "1")
+	checkRowCache(t, c)
+
+	w = writesOf("k1", "lost")
+	tok = c.begin(w)
+	c.end(w, tok, false)
+	if _, ok := c.shard([]byte("k1")).rows["k1"]; ok {
+		t.Fatal("a failed commit left its key cached")
+	}
+	wantCached(t, c, db, "k1", "1")
+	checkRowCache(t, c)
 }
 
 // A write that had its shard to itself installs its values; one that did
