@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -60,6 +61,10 @@ func Open(dir string, o Options) (*Engine, error) {
 		MemTableSize: uint64(o.MemTableSize),
 	}
 	db, err := pebble.Open(dir, opts)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		// Pebble's flock of the directory's LOCK file.
+		return nil, fmt.Errorf("engine: open %s: the data directory is in use by another process (%w)", dir, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("engine: open %s: %w", dir, err)
 	}

@@ -1,7 +1,13 @@
 package engine
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -111,4 +117,46 @@ func TestIterateSpansMatchesIterate(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Opening a data directory another process holds fails with an error that
+// says so, not with the lock's errno alone. The test runs itself as that
+// other process.
+func TestOpenOfADirectoryInUse(t *testing.T) {
+	if dir := os.Getenv("SHOAL_ENGINE_HOLD"); dir != "" {
+		e, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println("holding")
+		io.Copy(io.Discard, os.Stdin) // until the parent closes stdin
+		e.Close()
+		return
+	}
+	dir := t.TempDir()
+	holder := exec.Command(os.Args[0], "-test.run=^TestOpenOfADirectoryInUse$")
+	holder.Env = append(os.Environ(), "SHOAL_ENGINE_HOLD="+dir)
+	stdin, err := holder.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		holder.Wait()
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "holding\n" {
+		t.Fatalf("holder process: %q, %v", line, err)
+	}
+	_, err = Open(dir, Options{})
+	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("Open of a held directory: %v; want an error saying it is in use", err)
+	}
 }
