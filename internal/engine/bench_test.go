@@ -8,6 +8,19 @@ import (
 	"github.com/shoaldb/shoal/internal/keys"
 )
 
+// appendLog stages into w the i-th raft log entry of a node with 16 shards
+// taking turns, truncating a shard's log by 2048 entries every 4096, and
+// returns the shard.
+func appendLog(w *Batch, index *[16]uint64, i int, entry []byte) uint64 {
+	shard := uint64(i % 16)
+	index[shard]++
+	w.Set(keys.LogEntry(shard, index[shard]), entry)
+	if index[shard]%4096 == 0 {
+		w.DeleteRange(keys.LogEntry(shard, 0), keys.LogEntry(shard, index[shard]-2048))
+	}
+	return shard
+}
+
 // BenchmarkGetAmidRaftLog measures a point read of user data in a database
 // shaped like a busy node's: 10 000 keys overwritten again and again among
 // raft log entries of 16 shards that are appended and truncated.
@@ -25,13 +38,8 @@ func BenchmarkGetAmidRaftLog(b *testing.B) {
 			var index [16]uint64
 			for i := range 400_000 {
 				w := e.NewWriteBatch()
-				shard := uint64(i % 16)
-				index[shard]++
-				w.Set(keys.LogEntry(shard, index[shard]), entry)
+				appendLog(w, &index, i, entry)
 				w.Set(keys.Data([]byte(fmt.Sprint("key:", i%nkeys))), value)
-				if index[shard]%4096 == 0 {
-					w.DeleteRange(keys.LogEntry(shard, 0), keys.LogEntry(shard, index[shard]-2048))
-				}
 				if err := w.Commit(false); err != nil {
 					b.Fatal(err)
 				}
@@ -70,14 +78,9 @@ func BenchmarkApplySetAmidRaftLog(b *testing.B) {
 				value := make([]byte, 80)
 				var index [16]uint64
 				apply := func(i int) {
-					shard := uint64(i % 16)
-					index[shard]++
 					w := e.NewWriteBatch()
-					w.Set(keys.LogEntry(shard, index[shard]), entry)
+					shard := appendLog(w, &index, i, entry)
 					w.Set(keys.HardState(shard), value[:20])
-					if index[shard]%4096 == 0 {
-						w.DeleteRange(keys.LogEntry(shard, 0), keys.LogEntry(shard, index[shard]-2048))
-					}
 					if err := w.Commit(false); err != nil {
 						b.Fatal(err)
 					}
