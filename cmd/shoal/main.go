@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/node"
 	"github.com/spf13/cobra"
 )
@@ -88,7 +89,7 @@ func startCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.pprof, "pprof-addr", "", "serve Go's pprof profiles on this HTTP address (off by default)")
 	cmd.Flags().BoolVar(&f.readLeases, "read-leases", true, "serve linearizable reads under the shard leader's lease; false: a quorum round per read")
-	cmd.Flags().Int64Var(&f.rowCache, "row-cache-size", 16<<20, "bytes of recently read and written keys kept in memory for point reads; 0 or less turns it off")
+	cmd.Flags().Int64Var(&f.rowCache, "row-cache-size", engine.DefaultRowCacheSize, "bytes of recently read and written keys kept in memory for point reads; 0 or less turns it off")
 	return cmd
 }
 

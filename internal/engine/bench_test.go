@@ -8,6 +8,18 @@ import (
 	"github.com/shoaldb/shoal/internal/keys"
 )
 
+// openBench opens an engine with o on the memory filesystem, closed when
+// b ends.
+func openBench(b *testing.B, o Options) *Engine {
+	o.FS = vfs.NewMem()
+	e, err := Open("db", o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	return e
+}
+
 // appendLog stages into w the i-th raft log entry of a node with 16 shards
 // taking turns, truncating a shard's log by 2048 entries every 4096, and
 // returns the shard.
@@ -27,14 +39,9 @@ func appendLog(w *Batch, index *[16]uint64, i int, entry []byte) uint64 {
 func BenchmarkGetAmidRaftLog(b *testing.B) {
 	for _, mem := range []int64{4 << 20, 8 << 20, 32 << 20} {
 		b.Run(fmt.Sprintf("memtable=%dMiB", mem>>20), func(b *testing.B) {
-			e, err := Open("db", Options{FS: vfs.NewMem(), MemTableSize: mem})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer e.Close()
+			e := openBench(b, Options{MemTableSize: mem})
 			const nkeys = 10000
-			entry := make([]byte, 150)
-			value := make([]byte, 80)
+			entry, value := make([]byte, 150), make([]byte, 80)
 			var index [16]uint64
 			for i := range 400_000 {
 				w := e.NewWriteBatch()
@@ -63,19 +70,14 @@ func BenchmarkApplySetAmidRaftLog(b *testing.B) {
 	for _, mem := range []int64{8 << 20, 32 << 20} {
 		for _, cache := range []bool{false, true} {
 			b.Run(fmt.Sprintf("memtable=%dMiB/rowcache=%v", mem>>20, cache), func(b *testing.B) {
-				o := Options{FS: vfs.NewMem(), MemTableSize: mem}
+				o := Options{MemTableSize: mem}
 				if cache {
 					lo, hi := keys.UserSpan()
 					o.RowCacheSpan = [2][]byte{lo, hi}
 				}
-				e, err := Open("db", o)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer e.Close()
+				e := openBench(b, o)
 				const nkeys = 10000
-				entry := make([]byte, 150)
-				value := make([]byte, 80)
+				entry, value := make([]byte, 150), make([]byte, 80)
 				var index [16]uint64
 				apply := func(i int) {
 					w := e.NewWriteBatch()

@@ -35,9 +35,13 @@ type Options struct {
 	// RowCacheSpan is the span [lo, hi) of keys whose point reads are
 	// cached (see rowCache); none when hi is nil.
 	RowCacheSpan [2][]byte
-	// RowCacheSize bounds the row cache in bytes; default 16 MiB.
+	// RowCacheSize bounds the row cache in bytes; default
+	// DefaultRowCacheSize.
 	RowCacheSize int64
 }
+
+// DefaultRowCacheSize is the row cache's size when Options leave it 0.
+const DefaultRowCacheSize = 16 << 20
 
 // Open opens (creating if needed) the database in dir.
 func Open(dir string, o Options) (*Engine, error) {
@@ -71,7 +75,7 @@ func Open(dir string, o Options) (*Engine, error) {
 	e := &Engine{db: db}
 	if lo, hi := o.RowCacheSpan[0], o.RowCacheSpan[1]; hi != nil {
 		if o.RowCacheSize == 0 {
-			o.RowCacheSize = 16 << 20
+			o.RowCacheSize = DefaultRowCacheSize
 		}
 		e.cache = newRowCache(o.RowCacheSize, lo, hi)
 	}

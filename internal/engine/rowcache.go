@@ -167,9 +167,6 @@ type rowWrites struct {
 
 func (w *rowWrites) deleteRange(lo, hi []byte) {
 	w.ranges = append(w.ranges, [2][]byte{bytes.Clone(lo), bytes.Clone(hi)})
-	for k := range w.rows {
-		w.rows[k] = row{}
-	}
 }
 
 func (w *rowWrites) empty() bool { return len(w.rows) == 0 && len(w.ranges) == 0 }
@@ -193,7 +190,7 @@ func (w *rowWrites) set(key, value []byte, found bool) {
 		w.rows = make(map[string]row)
 	}
 	if len(w.ranges) > 0 {
-		w.rows[string(key)] = row{}
+		w.rows[string(key)] = row{} // never installed: do not copy a snapshot's values
 		return
 	}
 	w.rows[string(key)] = row{value: bytes.Clone(value), found: found}

@@ -88,7 +88,7 @@ type Config struct {
 	// shard leader's lease.
 	NoReadLeases bool
 	// RowCacheSize bounds the cache of recently read and written user keys
-	// in bytes; default 16 MiB, negative turns it off.
+	// in bytes; default engine.DefaultRowCacheSize, negative turns it off.
 	RowCacheSize int64
 }
 
