@@ -11,7 +11,7 @@ import (
 // snapshot; it is rebuilt when either changes.
 type topoCache struct {
 	view *meta.State
-	info map[uint64]store.ReplicaInfo
+	info *map[uint64]store.ReplicaInfo
 	at   int64 // unix seconds, to refresh liveness
 	topo server.Topology
 }
@@ -19,9 +19,9 @@ type topoCache struct {
 // Topology implements server.Cluster.
 func (n *Node) Topology() server.Topology {
 	view := n.view.Load()
-	info := n.st.Load().Replicas()
+	snap := n.st.Load().ReplicasSnapshot()
 	now := time.Now()
-	if c := n.topo.Load(); c != nil && c.view == view && sameInfo(c.info, info) && c.at == now.Unix() {
+	if c := n.topo.Load(); c != nil && c.view == view && c.info == snap && c.at == now.Unix() {
 		return c.topo
 	}
 	t := server.Topology{Self: n.ID(), ClusterID: n.ident.GetClusterId()}
@@ -29,6 +29,7 @@ func (n *Node) Topology() server.Topology {
 		nd := view.Nodes[id]
 		t.Nodes = append(t.Nodes, server.Node{ID: id, Addr: nd.Addr, Alive: id == n.ID() || view.Alive(id, now.UnixMilli())})
 	}
+	info := *snap
 	for _, sh := range view.DataShards() {
 		s := server.Shard{ID: sh.ID, FirstSlot: sh.FirstSlot, LastSlot: sh.LastSlot, Replicas: sh.Voters, Leader: sh.Leader}
 		// The local replica knows its shard's leader and members first.
@@ -42,21 +43,6 @@ func (n *Node) Topology() server.Topology {
 		}
 		t.Shards = append(t.Shards, s)
 	}
-	n.topo.Store(&topoCache{view: view, info: info, at: now.Unix(), topo: t})
+	n.topo.Store(&topoCache{view: view, info: snap, at: now.Unix(), topo: t})
 	return t
-}
-
-// sameInfo reports whether a and b are the same published snapshot (the
-// store publishes a new map on every change).
-func sameInfo(a, b map[uint64]store.ReplicaInfo) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, x := range a {
-		y, ok := b[k]
-		if !ok || x.Leader != y.Leader || x.Term != y.Term || len(x.Voters) != len(y.Voters) || x.Initialized != y.Initialized {
-			return false
-		}
-	}
-	return true
 }

@@ -154,3 +154,59 @@ func TestMultiKeyReadsSeeAtomicWrites(t *testing.T) {
 		reads++
 	}
 }
+
+// TestTopologyFollowsLeadershipAtOnce: the topology a node serves to
+// CLUSTER SLOTS and uses to route is cached, but never behind the replica
+// state it was built from, even within the second it was cached.
+func TestTopologyFollowsLeadershipAtOnce(t *testing.T) {
+	c := Start(t, 3, Options{Shards: 3})
+	c.WaitFor(60*time.Second, "fully replicated", c.FullyReplicated(3))
+	c.WaitFor(30*time.Second, "all shards led", c.AllShardsLed)
+	n := c.Node(1)
+	leaderIn := func(shard uint64) uint64 {
+		for _, sh := range n.Topology().Shards {
+			if sh.ID == shard {
+				return sh.Leader
+			}
+		}
+		t.Fatalf("shard %d missing from node 1's topology", shard)
+		return 0
+	}
+	for moves := 0; moves < 3; moves++ {
+		shards := n.Topology().Shards
+		shard := shards[moves%len(shards)].ID
+		ri, ok := n.Store().Replica(shard)
+		if !ok || ri.Leader == 0 {
+			t.Fatalf("node 1's replica of shard %d: %+v, %v", shard, ri, ok)
+		}
+		from := ri.Leader
+		to := from%3 + 1
+		if got := leaderIn(shard); got != from {
+			t.Fatalf("before the move node 1's topology says shard %d is led by %d, its replica says %d", shard, got, from)
+		}
+		if err := c.Node(from).Store().TransferLeader(ctxT(t, 5*time.Second), shard, to); err != nil {
+			t.Fatalf("transfer shard %d from %d to %d: %v", shard, from, to, err)
+		}
+		c.WaitFor(10*time.Second, "node 1 sees the new leader", func() error {
+			ri, ok := n.Store().Replica(shard)
+			if !ok || ri.Leader != to {
+				return fmt.Errorf("node 1's replica of shard %d says leader %d", shard, ri.Leader)
+			}
+			return nil
+		})
+		// Whatever placement does next, the topology must agree with a
+		// replica state that held both before and after it was read.
+		for {
+			before, _ := n.Store().Replica(shard)
+			got := leaderIn(shard)
+			after, _ := n.Store().Replica(shard)
+			if before.Leader != after.Leader || before.Term != after.Term {
+				continue
+			}
+			if got != after.Leader {
+				t.Fatalf("after moving shard %d from %d to %d node 1's replica says leader %d but its topology %d", shard, from, to, after.Leader, got)
+			}
+			break
+		}
+	}
+}

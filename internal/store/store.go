@@ -540,7 +540,13 @@ type ReplicaInfo struct {
 
 // Replicas returns a snapshot of the local replicas, updated by the loop
 // whenever leadership, membership or descriptors change.
-func (s *Store) Replicas() map[uint64]ReplicaInfo { return *s.info.Load() }
+func (s *Store) Replicas() map[uint64]ReplicaInfo { return *s.ReplicasSnapshot() }
+
+// ReplicasSnapshot returns the snapshot Replicas does, as the pointer the
+// loop published. Every change publishes a new pointer, so a caller that
+// derives something from a snapshot can tell it is still current by
+// comparing pointers.
+func (s *Store) ReplicasSnapshot() *map[uint64]ReplicaInfo { return s.info.Load() }
 
 // Replica returns one local replica's info.
 func (s *Store) Replica(shard uint64) (ReplicaInfo, bool) {
