@@ -81,13 +81,26 @@ func (s *Store) handleReady() {
 			case raft.LocalApplyThread:
 				x.apply = m.GetResponses()
 			default:
-				out = append(out, &shoalpb.RaftEnvelope{ShardId: x.r.shard, Message: m})
+				if !x.r.holdCommit(m) {
+					out = append(out, &shoalpb.RaftEnvelope{ShardId: x.r.shard, Message: m})
+				}
 			}
 		}
 	}
 	s.send(out)
 	s.handOff()
 	s.apply(ready)
+}
+
+// sendHeld sends the commit appends every replica still holds.
+func (s *Store) sendHeld() {
+	var out []*shoalpb.RaftEnvelope
+	for _, r := range s.order {
+		for _, m := range r.takeHeld() {
+			out = append(out, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: m})
+		}
+	}
+	s.send(out)
 }
 
 // stage writes the append m of replica x into the pending batch.

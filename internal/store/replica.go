@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
@@ -40,6 +41,12 @@ type replica struct {
 	// leader and is known not to have been applied.
 	inflight map[uint64]uint64
 	byIndex  map[uint64]uint64
+	// queued holds the proposals made in this cycle's requests, handed to
+	// raft together once the requests have run (proposeQueued).
+	queued []queuedProposal
+	// heldCommits holds, per follower, the last append this leader made
+	// that carries no entries, only the commit index (holdCommit).
+	heldCommits []*raftpb.Message
 	// readQueue holds ids of ReadIndex requests that arrived since the
 	// last cycle: the loop asks raft for one read index for all of them
 	// (one heartbeat round per shard and cycle, not one per request).
@@ -75,6 +82,53 @@ func (r *replica) track(id uint64) {
 		r.byIndex = make(map[uint64]uint64)
 	}
 	r.inflight[id] = 0
+}
+
+// queuedProposal is a proposal waiting to be handed to raft: the request
+// id and the entry data.
+type queuedProposal struct {
+	id   uint64
+	data []byte
+}
+
+// holdCommit decides whether to keep back m, a message this replica's raft
+// wants sent. A leader sends each follower an append without entries
+// whenever its commit index moves, and the follower answers it: under load
+// that doubles the messages of every write, to tell followers what the
+// next append, a heartbeat or the next tick tells them anyway. Such an
+// append is held, replacing one held for the same follower; any later
+// append with entries to that follower carries a newer commit index and
+// discards it; what is still held at the next tick is sent (takeHeld).
+// Dropping or delaying a message is always safe in raft, and a follower's
+// commit index only decides how soon it applies; the leader answers
+// clients and serves reads by itself. It reports whether m was held.
+func (r *replica) holdCommit(m *raftpb.Message) bool {
+	if m.GetType() != raftpb.MessageType_MsgApp {
+		return false
+	}
+	empty := len(m.GetEntries()) == 0
+	for i, h := range r.heldCommits {
+		if h.GetTo() != m.GetTo() {
+			continue
+		}
+		if empty {
+			r.heldCommits[i] = m
+			return true
+		}
+		r.heldCommits = slices.Delete(r.heldCommits, i, i+1)
+		return false
+	}
+	if empty {
+		r.heldCommits = append(r.heldCommits, m)
+	}
+	return empty
+}
+
+// takeHeld returns the held commit appends and forgets them.
+func (r *replica) takeHeld() []*raftpb.Message {
+	held := r.heldCommits
+	r.heldCommits = nil
+	return held
 }
 
 // locate records the log indexes of this replica's own proposals among

@@ -138,11 +138,11 @@ func (s *Store) StartPropose(shard uint64, args [][]byte) *Pending {
 		if err != nil {
 			return err
 		}
-		if err := r.rn.Propose(data); err != nil {
-			return proposeErr(err)
-		}
-		s.stats.proposals.Add(1)
 		if s.cfg.Testing.AckBeforeCommit {
+			if err := r.rn.Propose(data); err != nil {
+				return proposeErr(err)
+			}
+			s.stats.proposals.Add(1)
 			// The planted bug: answer with the effect on the leader's
 			// current state, before the entry is committed.
 			b := s.eng.NewBatch()
@@ -151,9 +151,67 @@ func (s *Store) StartPropose(shard uint64, args [][]byte) *Pending {
 			s.waiters.deliver(id, result{val: val, err: err})
 			return nil
 		}
-		r.track(id)
+		if len(r.queued) == 0 {
+			s.proposing = append(s.proposing, r)
+		}
+		r.queued = append(r.queued, queuedProposal{id: id, data: data})
 		return nil
 	})
+}
+
+// maxProposalBatch bounds the entry bytes handed to raft in one message;
+// raft splits its appends at the same size (MaxSizePerMsg).
+const maxProposalBatch = 1 << 20
+
+// proposeQueued hands each replica's proposals of this cycle to raft, as
+// few messages as possible. Raft sends each follower one append per
+// proposal message, so proposals from many clients of one shard reach a
+// follower together and are acknowledged together, instead of costing an
+// append and a response each. It runs right after the cycle's requests,
+// so nothing has changed leadership since they were checked, except a
+// request of the same cycle; that is checked again here.
+func (s *Store) proposeQueued() {
+	for _, r := range s.proposing {
+		queued := r.queued
+		r.queued = nil
+		for len(queued) > 0 {
+			n, size := 1, len(queued[0].data)
+			for n < len(queued) && size+len(queued[n].data) <= maxProposalBatch {
+				size += len(queued[n].data)
+				n++
+			}
+			batch := queued[:n]
+			queued = queued[n:]
+			err := s.proposeBatch(r, batch)
+			for _, p := range batch {
+				if err != nil {
+					s.waiters.deliver(p.id, result{err: err})
+				} else {
+					r.track(p.id)
+				}
+			}
+		}
+	}
+	s.proposing = s.proposing[:0]
+}
+
+// proposeBatch appends proposals to r's raft log in one message.
+func (s *Store) proposeBatch(r *replica, batch []queuedProposal) error {
+	if s.replicas[r.shard] != r {
+		return ErrUnknownShard
+	}
+	if !r.isLeader() {
+		return &NotLeaderError{Shard: r.shard, Leader: r.lead}
+	}
+	ents := make([]*raftpb.Entry, len(batch))
+	for i, p := range batch {
+		ents[i] = &raftpb.Entry{Data: p.data}
+	}
+	if err := r.rn.Step(&raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), From: proto.Uint64(s.cfg.NodeID), Entries: ents}); err != nil {
+		return proposeErr(err)
+	}
+	s.stats.proposals.Add(uint64(len(batch)))
+	return nil
 }
 
 func proposeErr(err error) error {

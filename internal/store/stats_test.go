@@ -11,6 +11,7 @@ import (
 func TestStatsCountTheLoopsWork(t *testing.T) {
 	c := newSteppedCluster(t)
 	leader := c.leader(t)
+	c.settle()
 	before := map[*Store]Stats{}
 	for _, s := range c.stores {
 		before[s] = s.Stats()
@@ -20,8 +21,10 @@ func TestStatsCountTheLoopsWork(t *testing.T) {
 	for i := range writes {
 		pending = append(pending, leader.StartPropose(1, [][]byte{[]byte("set"), []byte(fmt.Sprint("k", i)), []byte("v")}))
 	}
-	for range 20 {
-		c.step(false)
+	// The tick sends the followers the commit index the leader held back
+	// (replica.holdCommit), so they apply too.
+	for i := range 30 {
+		c.step(i == 15)
 	}
 	for i, p := range pending {
 		if _, err, done := p.Poll(); !done || err != nil {
@@ -40,8 +43,8 @@ func TestStatsCountTheLoopsWork(t *testing.T) {
 			wantProposals = writes
 		}
 		switch {
-		case d.Cycles != 20:
-			t.Errorf("node %d: %d cycles counted in 20 steps", s.NodeID(), d.Cycles)
+		case d.Cycles != 30:
+			t.Errorf("node %d: %d cycles counted in 30 steps", s.NodeID(), d.Cycles)
 		case d.Proposals != wantProposals:
 			t.Errorf("node %d: %d proposals, want %d", s.NodeID(), d.Proposals, wantProposals)
 		case d.SyncedEntries != writes || d.AppliedEntries != writes:
@@ -51,5 +54,58 @@ func TestStatsCountTheLoopsWork(t *testing.T) {
 		case d.Sends == 0 || d.MessagesSent < d.Sends:
 			t.Errorf("node %d: %d messages in %d sends", s.NodeID(), d.MessagesSent, d.Sends)
 		}
+	}
+}
+
+// The writes proposed in one cycle cost one append to each follower and
+// one answer from each: raft gets them in one proposal (proposeQueued),
+// and the leader holds back the append that would only carry the new
+// commit index until the next tick, when the followers learn it and apply.
+func TestWritesOfACycleCostOneAppendPerFollower(t *testing.T) {
+	c := newSteppedCluster(t)
+	leader := c.leader(t)
+	c.settle()
+	before := map[*Store]Stats{}
+	for _, s := range c.stores {
+		before[s] = s.Stats()
+	}
+	const writes = 10
+	var pending []*Pending
+	for i := range writes {
+		pending = append(pending, leader.StartPropose(1, [][]byte{[]byte("set"), []byte(fmt.Sprint("k", i)), []byte("v")}))
+	}
+	for range 20 {
+		c.step(false)
+	}
+	for i, p := range pending {
+		if _, err, done := p.Poll(); !done || err != nil {
+			t.Fatalf("write %d: done=%v err=%v", i, done, err)
+		}
+	}
+	for _, s := range c.stores {
+		d := s.Stats()
+		sent, applied := d.MessagesSent-before[s].MessagesSent, d.AppliedEntries-before[s].AppliedEntries
+		wantSent, wantApplied := uint64(1), uint64(0)
+		if s == leader {
+			wantSent, wantApplied = 2, writes
+		}
+		if sent != wantSent || applied != wantApplied {
+			t.Errorf("node %d before the tick: sent %d messages and applied %d entries, want %d and %d", s.NodeID(), sent, applied, wantSent, wantApplied)
+		}
+	}
+	c.settle()
+	for _, s := range c.stores {
+		if applied := s.Stats().AppliedEntries - before[s].AppliedEntries; applied != writes {
+			t.Errorf("node %d after the tick: applied %d entries, want %d", s.NodeID(), applied, writes)
+		}
+	}
+}
+
+// settle steps the cluster through one tick and what follows it, so that
+// followers learn the commit index their leader held back.
+func (c *steppedCluster) settle() {
+	c.step(true)
+	for range 20 {
+		c.step(false)
 	}
 }

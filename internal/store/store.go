@@ -157,6 +157,8 @@ type Store struct {
 	dirty    bool // replica info changed; republish info
 	// reading lists the replicas with a non-empty readQueue.
 	reading []*replica
+	// proposing lists the replicas with queued proposals.
+	proposing []*replica
 	// The persistence pipeline (ready.go): raft writes staged since the
 	// last hand-off, whether they need a sync, and whether the syncer
 	// holds a batch.
@@ -366,6 +368,7 @@ func (s *Store) cycle(tick bool) bool {
 	for _, op := range ops {
 		op()
 	}
+	s.proposeQueued()
 	for _, env := range msgs {
 		s.step(env)
 	}
@@ -377,6 +380,7 @@ func (s *Store) cycle(tick bool) bool {
 			}
 		}
 		s.renewLeases()
+		s.sendHeld()
 	}
 	s.requestReadIndexes()
 	s.handleReady()
