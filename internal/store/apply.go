@@ -8,6 +8,7 @@ import (
 	"github.com/shoaldb/shoal/internal/shoalpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -77,7 +78,7 @@ func (s *Store) applyEntry(b *engine.Batch, r *replica, e *raftpb.Entry, out []d
 		if len(e.GetData()) < 8 {
 			panic(fmt.Sprintf("store: shard %d entry %d: short command", r.shard, e.GetIndex()))
 		}
-		if err := proto.Unmarshal(e.GetData()[8:], &cmd); err != nil {
+		if err := decodeCommand(e.GetData()[8:], &cmd); err != nil {
 			panic(fmt.Sprintf("store: shard %d entry %d: bad command: %v", r.shard, e.GetIndex(), err))
 		}
 		val, err := s.cfg.StateMachine.Apply(b, r.desc, &cmd)
@@ -111,6 +112,51 @@ func (s *Store) applyEntry(b *engine.Batch, r *replica, e *raftpb.Entry, out []d
 		}
 	}
 	return out
+}
+
+// decodeCommand decodes a Command as proto.Unmarshal does, except that
+// its arguments are slices of b instead of copies: every replica decodes
+// every entry, and raft entries are never modified, so the copies would
+// only cost an allocation per argument. Fields it does not know are
+// skipped.
+func decodeCommand(b []byte, cmd *shoalpb.Command) error {
+	cmd.Args = make([][]byte, 0, 4)
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		if num > protowire.MaxValidNumber {
+			return fmt.Errorf("store: command field number %d out of range", num)
+		}
+		b = b[n:]
+		var v uint64
+		switch {
+		case num == 4 && typ == protowire.BytesType:
+			var arg []byte
+			arg, n = protowire.ConsumeBytes(b)
+			if n >= 0 {
+				cmd.Args = append(cmd.Args, arg[:len(arg):len(arg)])
+			}
+		case num <= 3 && typ == protowire.VarintType:
+			v, n = protowire.ConsumeVarint(b)
+			switch num {
+			case 1:
+				cmd.Id = v
+			case 2:
+				cmd.NowMs = int64(v)
+			case 3:
+				cmd.Rand = v
+			}
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	return nil
 }
 
 // afterApply releases linearizable reads whose read index is now applied.

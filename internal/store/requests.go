@@ -203,9 +203,10 @@ func (s *Store) proposeBatch(r *replica, batch []queuedProposal) error {
 	if !r.isLeader() {
 		return &NotLeaderError{Shard: r.shard, Leader: r.lead}
 	}
-	ents := make([]*raftpb.Entry, len(batch))
+	ents, backing := make([]*raftpb.Entry, len(batch)), make([]raftpb.Entry, len(batch))
 	for i, p := range batch {
-		ents[i] = &raftpb.Entry{Data: p.data}
+		backing[i].Data = p.data
+		ents[i] = &backing[i]
 	}
 	if err := r.rn.Step(&raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), From: proto.Uint64(s.cfg.NodeID), Entries: ents}); err != nil {
 		return proposeErr(err)

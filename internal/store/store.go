@@ -30,7 +30,9 @@ type Transport interface {
 }
 
 // StateMachine applies committed commands. It must be deterministic: the
-// result may depend only on w's contents, desc and cmd.
+// result may depend only on w's contents, desc and cmd. cmd.Args alias the
+// raft entry, which stays immutable: Apply may keep them but must not
+// modify them.
 type StateMachine interface {
 	Apply(w kv.Writer, desc *shoalpb.ShardDescriptor, cmd *shoalpb.Command) (resp.Value, error)
 }

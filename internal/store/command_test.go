@@ -1,0 +1,74 @@
+package store
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/shoaldb/shoal/internal/shoalpb"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// decodeCommand must read whatever proto.Unmarshal reads, the same way,
+// and fail where it fails.
+func FuzzDecodeCommand(f *testing.F) {
+	for _, c := range []*shoalpb.Command{
+		{},
+		{Id: 1, NowMs: 1700000000000, Rand: 1 << 63, Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}},
+		{Id: 7, NowMs: -5, Args: [][]byte{{}, nil, []byte("x")}},
+	} {
+		b, err := proto.Marshal(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	// A field this version does not know, and known numbers of the wrong
+	// wire type, are skipped as proto skips them.
+	unknown := protowire.AppendTag(nil, 9, protowire.BytesType)
+	unknown = protowire.AppendBytes(unknown, []byte("later"))
+	unknown = protowire.AppendTag(unknown, 1, protowire.Fixed64Type)
+	unknown = protowire.AppendFixed64(unknown, 3)
+	f.Add(unknown)
+	f.Add([]byte{0x22, 0x05, 'a'}) // an argument cut short
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want, got shoalpb.Command
+		werr := proto.Unmarshal(b, &want)
+		gerr := decodeCommand(b, &got)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("proto.Unmarshal: %v, decodeCommand: %v", werr, gerr)
+		}
+		if werr != nil {
+			return
+		}
+		if got.Id != want.Id || got.NowMs != want.NowMs || got.Rand != want.Rand || len(got.Args) != len(want.Args) {
+			t.Fatalf("decoded %v, want %v", &got, &want)
+		}
+		for i := range want.Args {
+			if !bytes.Equal(got.Args[i], want.Args[i]) {
+				t.Fatalf("arg %d = %q, want %q", i, got.Args[i], want.Args[i])
+			}
+		}
+	})
+}
+
+// The arguments share the entry's memory, and appending to one cannot
+// overwrite what follows it.
+func TestDecodeCommandAliasesTheEntry(t *testing.T) {
+	b, err := proto.Marshal(&shoalpb.Command{Id: 3, Args: [][]byte{[]byte("SET"), []byte("key"), []byte("value")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmd shoalpb.Command
+	if err := decodeCommand(b, &cmd); err != nil {
+		t.Fatal(err)
+	}
+	key := cmd.Args[1]
+	if i := bytes.Index(b, []byte("key")); i < 0 || &b[i] != &key[0] {
+		t.Fatal("the key argument is a copy, not a slice of the entry")
+	}
+	_ = append(key, "XXXXX"...)
+	if string(cmd.Args[2]) != "value" {
+		t.Fatalf("appending to an argument overwrote the next one: %q", cmd.Args[2])
+	}
+}
