@@ -11,26 +11,14 @@ import (
 func TestStatsCountTheLoopsWork(t *testing.T) {
 	c := newSteppedCluster(t)
 	leader := c.leader(t)
-	c.settle()
-	before := map[*Store]Stats{}
-	for _, s := range c.stores {
-		before[s] = s.Stats()
-	}
 	const writes = 10
-	var pending []*Pending
-	for i := range writes {
-		pending = append(pending, leader.StartPropose(1, [][]byte{[]byte("set"), []byte(fmt.Sprint("k", i)), []byte("v")}))
-	}
+	before, pending := c.startWrites(leader, writes)
 	// The tick sends the followers the commit index the leader held back
 	// (replica.holdCommit), so they apply too.
 	for i := range 30 {
 		c.step(i == 15)
 	}
-	for i, p := range pending {
-		if _, err, done := p.Poll(); !done || err != nil {
-			t.Fatalf("write %d: done=%v err=%v", i, done, err)
-		}
-	}
+	mustBeDone(t, pending)
 	for _, s := range c.stores {
 		b, a := before[s], s.Stats()
 		d := Stats{
@@ -64,24 +52,12 @@ func TestStatsCountTheLoopsWork(t *testing.T) {
 func TestWritesOfACycleCostOneAppendPerFollower(t *testing.T) {
 	c := newSteppedCluster(t)
 	leader := c.leader(t)
-	c.settle()
-	before := map[*Store]Stats{}
-	for _, s := range c.stores {
-		before[s] = s.Stats()
-	}
 	const writes = 10
-	var pending []*Pending
-	for i := range writes {
-		pending = append(pending, leader.StartPropose(1, [][]byte{[]byte("set"), []byte(fmt.Sprint("k", i)), []byte("v")}))
-	}
+	before, pending := c.startWrites(leader, writes)
 	for range 20 {
 		c.step(false)
 	}
-	for i, p := range pending {
-		if _, err, done := p.Poll(); !done || err != nil {
-			t.Fatalf("write %d: done=%v err=%v", i, done, err)
-		}
-	}
+	mustBeDone(t, pending)
 	for _, s := range c.stores {
 		d := s.Stats()
 		sent, applied := d.MessagesSent-before[s].MessagesSent, d.AppliedEntries-before[s].AppliedEntries
@@ -107,5 +83,30 @@ func (c *steppedCluster) settle() {
 	c.step(true)
 	for range 20 {
 		c.step(false)
+	}
+}
+
+// startWrites settles the cluster, notes every store's counters, and has
+// leader propose n writes in one cycle.
+func (c *steppedCluster) startWrites(leader *Store, n int) (map[*Store]Stats, []*Pending) {
+	c.settle()
+	before := map[*Store]Stats{}
+	for _, s := range c.stores {
+		before[s] = s.Stats()
+	}
+	var pending []*Pending
+	for i := range n {
+		pending = append(pending, leader.StartPropose(1, [][]byte{[]byte("set"), []byte(fmt.Sprint("k", i)), []byte("v")}))
+	}
+	return before, pending
+}
+
+// mustBeDone fails t unless every request has succeeded.
+func mustBeDone(t *testing.T, pending []*Pending) {
+	t.Helper()
+	for i, p := range pending {
+		if _, err, done := p.Poll(); !done || err != nil {
+			t.Fatalf("request %d: done=%v err=%v", i, done, err)
+		}
 	}
 }
