@@ -92,12 +92,23 @@ func (s *Store) handleReady() {
 	s.apply(ready)
 }
 
-// sendHeld sends the commit appends every replica still holds.
+// sendHeld sends the commit appends every replica still holds, unless
+// the replica has stopped leading or begun a new term since: a stale
+// append is not only useless, the answer of a follower in a newer term
+// (a rejection at index 0) would look to a new leader's probe like a match
+// at index 0 and send that follower a snapshot it does not need.
 func (s *Store) sendHeld() {
 	var out []*shoalpb.RaftEnvelope
 	for _, r := range s.order {
-		for _, m := range r.takeHeld() {
-			out = append(out, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: m})
+		held := r.takeHeld()
+		if len(held) == 0 {
+			continue
+		}
+		st := r.rn.BasicStatus()
+		for _, m := range held {
+			if st.RaftState == raft.StateLeader && m.GetTerm() == st.GetTerm() {
+				out = append(out, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: m})
+			}
 		}
 	}
 	s.send(out)

@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/shoaldb/shoal/internal/shoalpb"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// snapRecorder counts the snapshots a store sends.
+type snapRecorder struct {
+	Transport
+	mu    sync.Mutex
+	snaps int
+}
+
+func (s *snapRecorder) Send(envs []*shoalpb.RaftEnvelope) {
+	s.mu.Lock()
+	for _, e := range envs {
+		if e.GetMessage().GetType() == raftpb.MessageType_MsgSnap {
+			s.snaps++
+		}
+	}
+	s.mu.Unlock()
+	s.Transport.Send(envs)
+}
+
+// transferSync moves shard 1's leadership from from to node to, stepping
+// only from until the request returns.
+func transferSync(t *testing.T, from *Store, to uint64) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- from.TransferLeader(context.Background(), 1, to) }()
+	for len(done) == 0 {
+		from.Step(false)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A commit append held in one term must not leave in a later one. Here
+// the leader holds one, hands leadership away and wins it back before its
+// next tick. Sent then, the followers' answers (rejections at index 0, as
+// they are in a newer term) would look to the new term's probes like
+// matches at index 0, and the leader would send up-to-date followers
+// snapshots.
+func TestHeldCommitAppendsDoNotOutliveTheirTerm(t *testing.T) {
+	c := newSteppedCluster(t)
+	a := c.leader(t)
+	c.settle()
+	var others []*Store
+	for _, s := range c.stores {
+		if s != a {
+			others = append(others, s)
+		}
+	}
+	b, f := others[0], others[1]
+	rec := &snapRecorder{Transport: a.cfg.Transport}
+	a.cfg.Transport = rec
+
+	_, pending := c.startWrites(a, 1)
+	for range 20 {
+		c.step(false)
+	}
+	mustBeDone(t, pending)
+	if len(a.replicas[1].heldCommits) == 0 {
+		t.Fatal("the leader holds no commit append")
+	}
+	transferSync(t, a, b.NodeID())
+	for range 20 {
+		c.step(false)
+	}
+	if ri, _ := b.Replica(1); !ri.IsLeader {
+		t.Fatal("leadership did not move")
+	}
+	transferSync(t, b, a.NodeID())
+	// a campaigns; the others vote once their votes are durable.
+	a.Step(false)
+	b.Step(false)
+	f.Step(false)
+	b.Step(false)
+	f.Step(false)
+	a.Step(true) // a wins, and its tick sends what it still holds
+	if ri, _ := a.Replica(1); !ri.IsLeader {
+		t.Fatalf("leadership did not come back: %+v", ri)
+	}
+	for range 10 {
+		c.step(false)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.snaps > 0 {
+		t.Errorf("the leader sent %d snapshots to followers that were up to date", rec.snaps)
+	}
+}
