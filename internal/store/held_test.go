@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/shoaldb/shoal/internal/keys"
 	"github.com/shoaldb/shoal/internal/shoalpb"
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -94,5 +95,35 @@ func TestHeldCommitAppendsDoNotOutliveTheirTerm(t *testing.T) {
 	defer rec.mu.Unlock()
 	if rec.snaps > 0 {
 		t.Errorf("the leader sent %d snapshots to followers that were up to date", rec.snaps)
+	}
+}
+
+// A leader does not write a hard state in which only the commit index
+// moved, so what it has on disk can be behind what it applied. Reloaded,
+// the replica takes the applied index as committed and goes on.
+func TestCommitOnlyHardStatesAreNotWritten(t *testing.T) {
+	c := newSteppedCluster(t)
+	leader := c.leader(t)
+	_, pending := c.startWrites(leader, 10)
+	for range 20 {
+		c.step(false)
+	}
+	mustBeDone(t, pending)
+	applied := leader.replicas[1].applied
+	var hs raftpb.HardState
+	if err := getProto(leader.eng, keys.HardState(1), &hs); err != nil {
+		t.Fatal(err)
+	}
+	if hs.GetCommit() >= applied {
+		t.Fatalf("the hard state on disk has commit %d, applied is %d: the commit-only hard state was written", hs.GetCommit(), applied)
+	}
+	leader.Stop()
+	st, err := New(Config{NodeID: leader.NodeID(), Engine: leader.eng, Transport: leader.cfg.Transport, StateMachine: setMachine{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Stop()
+	if got := st.replicas[1].rn.BasicStatus().GetCommit(); got != applied {
+		t.Fatalf("reloaded replica has commit %d, want the applied %d", got, applied)
 	}
 }

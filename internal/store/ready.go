@@ -135,10 +135,18 @@ func (s *Store) stage(x *readyReplica, m *raftpb.Message, out []*shoalpb.RaftEnv
 	}
 	if m.Term != nil || m.Vote != nil || m.Commit != nil {
 		hs := &raftpb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}
-		if hs.GetTerm() != r.hardState.GetTerm() || hs.GetVote() != r.hardState.GetVote() {
+		termOrVote := hs.GetTerm() != r.hardState.GetTerm() || hs.GetVote() != r.hardState.GetVote()
+		if termOrVote {
 			s.pendingSync = true
 		}
-		setProto(b, keys.HardState(r.shard), hs)
+		// A hard state in which only the commit index moved is written
+		// only along with entries or a snapshot. The commit index need
+		// not be durable: loadReplica raises it to the applied index, and
+		// the leader tells the rest. Leaders learn commits in cycles of
+		// their own, and writing each would cost a commit for nothing.
+		if termOrVote || st.ents != nil || st.snap != nil {
+			setProto(b, keys.HardState(r.shard), hs)
+		}
 		st.hs = hs
 	}
 	if s.cfg.Testing.SendBeforeSync {
@@ -169,7 +177,9 @@ func (s *Store) persistEntries(b *engine.Batch, r *replica, ents []*raftpb.Entry
 }
 
 // handOff gives the pending batch to the syncer unless one is in flight.
-// A store that was not started commits it on the spot.
+// A store that was not started, or a batch with nothing to write (only
+// responses waiting for the writes before them, which are durable since
+// none is in flight), is completed on the spot.
 func (s *Store) handOff() {
 	if s.inflight || len(s.pendingStaged) == 0 {
 		return
@@ -177,7 +187,7 @@ func (s *Store) handOff() {
 	job := syncJob{b: s.pending, sync: s.pendingSync, staged: s.pendingStaged}
 	s.pending, s.pendingSync, s.pendingStaged = nil, false, nil
 	s.inflight = true
-	if s.started {
+	if s.started && !job.b.Empty() {
 		s.syncc <- job
 		return
 	}
