@@ -17,8 +17,9 @@ import (
 
 // Engine is one Pebble database.
 type Engine struct {
-	db    *pebble.DB
-	cache *rowCache // nil when Options.RowCacheSpan is not set
+	db      *pebble.DB
+	cache   *rowCache // nil when Options.RowCacheSpan is not set
+	closing statsAfterClose
 }
 
 // Options configure Open. Zero values mean defaults.
@@ -83,7 +84,12 @@ func Open(dir string, o Options) (*Engine, error) {
 }
 
 // Close closes the database.
-func (e *Engine) Close() error { return e.db.Close() }
+func (e *Engine) Close() error {
+	e.closing.mu.Lock()
+	e.closing.last, e.closing.closed = e.collectStats(), true
+	e.closing.mu.Unlock()
+	return e.db.Close()
+}
 
 // Get returns a copy of the value of key.
 func (e *Engine) Get(key []byte) ([]byte, bool, error) {

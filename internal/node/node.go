@@ -293,8 +293,9 @@ func (n *Node) Status() admin.Status {
 }
 
 // Metrics exports the store loop's Stats as Prometheus counters, the time
-// its fsynced batches take (whose count is the number of syncs), and how
-// many commands this node forwarded.
+// its fsynced batches take (whose count is the number of syncs), how
+// many commands this node forwarded, the row cache's counters and the
+// storage engine's (engineCollector).
 func (n *Node) Metrics() []prometheus.Collector {
 	eng := n.eng // Close clears n.eng; the cache's counters outlive it
 	rowCache := func() engine.RowCacheStats {
@@ -336,6 +337,7 @@ func (n *Node) Metrics() []prometheus.Collector {
 			Name: "shoal_row_cache_bytes",
 			Help: "Approximate memory held by the row cache.",
 		}, func() float64 { return float64(rowCache().Bytes) }),
+		engineCollector{eng},
 	}
 }
 

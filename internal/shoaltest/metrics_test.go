@@ -35,8 +35,8 @@ func metricValues(t *testing.T, n *node.Node) map[string]float64 {
 	return out
 }
 
-// The store counters a node exports on /metrics follow the writes it
-// serves.
+// The store and engine counters a node exports on /metrics follow the
+// writes it serves.
 func TestStoreCountersFollowWrites(t *testing.T) {
 	c := Start(t, 1, Options{Shards: 2})
 	c.WaitFor(30*time.Second, "shards led", c.AllShardsLed)
@@ -54,6 +54,14 @@ func TestStoreCountersFollowWrites(t *testing.T) {
 		if d := after[name] - before[name]; d < writes {
 			t.Errorf("%s grew by %.0f over %d acknowledged writes", name, d, writes)
 		}
+	}
+	// Each write's raft entry (its command, key and framing: well over 32
+	// bytes) reaches the WAL, and so does its applied value.
+	if d := after["shoal_engine_wal_bytes_written_total"] - before["shoal_engine_wal_bytes_written_total"]; d < 2*32*writes {
+		t.Errorf("WAL bytes grew by %.0f over %d writes", d, writes)
+	}
+	if after["shoal_engine_memtable_bytes"] <= 0 {
+		t.Errorf("memtables hold %.0f bytes after writes", after["shoal_engine_memtable_bytes"])
 	}
 	if after["shoal_store_cycles_total"] <= before["shoal_store_cycles_total"] {
 		t.Errorf("cycles did not grow: before %v, after %v", before, after)
