@@ -12,8 +12,9 @@
 //     later append or the next tick (replica.holdCommit);
 //  3. stage every replica's log entries, hard state and snapshot into ONE
 //     pending Pebble batch, handed to the syncer goroutine whenever it is
-//     idle (group commit: one fsync per batch); a hard state whose only
-//     change is the commit index is not written on its own;
+//     idle (group commit: one fsync per batch); a hard state is written
+//     only when its term or vote changed (the commit index is recovered
+//     from the applied one);
 //  4. apply all committed entries of all replicas in one more batch, then
 //     wake the waiting proposers and linearizable readers;
 //  5. when a sync completes, tell raft's storage and deliver the responses

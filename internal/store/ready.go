@@ -139,12 +139,13 @@ func (s *Store) stage(x *readyReplica, m *raftpb.Message, out []*shoalpb.RaftEnv
 		if termOrVote {
 			s.pendingSync = true
 		}
-		// A hard state in which only the commit index moved is written
-		// only along with entries or a snapshot. The commit index need
-		// not be durable: loadReplica raises it to the applied index, and
-		// the leader tells the rest. Leaders learn commits in cycles of
-		// their own, and writing each would cost a commit for nothing.
-		if termOrVote || st.ents != nil || st.snap != nil {
+		// A hard state is written only when its term or vote changed.
+		// The commit index need not be durable: loadReplica raises it to
+		// the applied index, and the leader tells the rest. Written with
+		// every append, it would be one more key in the WAL and the
+		// memtable per shard and batch: as many as the entries themselves
+		// when shards get a write or two per cycle.
+		if termOrVote {
 			setProto(b, keys.HardState(r.shard), hs)
 		}
 		st.hs = hs

@@ -243,9 +243,9 @@ func (s *Store) loadReplica(shard uint64) (*replica, error) {
 		return nil, err
 	}
 	if as.GetIndex() > hs.GetCommit() {
-		// Entries applied before their cycle's hard state was synced
-		// (ready.go): they were committed, so the commit index is at least
-		// the applied one.
+		// The hard state on disk carries the commit index of its last
+		// term or vote change only (stage, in ready.go). Applied entries
+		// were committed, so the commit index is at least the applied one.
 		hs.Commit = proto.Uint64(as.GetIndex())
 	}
 	if err := ms.SetHardState(&hs); err != nil {
