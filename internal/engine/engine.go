@@ -31,7 +31,8 @@ type Options struct {
 	Logger *slog.Logger
 	// CacheSize is the block cache size in bytes; default 64 MiB.
 	CacheSize int64
-	// MemTableSize is the size of each memtable in bytes; default 32 MiB.
+	// MemTableSize is the size of each memtable in bytes; default
+	// DefaultMemTableSize.
 	MemTableSize int64
 	// RowCacheSpan is the span [lo, hi) of keys whose point reads are
 	// cached (see rowCache); none when hi is nil.
@@ -40,6 +41,9 @@ type Options struct {
 	// DefaultRowCacheSize.
 	RowCacheSize int64
 }
+
+// DefaultMemTableSize is the memtable size when Options leave it 0.
+const DefaultMemTableSize = 32 << 20
 
 // DefaultRowCacheSize is the row cache's size when Options leave it 0.
 const DefaultRowCacheSize = 16 << 20
@@ -53,7 +57,7 @@ func Open(dir string, o Options) (*Engine, error) {
 		o.CacheSize = 64 << 20
 	}
 	if o.MemTableSize == 0 {
-		o.MemTableSize = 32 << 20
+		o.MemTableSize = DefaultMemTableSize
 	}
 	cache := pebble.NewCache(o.CacheSize)
 	defer cache.Unref()

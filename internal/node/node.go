@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -196,6 +197,17 @@ type Node struct {
 	wg        sync.WaitGroup
 }
 
+// spreadMemTableSize returns a memtable size between base and a quarter
+// more, in whole MiB, drawn with draw (math/rand's Int64N). Every replica of a
+// shard writes the same bytes, so with equal memtables the nodes that
+// hold the same shards flush at the same moment, and a write's quorum
+// waits on flushing nodes: the slowest SETs gathered around flushes.
+// Sizes drawn per process drift the flushes apart.
+func spreadMemTableSize(base int64, draw func(n int64) int64) int64 {
+	const mib = 1 << 20
+	return base + draw(base/4/mib)*mib
+}
+
 // Start opens the data dir, creates or joins a cluster (or rejoins with the
 // persisted identity) and serves clients.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
@@ -216,7 +228,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.Close()
 		}
 	}()
-	eo := engine.Options{FS: cfg.FS, Logger: cfg.Logger}
+	eo := engine.Options{FS: cfg.FS, Logger: cfg.Logger,
+		MemTableSize: spreadMemTableSize(engine.DefaultMemTableSize, mrand.Int64N)}
 	if cfg.RowCacheSize >= 0 {
 		lo, hi := keys.UserSpan()
 		eo.RowCacheSpan, eo.RowCacheSize = [2][]byte{lo, hi}, cfg.RowCacheSize

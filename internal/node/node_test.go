@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"testing"
@@ -29,5 +30,23 @@ func TestStartWithBusPortTakenFailsCleanly(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("Start with a taken bus port: err = %v, want address already in use", err)
+	}
+}
+
+// Memtable sizes are spread over whole MiB from the base to a quarter
+// more, so the nodes of a cluster do not flush in step.
+func TestSpreadMemTableSizes(t *testing.T) {
+	const base, mib = 32 << 20, 1 << 20
+	seen := map[int64]bool{}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		size := spreadMemTableSize(base, r.Int64N)
+		if size < base || size >= base+base/4 || size%mib != 0 {
+			t.Fatalf("memtable size %d: want whole MiB in [%d, %d)", size, base, base+base/4)
+		}
+		seen[size] = true
+	}
+	if len(seen) != base/4/mib {
+		t.Errorf("1000 draws gave %d distinct sizes, want all %d", len(seen), base/4/mib)
 	}
 }
