@@ -38,6 +38,8 @@ func main() {
 	flag.IntVar(&cfg.FillBatch, "fill-batch", 1, "with -fill: keys per MSET (keys of one MSET share a {hash tag})")
 	preload := flag.Bool("preload", false, "write every key once before the measured run, so GETs hit")
 	flag.Uint64Var(&cfg.Seed, "seed", 0, "random seed (0: random)")
+	flag.DurationVar(&cfg.Timeline, "timeline", 0, "count commands in buckets of this width by completion time (JSON: timeline), to see when slow ones happen")
+	flag.DurationVar(&cfg.SlowAbove, "slow", 10*time.Millisecond, "with -timeline: a command is slow above this latency")
 	flag.Parse()
 	cfg.Addrs = strings.Split(*addrs, ",")
 
@@ -58,6 +60,9 @@ func main() {
 		fatal(err)
 	}
 	fmt.Fprintln(os.Stderr, res)
+	if cfg.Timeline > 0 {
+		printSlowest(res)
+	}
 	if cfg.Fill {
 		warnShortFill(res, cfg.Keys)
 	}
@@ -77,5 +82,23 @@ func fatal(err error) {
 func warnShortFill(res *load.Result, keys uint64) {
 	if written := res.Ops - res.Errors; written < keys {
 		fmt.Fprintf(os.Stderr, "loadgen: warning: the fill wrote %d of %d keys (time ran out or writes failed); raise -duration\n", written, keys)
+	}
+}
+
+// printSlowest names the timeline's buckets with the most slow commands.
+func printSlowest(res *load.Result) {
+	var slow uint64
+	for _, b := range res.Timeline {
+		slow += b.Slow
+	}
+	top := load.SlowestBuckets(res.Timeline, 5)
+	var in uint64
+	for _, b := range top {
+		in += b.Slow
+	}
+	fmt.Fprintf(os.Stderr, "slow (> %v ms): %d commands in %d buckets; the %d worst buckets hold %d:\n",
+		res.SlowAboveMs, slow, len(load.SlowestBuckets(res.Timeline, len(res.Timeline))), len(top), in)
+	for _, b := range top {
+		fmt.Fprintf(os.Stderr, "  at %8.0f ms: %6d of %6d slow, max %.1f ms\n", b.AtMs, b.Slow, b.Ops, b.MaxMs)
 	}
 }

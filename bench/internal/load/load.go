@@ -39,6 +39,11 @@ type Config struct {
 	// Timeout bounds a single round trip; default 5s.
 	Timeout time.Duration
 	Seed    uint64
+	// Timeline, if > 0, counts the measured commands in buckets of this
+	// width by completion time (Result.Timeline), with those slower than
+	// SlowAbove (default 10ms) apart.
+	Timeline  time.Duration
+	SlowAbove time.Duration
 	// Window, if set, is called with true when the measured window opens
 	// and with false when it closes (not in Fill or Requests mode, whose
 	// window has no fixed end), e.g. to sample the CPU time a target uses.
@@ -90,6 +95,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Seed == 0 {
 		c.Seed = rand.Uint64()
+	}
+	if c.SlowAbove <= 0 {
+		c.SlowAbove = 10 * time.Millisecond
 	}
 	return nil
 }
@@ -151,6 +159,9 @@ type Result struct {
 	P999Ms    float64 `json:"p999_ms"`
 	MaxMs     float64 `json:"max_ms"`
 	FirstErr  string  `json:"first_error,omitempty"`
+	// Timeline is set when Config.Timeline is.
+	Timeline    []Bucket `json:"timeline,omitempty"`
+	SlowAboveMs float64  `json:"slow_above_ms,omitempty"`
 }
 
 func (r *Result) String() string {
@@ -183,6 +194,7 @@ type conn interface {
 // until the run ends.
 type worker struct {
 	hist           Histogram
+	tl             timeline
 	ops, errs, mis uint64
 	first          error
 }
@@ -231,6 +243,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	budget.Store(cfg.Requests)
 	var nextFill atomic.Uint64 // next key to write in fill mode
 	workers := make([]worker, cfg.Clients)
+	for i := range workers {
+		workers[i].tl = timeline{width: cfg.Timeline, slowAbove: cfg.SlowAbove}
+	}
 	var wg sync.WaitGroup
 	var finished atomic.Int64 // UnixNano of the last measured completion
 	for i := range workers {
@@ -299,6 +314,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					}
 				}
 				w.hist.RecordN(t1.Sub(t0), uint64(n))
+				w.tl.record(t1.Sub(from), t1.Sub(t0), uint64(n))
 				w.ops += keys
 				w.errs += uint64(errs) * keys / uint64(n)
 				w.mis += uint64(misses)
@@ -321,6 +337,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	wg.Wait()
 
 	var h Histogram
+	tl := timeline{width: cfg.Timeline}
 	res := &Result{
 		Target: cfg.Target, Cluster: cfg.Cluster, Clients: cfg.Clients, Pipeline: cfg.Pipeline,
 		ValueSize: cfg.ValueSize, Keys: cfg.Keys, Dist: cfg.Dist, ReadRatio: cfg.ReadRatio, Fill: cfg.Fill,
@@ -328,6 +345,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for i := range workers {
 		w := &workers[i]
 		h.Merge(&w.hist)
+		tl.merge(&w.tl)
 		res.Ops += w.ops
 		res.Errors += w.errs
 		res.Misses += w.mis
@@ -348,5 +366,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	res.MeanMs, res.MaxMs = ms(h.Mean()), ms(h.Max())
 	res.P50Ms, res.P99Ms, res.P999Ms = ms(h.Quantile(0.5)), ms(h.Quantile(0.99)), ms(h.Quantile(0.999))
+	if cfg.Timeline > 0 {
+		res.Timeline, res.SlowAboveMs = tl.buckets, ms(cfg.SlowAbove)
+	}
 	return res, nil
 }
