@@ -25,8 +25,9 @@ type Stats struct {
 	TombstoneEntries uint64 // point and range deletions in sstables, estimated
 }
 
-// statsAfterClose keeps the last figures an engine reported, so counters
-// scraped after Close do not drop to zero.
+// statsAfterClose keeps the figures an engine had when it closed, for
+// scrapes that race Close or come after it: Pebble does not say that a
+// closed database may still be asked for its metrics.
 type statsAfterClose struct {
 	mu     sync.Mutex
 	closed bool

@@ -22,7 +22,7 @@ func newEngineMetric(name, help string, typ prometheus.ValueType, value func(eng
 }
 
 var engineMetrics = []engineMetric{
-	newEngineMetric("wal_bytes_written_total", "Bytes written to the write-ahead log.", prometheus.CounterValue,
+	newEngineMetric("wal_written_bytes_total", "Bytes written to the write-ahead log.", prometheus.CounterValue,
 		func(s engine.Stats) float64 { return float64(s.WALBytesWritten) }),
 	newEngineMetric("flushes_total", "Memtables flushed to sstables.", prometheus.CounterValue,
 		func(s engine.Stats) float64 { return float64(s.Flushes) }),
@@ -34,7 +34,7 @@ var engineMetrics = []engineMetric{
 		func(s engine.Stats) float64 { return float64(s.CompactedBytes) }),
 	newEngineMetric("compaction_debt_bytes", "Bytes compactions still have to rewrite, estimated.", prometheus.GaugeValue,
 		func(s engine.Stats) float64 { return float64(s.CompactionDebt) }),
-	newEngineMetric("memtable_bytes", "Bytes held by memtables, those being flushed included.", prometheus.GaugeValue,
+	newEngineMetric("memtable_bytes", "Bytes allocated to memtables, those being flushed included (not how full they are).", prometheus.GaugeValue,
 		func(s engine.Stats) float64 { return float64(s.MemTableBytes) }),
 	newEngineMetric("memtables", "Memtables, those being flushed included.", prometheus.GaugeValue,
 		func(s engine.Stats) float64 { return float64(s.MemTables) }),

@@ -203,6 +203,7 @@ type Node struct {
 // hold the same shards flush at the same moment, and a write's quorum
 // waits on flushing nodes: the slowest SETs gathered around flushes.
 // Sizes drawn per process drift the flushes apart.
+// base is a whole number of MiB, at least 4.
 func spreadMemTableSize(base int64, draw func(n int64) int64) int64 {
 	const mib = 1 << 20
 	return base + draw(base/4/mib)*mib

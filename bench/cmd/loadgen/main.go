@@ -48,6 +48,7 @@ func main() {
 	if *preload && !cfg.Fill {
 		fill := cfg
 		fill.Fill, fill.ReadRatio, fill.Pipeline, fill.Duration = true, 0, 16, 2*time.Minute
+		fill.Timeline = 0
 		res, err := load.Run(ctx, fill)
 		if err != nil {
 			fatal(err)
@@ -88,8 +89,12 @@ func warnShortFill(res *load.Result, keys uint64) {
 // printSlowest names the timeline's buckets with the most slow commands.
 func printSlowest(res *load.Result) {
 	var slow uint64
+	buckets := 0
 	for _, b := range res.Timeline {
 		slow += b.Slow
+		if b.Slow > 0 {
+			buckets++
+		}
 	}
 	top := load.SlowestBuckets(res.Timeline, 5)
 	var in uint64
@@ -97,7 +102,7 @@ func printSlowest(res *load.Result) {
 		in += b.Slow
 	}
 	fmt.Fprintf(os.Stderr, "slow (> %v ms): %d commands in %d buckets; the %d worst buckets hold %d:\n",
-		res.SlowAboveMs, slow, len(load.SlowestBuckets(res.Timeline, len(res.Timeline))), len(top), in)
+		res.SlowAboveMs, slow, buckets, len(top), in)
 	for _, b := range top {
 		fmt.Fprintf(os.Stderr, "  at %8.0f ms: %6d of %6d slow, max %.1f ms\n", b.AtMs, b.Slow, b.Ops, b.MaxMs)
 	}

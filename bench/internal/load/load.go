@@ -99,6 +99,10 @@ func (c *Config) setDefaults() error {
 	if c.SlowAbove <= 0 {
 		c.SlowAbove = 10 * time.Millisecond
 	}
+	if c.Timeline > 0 && c.Timeline < time.Millisecond {
+		// Each client keeps a bucket per width of the run.
+		return fmt.Errorf("load: timeline buckets of %v: at least 1ms", c.Timeline)
+	}
 	return nil
 }
 

@@ -39,3 +39,17 @@ func TestTimelineBucketsAndMerge(t *testing.T) {
 		t.Errorf("slowest buckets = %+v, want those at 100 and 300 ms", top)
 	}
 }
+
+// Buckets narrower than a millisecond are refused: each client would keep
+// one per width of the run.
+func TestTimelineWidthBelowAMillisecondIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		width time.Duration
+		ok    bool
+	}{{time.Microsecond, false}, {time.Millisecond, true}, {0, true}} {
+		c := Config{Target: "redis", Addrs: []string{"127.0.0.1:1"}, Timeline: tc.width}
+		if err := c.setDefaults(); (err == nil) != tc.ok {
+			t.Errorf("Timeline %v: err = %v, want ok = %v", tc.width, err, tc.ok)
+		}
+	}
+}
