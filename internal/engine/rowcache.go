@@ -76,7 +76,11 @@ func (c *rowCache) overlaps(lo, hi []byte) bool {
 }
 
 func (c *rowCache) shard(key []byte) *rowCacheShard {
-	return &c.shards[maphash.Bytes(c.seed, key)%rowCacheShards]
+	return &c.shards[c.shardIndex(key)]
+}
+
+func (c *rowCache) shardIndex(key []byte) int {
+	return int(maphash.Bytes(c.seed, key) % rowCacheShards)
 }
 
 // get returns a copy of key's value, from the cache or else from read,
@@ -196,11 +200,12 @@ func (w *rowWrites) set(key, value []byte, found bool) {
 	w.rows[string(key)] = row{value: bytes.Clone(value), found: found}
 }
 
-// writeToken is what begin hands to end, for each shard the write
-// touches.
-type writeToken map[*rowCacheShard]*touch
+// writeToken is what begin hands to end: a touch for each shard the
+// write touches.
+type writeToken []touch
 
 type touch struct {
+	sh    *rowCacheShard
 	gen   uint64   // the shard's generation after begin bumped it
 	alone bool     // no other write was in progress then
 	keys  []string // the keys of w in the shard
@@ -209,24 +214,24 @@ type touch struct {
 // begin invalidates what w writes and marks the write in progress. Call it
 // before the batch commits, and end after, whatever the outcome.
 func (c *rowCache) begin(w *rowWrites) writeToken {
-	tok := make(writeToken)
-	enter := func(sh *rowCacheShard) *touch {
-		if t, ok := tok[sh]; ok {
-			return t
+	tok := make(writeToken, 0, min(len(w.rows), rowCacheShards))
+	var at [rowCacheShards]int // 1 + the index in tok of each shard's touch
+	enter := func(i int) *touch {
+		if at[i] == 0 {
+			sh := &c.shards[i]
+			sh.mu.Lock()
+			sh.gen++
+			tok = append(tok, touch{sh: sh, gen: sh.gen, alone: sh.writers == 0})
+			sh.writers++
+			sh.mu.Unlock()
+			at[i] = len(tok)
 		}
-		t := &touch{}
-		sh.mu.Lock()
-		sh.gen++
-		t.gen, t.alone = sh.gen, sh.writers == 0
-		sh.writers++
-		sh.mu.Unlock()
-		tok[sh] = t
-		return t
+		return &tok[at[i]-1] // valid until the next enter
 	}
 	if len(w.ranges) > 0 {
 		for i := range c.shards {
+			enter(i)
 			sh := &c.shards[i]
-			enter(sh)
 			sh.mu.Lock()
 			for k := range sh.rows {
 				for _, r := range w.ranges {
@@ -240,9 +245,10 @@ func (c *rowCache) begin(w *rowWrites) writeToken {
 		}
 	}
 	for k := range w.rows {
-		sh := c.shard([]byte(k))
-		t := enter(sh)
+		i := c.shardIndex([]byte(k))
+		t := enter(i)
 		t.keys = append(t.keys, k)
+		sh := &c.shards[i]
 		sh.mu.Lock()
 		sh.remove(k)
 		sh.mu.Unlock()
@@ -255,7 +261,9 @@ func (c *rowCache) begin(w *rowWrites) writeToken {
 // the batch's values.
 func (c *rowCache) end(w *rowWrites, tok writeToken, committed bool) {
 	install := committed && len(w.ranges) == 0
-	for sh, t := range tok {
+	for i := range tok {
+		t := &tok[i]
+		sh := t.sh
 		sh.mu.Lock()
 		if install && t.alone && sh.gen == t.gen {
 			for _, k := range t.keys {

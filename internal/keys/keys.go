@@ -94,11 +94,13 @@ func crc16Bitwise(b []byte) uint16 {
 func Ident() []byte { return []byte{prefixIdent, 'i', 'd', 'e', 'n', 't'} }
 
 func raftKey(shard uint64, kind byte, extra int) []byte {
-	k := make([]byte, 10, 10+extra)
-	k[0] = prefixRaft
-	binary.BigEndian.PutUint64(k[1:], shard)
-	k[9] = kind
-	return k
+	return appendRaftKey(make([]byte, 0, 10+extra), shard, kind)
+}
+
+func appendRaftKey(dst []byte, shard uint64, kind byte) []byte {
+	dst = append(dst, prefixRaft)
+	dst = binary.BigEndian.AppendUint64(dst, shard)
+	return append(dst, kind)
 }
 
 // HardState is the key of a replica's raft hard state.
@@ -115,8 +117,12 @@ func Descriptor(shard uint64) []byte { return raftKey(shard, 'd', 0) }
 
 // LogEntry is the key of raft log entry index of shard.
 func LogEntry(shard, index uint64) []byte {
-	k := raftKey(shard, 'l', 8)
-	return binary.BigEndian.AppendUint64(k, index)
+	return AppendLogEntry(make([]byte, 0, 18), shard, index)
+}
+
+// AppendLogEntry appends LogEntry(shard, index) to dst.
+func AppendLogEntry(dst []byte, shard, index uint64) []byte {
+	return binary.BigEndian.AppendUint64(appendRaftKey(dst, shard, 'l'), index)
 }
 
 // LogIndex decodes the index from a LogEntry key.

@@ -96,6 +96,9 @@ func TestSpansAreDisjoint(t *testing.T) {
 	if bytes.Compare(e, llo) < 0 || bytes.Compare(e, lhi) >= 0 || LogIndex(e) != 42 {
 		t.Errorf("LogEntry(7, 42) outside LogSpan(7) or wrong index")
 	}
+	if got := AppendLogEntry([]byte("x"), 7, 42); !bytes.Equal(got, append([]byte("x"), e...)) {
+		t.Errorf("AppendLogEntry(x, 7, 42) = %x, want x then %x", got, e)
+	}
 	rlo, rhi := ReplicaSpan(7)
 	for _, k := range [][]byte{HardState(7), AppliedState(7), e, Descriptor(7)} {
 		if bytes.Compare(k, rlo) < 0 || bytes.Compare(k, rhi) >= 0 || ReplicaShard(k) != 7 {

@@ -37,7 +37,7 @@ func (s *Store) apply(ready []readyReplica) {
 			r.applied, r.appliedTerm = e.GetIndex(), e.GetTerm()
 			s.stats.appliedEntries.Add(1)
 		}
-		setProto(b, keys.AppliedState(r.shard), &shoalpb.AppliedState{
+		s.putProto(b, r.appliedKey, &shoalpb.AppliedState{
 			Index: r.applied, Term: r.appliedTerm, ConfState: r.storage.conf,
 		})
 		s.maybeTruncate(b, r)

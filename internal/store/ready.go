@@ -146,7 +146,7 @@ func (s *Store) stage(x *readyReplica, m *raftpb.Message, out []*shoalpb.RaftEnv
 		// memtable per shard and batch: as many as the entries themselves
 		// when shards get a write or two per cycle.
 		if termOrVote {
-			setProto(b, keys.HardState(r.shard), hs)
+			s.putProto(b, keys.HardState(r.shard), hs)
 		}
 		st.hs = hs
 	}
@@ -168,7 +168,8 @@ func (s *Store) stage(x *readyReplica, m *raftpb.Message, out []*shoalpb.RaftEnv
 // entry is deleted.
 func (s *Store) persistEntries(b *engine.Batch, r *replica, ents []*raftpb.Entry) {
 	for _, e := range ents {
-		setProto(b, keys.LogEntry(r.shard, e.GetIndex()), e)
+		s.keyScratch = keys.AppendLogEntry(s.keyScratch[:0], r.shard, e.GetIndex())
+		s.putProto(b, s.keyScratch, e)
 	}
 	lastNew := ents[len(ents)-1].GetIndex()
 	if r.lastIndex > lastNew {

@@ -22,10 +22,11 @@ const (
 
 // replica is one shard's raft group member on this node. Owned by the loop.
 type replica struct {
-	shard   uint64
-	desc    *shoalpb.ShardDescriptor // nil until initialized by a snapshot
-	rn      *raft.RawNode
-	storage *raftStorage
+	shard      uint64
+	appliedKey []byte                   // keys.AppliedState(shard), written by every apply
+	desc       *shoalpb.ShardDescriptor // nil until initialized by a snapshot
+	rn         *raft.RawNode
+	storage    *raftStorage
 
 	hardState   *raftpb.HardState
 	applied     uint64
@@ -196,7 +197,7 @@ func WriteBootstrap(b *engine.Batch, desc *shoalpb.ShardDescriptor, voters []uin
 
 // loadReplica reads a replica's persisted state and builds its RawNode.
 func (s *Store) loadReplica(shard uint64) (*replica, error) {
-	r := &replica{shard: shard, lease: &lease{}}
+	r := &replica{shard: shard, appliedKey: keys.AppliedState(shard), lease: &lease{}}
 	var desc shoalpb.ShardDescriptor
 	if err := getProto(s.eng, keys.Descriptor(shard), &desc); err != nil {
 		return nil, err
@@ -262,7 +263,7 @@ func (s *Store) loadReplica(shard uint64) (*replica, error) {
 // was added to; the leader will send it a snapshot.
 func (s *Store) newUninitializedReplica(shard uint64) (*replica, error) {
 	ms := raft.NewMemoryStorage()
-	r := &replica{shard: shard, hardState: &raftpb.HardState{}, lease: &lease{}}
+	r := &replica{shard: shard, appliedKey: keys.AppliedState(shard), hardState: &raftpb.HardState{}, lease: &lease{}}
 	r.storage = &raftStorage{MemoryStorage: ms, eng: s.eng, shard: shard, conf: &raftpb.ConfState{}}
 	return r, s.startRawNode(r)
 }

@@ -102,6 +102,19 @@ func getProto(r reader, key []byte, m proto.Message) error {
 	return proto.Unmarshal(v, m)
 }
 
+// putProto is setProto for the loop: it encodes m in the loop's scratch
+// buffer instead of a new one for each write.
+func (s *Store) putProto(w writer, key []byte, m proto.Message) {
+	var err error
+	s.scratch, err = proto.MarshalOptions{}.MarshalAppend(s.scratch[:0], m)
+	if err != nil {
+		panic(fmt.Sprintf("store: marshal %T: %v", m, err))
+	}
+	if err := w.Set(key, s.scratch); err != nil {
+		panic(fmt.Sprintf("store: batch set: %v", err))
+	}
+}
+
 func setProto(w writer, key []byte, m proto.Message) {
 	b, err := proto.Marshal(m)
 	if err != nil {

@@ -170,6 +170,9 @@ type Store struct {
 	inflight      bool
 	syncc         chan syncJob
 	syncerDone    chan struct{}
+	// scratch holds the loop's encodings of raft state on their way into
+	// a batch (putProto): a batch copies what it is given.
+	scratch, keyScratch []byte
 
 	// mu guards the inbox: inputs handed to the loop by other goroutines.
 	mu struct {
