@@ -53,13 +53,17 @@ type memory struct {
 }
 
 type report struct {
-	Started   time.Time          `json:"started"`
-	Cells     []cell             `json:"cells"`
-	Memory    []memory           `json:"memory"`
-	RB        []rbRow            `json:"redis_benchmark"`
-	Failed    map[string]string  `json:"failed_systems,omitempty"`
-	FsyncUs   map[string]float64 `json:"fsync_us,omitempty"`
-	Durations map[string]string  `json:"durations"`
+	Started time.Time          `json:"started"`
+	Cells   []cell             `json:"cells"`
+	Memory  []memory           `json:"memory"`
+	RB      []rbRow            `json:"redis_benchmark"`
+	Failed  map[string]string  `json:"failed_systems,omitempty"`
+	FsyncUs map[string]float64 `json:"fsync_us,omitempty"`
+	// CPUProbeMs and LoopbackUs are cpuProbe's and loopbackProbe's
+	// figures before and after the suite.
+	CPUProbeMs map[string]float64 `json:"cpu_probe_ms,omitempty"`
+	LoopbackUs map[string]float64 `json:"loopback_rtt_us,omitempty"`
+	Durations  map[string]string  `json:"durations"`
 }
 
 type options struct {
@@ -141,6 +145,9 @@ func run(ctx context.Context, o *options) int {
 		"main": o.dur.String(), "sweep": o.sweepDur.String()}}
 	rep.FsyncUs = fsyncProbe(o.tmp)
 	logf("fdatasync of 4 KiB on %s: p50 %.0f us, p99 %.0f us", o.tmp, rep.FsyncUs["p50"], rep.FsyncUs["p99"])
+	rep.CPUProbeMs = map[string]float64{"before": cpuProbe()}
+	rep.LoopbackUs = map[string]float64{"before": loopbackProbe()}
+	logf("CPU probe: %.1f ms; loopback round trip: %.0f us", rep.CPUProbeMs["before"], rep.LoopbackUs["before"])
 
 	type plan struct {
 		name  string
@@ -173,6 +180,8 @@ func run(ctx context.Context, o *options) int {
 		s.stop()
 		logf("stopped %s", s.name)
 	}
+	rep.CPUProbeMs["after"], rep.LoopbackUs["after"] = cpuProbe(), loopbackProbe()
+	logf("after the suite: CPU probe %.1f ms; loopback round trip %.0f us", rep.CPUProbeMs["after"], rep.LoopbackUs["after"])
 	if err := writeReport(o, rep); err != nil {
 		logf("report: %v", err)
 		return 1

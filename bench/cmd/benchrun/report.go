@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,6 +102,65 @@ func fsyncProbe(dir string) map[string]float64 {
 	return map[string]float64{"p50": us(ds[len(ds)/2]), "p99": us(ds[len(ds)*99/100])}
 }
 
+// cpuProbe times a fixed single-threaded piece of work, hashing and map
+// churn as on a server's request path, and returns the fastest of five
+// runs in ms: a yardstick of the machine's speed. Taken before and after
+// the suite, it says whether the machine drifted during the run, and lets
+// runs on machines of different speed be set side by side.
+func cpuProbe() float64 {
+	best := time.Duration(1<<63 - 1)
+	buf := make([]byte, 256)
+	for range 5 {
+		t := time.Now()
+		m := make(map[string]int)
+		for i := range 1 << 16 {
+			binary.LittleEndian.PutUint64(buf, uint64(i))
+			sum := sha256.Sum256(buf)
+			m[string(sum[:8])] = i
+		}
+		best = min(best, time.Since(t))
+	}
+	return float64(best) / 1e6
+}
+
+// loopbackProbe returns the median round trip, in µs, of 2 000 one-byte
+// pings over a loopback TCP connection: the syscalls and wake-ups every
+// request to every system here pays. 0 if the probe cannot run.
+func loopbackProbe() float64 {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(c, c)
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return 0
+	}
+	defer c.Close()
+	b := []byte{0}
+	ds := make([]time.Duration, 0, 2000)
+	for range 2000 {
+		t := time.Now()
+		if _, err := c.Write(b); err != nil {
+			return 0
+		}
+		if _, err := io.ReadFull(c, b); err != nil {
+			return 0
+		}
+		ds = append(ds, time.Since(t))
+	}
+	slices.Sort(ds)
+	return float64(ds[len(ds)/2]) / 1e3
+}
+
 // Row and column order of the tables.
 var (
 	systems   = []string{"shoal", "shoal-plain", "shoal-1shard", "redis-always", "redis-everysec", "rediscluster", "etcd"}
@@ -162,6 +224,14 @@ func present(r *report) []string {
 // by that system's (so "2.0×" means shoal does twice as well).
 func table(w io.Writer, r *report) {
 	sys := present(r)
+	if p := r.CPUProbeMs; p != nil {
+		fmt.Fprintf(w, "\nMachine yardsticks (lower is faster), before and after the suite: CPU probe %.1f and %.1f ms, loopback round trip %.0f and %.0f µs.",
+			p["before"], p["after"], r.LoopbackUs["before"], r.LoopbackUs["after"])
+		if f := r.FsyncUs; f != nil {
+			fmt.Fprintf(w, " fdatasync of 4 KiB: p50 %.0f µs, p99 %.0f µs.", f["p50"], f["p99"])
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "\nThroughput in ops/s, latency in ms; (×) = shoal ÷ that system, so above 1× shoal is ahead (for latency and CPU: shoal's ÷ theirs, below 1× shoal is faster or cheaper). CPU is CPU time per operation in the measured window: of all the system's server processes together, and of the load generator (its client).\n")
 	for _, c := range r.Cells {
 		if len(c.Rounds) > 1 {

@@ -37,3 +37,17 @@ func TestTablesShowCPUPerOperation(t *testing.T) {
 		t.Errorf("a CPU ratio was shown for a system without a CPU figure:\n%s", out)
 	}
 }
+
+// The table names the machine's speed before and after the suite.
+func TestTableShowsTheMachineYardstick(t *testing.T) {
+	r := &report{CPUProbeMs: map[string]float64{"before": 41.25, "after": 80.5},
+		LoopbackUs: map[string]float64{"before": 30, "after": 61},
+		FsyncUs:    map[string]float64{"p50": 170, "p99": 900}}
+	var b strings.Builder
+	table(&b, r)
+	want := "CPU probe 41.2 and 80.5 ms, loopback round trip 30 and 61 µs. fdatasync of 4 KiB: p50 170 µs, p99 900 µs."
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, b.String())
+	}
+	t.Logf("here: CPU probe %.1f ms, loopback round trip %.0f µs", cpuProbe(), loopbackProbe())
+}
