@@ -91,6 +91,10 @@ func logf(format string, args ...any) {
 }
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "-loopback-echo" {
+		loopbackEcho()
+		return
+	}
 	var o options
 	only := flag.String("only", "", "comma-separated systems to run (default all): shoal,shoal1,redis-always,redis-everysec,rediscluster,etcd")
 	flag.StringVar(&o.shoalBin, "shoal", "./shoal", "path to the shoal binary")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -124,23 +125,29 @@ func cpuProbe() float64 {
 }
 
 // loopbackProbe returns the median round trip, in µs, of 2 000 one-byte
-// pings over a loopback TCP connection: the syscalls and wake-ups every
-// request to every system here pays. 0 if the probe cannot run.
+// pings over a loopback TCP connection to another process (this binary
+// run with -loopback-echo): the syscalls, wake-ups and process switches
+// that every request to every system here pays. 0 if the probe cannot run.
 func loopbackProbe() float64 {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	self, err := os.Executable()
 	if err != nil {
 		return 0
 	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		io.Copy(c, c)
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	cmd := exec.Command(self, "-loopback-echo")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0
+	}
+	if err := cmd.Start(); err != nil {
+		return 0
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return 0
+	}
+	c, err := net.DialTimeout("tcp", strings.TrimSpace(addr), 5*time.Second)
 	if err != nil {
 		return 0
 	}
@@ -159,6 +166,21 @@ func loopbackProbe() float64 {
 	}
 	slices.Sort(ds)
 	return float64(ds[len(ds)/2]) / 1e3
+}
+
+// loopbackEcho serves loopbackProbe: it prints the address it listens on
+// and echoes one connection until it closes.
+func loopbackEcho() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		os.Exit(1)
+	}
+	fmt.Println(ln.Addr())
+	c, err := ln.Accept()
+	if err != nil {
+		os.Exit(1)
+	}
+	io.Copy(c, c)
 }
 
 // Row and column order of the tables.
