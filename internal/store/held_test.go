@@ -104,7 +104,7 @@ func TestHeldCommitAppendsDoNotOutliveTheirTerm(t *testing.T) {
 // even with the entries it appends, so what it has on disk can be behind
 // what it applied. Reloaded, the replica takes the applied index as
 // committed and goes on.
-func TestCommitOnlyHardStatesAreNotWritten(t *testing.T) {
+func TestHardStatesAreWrittenOnlyWhenTermOrVoteChange(t *testing.T) {
 	c := newSteppedCluster(t)
 	leader := c.leader(t)
 	onDisk := func() []*raftpb.HardState {
