@@ -214,7 +214,11 @@ type touch struct {
 // begin invalidates what w writes and marks the write in progress. Call it
 // before the batch commits, and end after, whatever the outcome.
 func (c *rowCache) begin(w *rowWrites) writeToken {
-	tok := make(writeToken, 0, min(len(w.rows), rowCacheShards))
+	n := min(len(w.rows), rowCacheShards)
+	if len(w.ranges) > 0 {
+		n = rowCacheShards
+	}
+	tok := make(writeToken, 0, n)
 	var at [rowCacheShards]int // 1 + the index in tok of each shard's touch
 	enter := func(i int) *touch {
 		if at[i] == 0 {

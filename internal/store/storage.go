@@ -113,6 +113,9 @@ func (s *Store) putProto(w writer, key []byte, m proto.Message) {
 	if err := w.Set(key, s.scratch); err != nil {
 		panic(fmt.Sprintf("store: batch set: %v", err))
 	}
+	if cap(s.scratch) > 1<<20 {
+		s.scratch = nil // a large entry's buffer is not kept for good
+	}
 }
 
 func setProto(w writer, key []byte, m proto.Message) {

@@ -149,9 +149,8 @@ func run(ctx context.Context, o *options) int {
 		"main": o.dur.String(), "sweep": o.sweepDur.String()}}
 	rep.FsyncUs = fsyncProbe(o.tmp)
 	logf("fdatasync of 4 KiB on %s: p50 %.0f us, p99 %.0f us", o.tmp, rep.FsyncUs["p50"], rep.FsyncUs["p99"])
-	rep.CPUProbeMs = map[string]float64{"before": cpuProbe()}
-	rep.LoopbackUs = map[string]float64{"before": loopbackProbe()}
-	logf("CPU probe: %.1f ms; loopback round trip: %.0f us", rep.CPUProbeMs["before"], rep.LoopbackUs["before"])
+	rep.CPUProbeMs, rep.LoopbackUs = map[string]float64{}, map[string]float64{}
+	yardsticks(rep, "before")
 
 	type plan struct {
 		name  string
@@ -184,13 +183,24 @@ func run(ctx context.Context, o *options) int {
 		s.stop()
 		logf("stopped %s", s.name)
 	}
-	rep.CPUProbeMs["after"], rep.LoopbackUs["after"] = cpuProbe(), loopbackProbe()
-	logf("after the suite: CPU probe %.1f ms; loopback round trip %.0f us", rep.CPUProbeMs["after"], rep.LoopbackUs["after"])
+	yardsticks(rep, "after")
 	if err := writeReport(o, rep); err != nil {
 		logf("report: %v", err)
 		return 1
 	}
 	return 0
+}
+
+// yardsticks takes the machine's yardsticks into rep under when.
+func yardsticks(rep *report, when string) {
+	rep.CPUProbeMs[when] = cpuProbe()
+	rtt, err := loopbackProbe()
+	if err != nil {
+		logf("%s the suite: loopback probe failed: %v", when, err)
+	} else {
+		rep.LoopbackUs[when] = rtt
+	}
+	logf("%s the suite: CPU probe %.1f ms; loopback round trip %.0f us", when, rep.CPUProbeMs[when], rtt)
 }
 
 func (o *options) sub(name string) string {

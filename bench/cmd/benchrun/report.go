@@ -127,57 +127,74 @@ func cpuProbe() float64 {
 // loopbackProbe returns the median round trip, in µs, of 2 000 one-byte
 // pings over a loopback TCP connection to another process (this binary
 // run with -loopback-echo): the syscalls, wake-ups and process switches
-// that every request to every system here pays. 0 if the probe cannot run.
-func loopbackProbe() float64 {
-	self, err := os.Executable()
-	if err != nil {
-		return 0
+// that every request to every system here pays. The probe is bounded by
+// probeTimeout.
+func loopbackProbe() (float64, error) {
+	self := "/proc/self/exe" // this binary, even if rebuilt since it started
+	if _, err := os.Stat(self); err != nil {
+		if self, err = os.Executable(); err != nil {
+			return 0, err
+		}
 	}
 	cmd := exec.Command(self, "-loopback-echo")
+	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	if err := cmd.Start(); err != nil {
-		return 0
+		return 0, err
 	}
-	defer cmd.Wait()
-	defer cmd.Process.Kill()
+	// Killing the child ends every read below: its stdout and its end
+	// of the connection close.
+	stop := time.AfterFunc(probeTimeout, func() { cmd.Process.Kill() })
+	defer func() {
+		stop.Stop()
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
 	addr, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
-		return 0
+		return 0, fmt.Errorf("loopback probe: no address from the echo process: %w", err)
 	}
-	c, err := net.DialTimeout("tcp", strings.TrimSpace(addr), 5*time.Second)
+	c, err := net.DialTimeout("tcp", strings.TrimSpace(addr), probeTimeout)
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	defer c.Close()
+	c.SetDeadline(time.Now().Add(probeTimeout))
 	b := []byte{0}
 	ds := make([]time.Duration, 0, 2000)
 	for range 2000 {
 		t := time.Now()
 		if _, err := c.Write(b); err != nil {
-			return 0
+			return 0, err
 		}
 		if _, err := io.ReadFull(c, b); err != nil {
-			return 0
+			return 0, err
 		}
 		ds = append(ds, time.Since(t))
 	}
 	slices.Sort(ds)
-	return float64(ds[len(ds)/2]) / 1e3
+	return float64(ds[len(ds)/2]) / 1e3, nil
 }
 
+const probeTimeout = 30 * time.Second
+
 // loopbackEcho serves loopbackProbe: it prints the address it listens on
-// and echoes one connection until it closes.
+// and echoes one connection until it closes, or exits after probeTimeout
+// (should its parent have died).
 func loopbackEcho() {
+	time.AfterFunc(probeTimeout, func() { os.Exit(1) })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "loopback echo:", err)
 		os.Exit(1)
 	}
 	fmt.Println(ln.Addr())
 	c, err := ln.Accept()
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "loopback echo:", err)
 		os.Exit(1)
 	}
 	io.Copy(c, c)
@@ -247,8 +264,14 @@ func present(r *report) []string {
 func table(w io.Writer, r *report) {
 	sys := present(r)
 	if p := r.CPUProbeMs; p != nil {
-		fmt.Fprintf(w, "\nMachine yardsticks (lower is faster), before and after the suite: CPU probe %.1f and %.1f ms, loopback round trip %.0f and %.0f µs.",
-			p["before"], p["after"], r.LoopbackUs["before"], r.LoopbackUs["after"])
+		us := func(k string) string {
+			if v, ok := r.LoopbackUs[k]; ok && v > 0 {
+				return fmt.Sprintf("%.0f", v)
+			}
+			return "n/a"
+		}
+		fmt.Fprintf(w, "\nMachine yardsticks (lower is faster), before and after the suite: CPU probe %.1f and %.1f ms, loopback round trip %s and %s µs.",
+			p["before"], p["after"], us("before"), us("after"))
 		if f := r.FsyncUs; f != nil {
 			fmt.Fprintf(w, " fdatasync of 4 KiB: p50 %.0f µs, p99 %.0f µs.", f["p50"], f["p99"])
 		}

@@ -1,11 +1,21 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/shoaldb/shoal/bench/internal/load"
 )
+
+// TestMain lets loopbackProbe run this test binary as its echo process.
+func TestMain(m *testing.M) {
+	if len(os.Args) == 2 && os.Args[1] == "-loopback-echo" {
+		loopbackEcho()
+		return
+	}
+	os.Exit(m.Run())
+}
 
 func TestTablesShowCPUPerOperation(t *testing.T) {
 	c := func(sys, wl string, ops, cpu float64) cell {
@@ -49,5 +59,19 @@ func TestTableShowsTheMachineYardstick(t *testing.T) {
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("table lacks %q:\n%s", want, b.String())
 	}
-	t.Logf("here: CPU probe %.1f ms", cpuProbe())
+	r.LoopbackUs = nil
+	b.Reset()
+	table(&b, r)
+	if !strings.Contains(b.String(), "loopback round trip n/a and n/a µs") {
+		t.Errorf("a failed loopback probe is not shown as n/a:\n%s", b.String())
+	}
+}
+
+// The loopback probe pings another process and reaps it.
+func TestLoopbackProbe(t *testing.T) {
+	rtt, err := loopbackProbe()
+	if err != nil || rtt <= 0 {
+		t.Fatalf("loopbackProbe = %v µs, %v", rtt, err)
+	}
+	t.Logf("loopback round trip %.0f µs, CPU probe %.1f ms", rtt, cpuProbe())
 }
