@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/shoaldb/shoal/internal/shoalpb"
+	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
@@ -70,5 +71,28 @@ func TestDecodeCommandAliasesTheEntry(t *testing.T) {
 	_ = append(key, "XXXXX"...)
 	if string(cmd.Args[2]) != "value" {
 		t.Fatalf("appending to an argument overwrote the next one: %q", cmd.Args[2])
+	}
+}
+
+type discardWriter struct{ n int }
+
+func (w *discardWriter) Set(key, value []byte) error { w.n += len(value); return nil }
+
+// The loop's scratch buffer is reused for small writes and not kept after
+// a large one.
+func TestPutProtoKeepsOnlyASmallScratchBuffer(t *testing.T) {
+	s := &Store{}
+	var w discardWriter
+	s.putProto(&w, []byte("k"), &raftpb.Entry{Data: make([]byte, 100)})
+	small := cap(s.scratch)
+	if small == 0 {
+		t.Fatal("no scratch buffer kept after a small write")
+	}
+	s.putProto(&w, []byte("k"), &raftpb.Entry{Data: make([]byte, 2<<20)})
+	if s.scratch != nil {
+		t.Errorf("a %d-byte scratch buffer was kept after a 2 MiB entry", cap(s.scratch))
+	}
+	if w.n < 2<<20 {
+		t.Errorf("the writer got %d bytes", w.n)
 	}
 }
