@@ -197,16 +197,18 @@ type Node struct {
 	wg        sync.WaitGroup
 }
 
-// spreadMemTableSize returns a memtable size between base and a quarter
-// more, in whole MiB, drawn with draw (math/rand's Int64N). Every replica of a
-// shard writes the same bytes, so with equal memtables the nodes that
-// hold the same shards flush at the same moment, and a write's quorum
-// waits on flushing nodes: the slowest SETs gathered around flushes.
-// Sizes drawn per process drift the flushes apart.
-// base is a whole number of MiB, at least 4.
+// spreadMemTableSize returns a memtable size above three quarters of
+// base and at most base, in steps of 64 KiB, drawn with draw (math/rand's
+// Int64N). Every replica of a shard writes the same bytes, so with equal
+// memtables the nodes that hold the same shards flush at the same moment,
+// and a write's quorum waits on flushing nodes: the slowest SETs gathered
+// around flushes. Sizes drawn per process drift the flushes apart. They
+// stay at or below base because a node holds up to three memtables
+// (filling, flushing, and one kept for reuse), so each MiB more costs up
+// to three in RSS. base is a multiple of 256 KiB.
 func spreadMemTableSize(base int64, draw func(n int64) int64) int64 {
-	const mib = 1 << 20
-	return base + draw(base/4/mib)*mib
+	const step = 64 << 10
+	return base - draw(base/4/step)*step
 }
 
 // Start opens the data dir, creates or joins a cluster (or rejoins with the

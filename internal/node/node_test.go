@@ -33,20 +33,20 @@ func TestStartWithBusPortTakenFailsCleanly(t *testing.T) {
 	}
 }
 
-// Memtable sizes are spread over whole MiB from the base to a quarter
-// more, so the nodes of a cluster do not flush in step.
+// Memtable sizes are spread in 64 KiB steps over the quarter below the
+// base, so the nodes of a cluster do not flush in step.
 func TestSpreadMemTableSizes(t *testing.T) {
-	const base, mib = 32 << 20, 1 << 20
+	const base, step = 32 << 20, 64 << 10
 	seen := map[int64]bool{}
 	r := rand.New(rand.NewPCG(1, 2))
-	for range 1000 {
+	for range 10000 {
 		size := spreadMemTableSize(base, r.Int64N)
-		if size < base || size >= base+base/4 || size%mib != 0 {
-			t.Fatalf("memtable size %d: want whole MiB in [%d, %d)", size, base, base+base/4)
+		if size <= base-base/4 || size > base || size%step != 0 {
+			t.Fatalf("memtable size %d: want a multiple of %d in (%d, %d]", size, step, base-base/4, base)
 		}
 		seen[size] = true
 	}
-	if len(seen) != base/4/mib {
-		t.Errorf("1000 draws gave %d distinct sizes, want all %d", len(seen), base/4/mib)
+	if len(seen) != base/4/step {
+		t.Errorf("10000 draws gave %d distinct sizes, want all %d", len(seen), base/4/step)
 	}
 }
