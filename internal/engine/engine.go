@@ -125,9 +125,6 @@ func (e *Engine) RowCacheStats() RowCacheStats {
 	return e.cache.stats()
 }
 
-// Metrics returns Pebble's metrics.
-func (e *Engine) Metrics() *pebble.Metrics { return e.db.Metrics() }
-
 // Batch is a set of writes applied atomically by Commit.
 type Batch struct {
 	b    *pebble.Batch

@@ -105,25 +105,23 @@ func getProto(r reader, key []byte, m proto.Message) error {
 // putProto is setProto for the loop: it encodes m in the loop's scratch
 // buffer instead of a new one for each write.
 func (s *Store) putProto(w writer, key []byte, m proto.Message) {
-	var err error
-	s.scratch, err = proto.MarshalOptions{}.MarshalAppend(s.scratch[:0], m)
-	if err != nil {
-		panic(fmt.Sprintf("store: marshal %T: %v", m, err))
-	}
-	if err := w.Set(key, s.scratch); err != nil {
-		panic(fmt.Sprintf("store: batch set: %v", err))
-	}
+	s.scratch = appendSetProto(w, key, m, s.scratch[:0])
 	if cap(s.scratch) > 1<<20 {
 		s.scratch = nil // a large entry's buffer is not kept for good
 	}
 }
 
-func setProto(w writer, key []byte, m proto.Message) {
-	b, err := proto.Marshal(m)
+func setProto(w writer, key []byte, m proto.Message) { appendSetProto(w, key, m, nil) }
+
+// appendSetProto encodes m after buf and writes it under key; it returns
+// the grown buffer, which w does not keep (batches copy what they get).
+func appendSetProto(w writer, key []byte, m proto.Message, buf []byte) []byte {
+	buf, err := proto.MarshalOptions{}.MarshalAppend(buf, m)
 	if err != nil {
 		panic(fmt.Sprintf("store: marshal %T: %v", m, err))
 	}
-	if err := w.Set(key, b); err != nil {
+	if err := w.Set(key, buf); err != nil {
 		panic(fmt.Sprintf("store: batch set: %v", err))
 	}
+	return buf
 }
