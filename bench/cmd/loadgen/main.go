@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -40,6 +41,7 @@ func main() {
 	flag.Uint64Var(&cfg.Seed, "seed", 0, "random seed (0: random)")
 	flag.DurationVar(&cfg.Timeline, "timeline", 0, "count commands in buckets of this width by completion time (JSON: timeline), to see when slow ones happen")
 	flag.DurationVar(&cfg.SlowAbove, "slow", 10*time.Millisecond, "with -timeline: a command is slow above this latency")
+	cpuprofile := flag.String("cpuprofile", "", "write the load generator's own CPU profile of the measured run to this file")
 	flag.Parse()
 	cfg.Addrs = strings.Split(*addrs, ",")
 
@@ -56,6 +58,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "preload: %d keys in %.1fs, %d errors\n", res.Ops, res.Seconds, res.Errors)
 		warnShortFill(res, fill.Keys)
 	}
+	if *cpuprofile != "" {
+		stopProfile, err := startCPUProfile(*cpuprofile)
+		if err != nil {
+			fatal(err)
+		}
+		defer stopProfile()
+	}
 	res, err := load.Run(ctx, cfg)
 	if err != nil {
 		fatal(err)
@@ -70,6 +79,23 @@ func main() {
 	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
 		fatal(err)
 	}
+}
+
+// startCPUProfile starts Go's CPU profiler writing to path and returns
+// what stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func fatal(err error) {
