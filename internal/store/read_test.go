@@ -187,3 +187,50 @@ func TestRestartedReplicaIgnoresVotesForAnElectionTimeout(t *testing.T) {
 		t.Fatalf("after an election timeout the replica ignored a vote request (term %d, want %d)", got, initialTerm+1)
 	}
 }
+
+// An empty replica (one created for a shard this node was added to, before
+// a snapshot gives it a descriptor) is not loaded when its node restarts:
+// the vote it made durable must still bind the replica created for the
+// shard's next message, or it could vote twice in one term.
+func TestEmptyReplicaRemembersItsVoteAcrossRestarts(t *testing.T) {
+	const shard = 7
+	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
+	fs := vfs.NewMem()
+	tn := startNode(t, n, 1, fs, 16)
+	msg := func(typ raftpb.MessageType, from, term uint64) []*shoalpb.RaftEnvelope {
+		return []*shoalpb.RaftEnvelope{{ShardId: shard, Message: &raftpb.Message{
+			Type: typ.Enum(), From: proto.Uint64(from), To: proto.Uint64(1), Term: proto.Uint64(term),
+			LogTerm: proto.Uint64(0), Index: proto.Uint64(0), Commit: proto.Uint64(0),
+		}}}
+	}
+	// voteAfterTimeout creates the empty replica with a heartbeat at term
+	// 5 from node 2, lets an election timeout pass (a fresh replica
+	// ignores vote requests until then, and so does a follower that heard
+	// from its leader lately), then asks for from's vote at term 6.
+	voteAfterTimeout := func(tn *testNode, from uint64) *replica {
+		tn.st.HandleRaft(2, msg(raftpb.MessageType_MsgHeartbeat, 2, 5))
+		tn.st.Step(false)
+		for range tn.st.cfg.ElectionTicks {
+			tn.st.Step(true)
+		}
+		tn.st.HandleRaft(from, msg(raftpb.MessageType_MsgVote, from, 6))
+		tn.st.Step(false)
+		tn.st.Step(false) // the vote's sync completes; the answer leaves
+		return tn.st.replicas[shard]
+	}
+	r := voteAfterTimeout(tn, 2)
+	if st := r.rn.BasicStatus(); st.GetTerm() != 6 || st.GetVote() != 2 {
+		t.Fatalf("before the restart: term %d vote %d, want term 6 vote 2", st.GetTerm(), st.GetVote())
+	}
+	tn.stop(n, 1)
+
+	tn = startNode(t, n, 1, fs, 16)
+	defer tn.stop(n, 1)
+	if tn.st.replicas[shard] != nil {
+		t.Fatal("the empty replica was loaded at start; this test means to create it anew")
+	}
+	r = voteAfterTimeout(tn, 3)
+	if st := r.rn.BasicStatus(); st.GetTerm() != 6 || st.GetVote() != 2 {
+		t.Fatalf("after the restart: term %d vote %d, want term 6 and the vote for 2 kept", st.GetTerm(), st.GetVote())
+	}
+}

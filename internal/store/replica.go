@@ -260,10 +260,27 @@ func (s *Store) loadReplica(shard uint64) (*replica, error) {
 }
 
 // newUninitializedReplica creates an empty replica for a shard this node
-// was added to; the leader will send it a snapshot.
+// was added to; the leader will send it a snapshot. It starts from the
+// term and vote an earlier empty replica of the shard made durable: a
+// replica without a descriptor is not loaded when the node restarts, but
+// the vote it gave must outlive the restart, or it could vote twice in a
+// term and let two leaders win it.
 func (s *Store) newUninitializedReplica(shard uint64) (*replica, error) {
 	ms := raft.NewMemoryStorage()
-	r := &replica{shard: shard, appliedKey: keys.AppliedState(shard), hardState: &raftpb.HardState{}, lease: &lease{}}
+	hs := &raftpb.HardState{}
+	if v, ok, err := s.eng.Get(keys.HardState(shard)); err != nil {
+		return nil, err
+	} else if ok {
+		if err := proto.Unmarshal(v, hs); err != nil {
+			return nil, fmt.Errorf("store: hard state of shard %d: %w", shard, err)
+		}
+		// The log is empty: nothing is known to be committed.
+		hs.Commit = proto.Uint64(0)
+		if err := ms.SetHardState(hs); err != nil {
+			return nil, err
+		}
+	}
+	r := &replica{shard: shard, appliedKey: keys.AppliedState(shard), hardState: hs, lease: &lease{}}
 	r.storage = &raftStorage{MemoryStorage: ms, eng: s.eng, shard: shard, conf: &raftpb.ConfState{}}
 	return r, s.startRawNode(r)
 }
