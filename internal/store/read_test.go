@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/shoaldb/shoal/internal/shoalpb"
@@ -232,5 +234,51 @@ func TestEmptyReplicaRemembersItsVoteAcrossRestarts(t *testing.T) {
 	r = voteAfterTimeout(tn, 3)
 	if st := r.rn.BasicStatus(); st.GetTerm() != 6 || st.GetVote() != 2 {
 		t.Fatalf("after the restart: term %d vote %d, want term 6 and the vote for 2 kept", st.GetTerm(), st.GetVote())
+	}
+}
+
+// A proposal that a new leader's append replaces in the same cycle, before
+// any Ready carried it to the disk or the followers, fails at once as
+// dropped (its client may retry) instead of waiting until its deadline.
+func TestProposalReplacedBeforeItsReadyIsDropped(t *testing.T) {
+	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
+	tn := startNode(t, n, 1, vfs.NewMem(), 16)
+	defer tn.stop(n, 1)
+	if err := tn.st.Bootstrap([]*shoalpb.ShardDescriptor{metaDesc}, []uint64{1, 2, 3}, nil); err != nil {
+		t.Fatal(err)
+	}
+	st, r := tn.st, tn.st.replicas[1]
+	from2 := func(typ raftpb.MessageType, term uint64) *raftpb.Message {
+		return &raftpb.Message{Type: typ.Enum(), From: proto.Uint64(2), To: proto.Uint64(1), Term: proto.Uint64(term)}
+	}
+	// Node 1 wins term initialTerm+1 with node 2's (pre-)vote.
+	r.rn.Campaign()
+	st.Step(false)
+	st.HandleRaft(2, []*shoalpb.RaftEnvelope{{ShardId: 1, Message: from2(raftpb.MessageType_MsgPreVoteResp, initialTerm+1)}})
+	st.Step(false)
+	st.HandleRaft(2, []*shoalpb.RaftEnvelope{{ShardId: 1, Message: from2(raftpb.MessageType_MsgVoteResp, initialTerm+1)}})
+	st.Step(false)
+	st.Step(false)
+	if !r.isLeader() {
+		t.Fatalf("node 1 did not become leader: %+v", r.rn.BasicStatus())
+	}
+	// In one cycle: a SET is proposed at index initialIndex+2, then node 2,
+	// leader of a newer term, appends an entry at initialIndex+1 that
+	// conflicts with node 1's own empty entry there, which truncates the
+	// proposal before any Ready has carried it.
+	p := st.StartPropose(1, [][]byte{[]byte("set"), []byte("k"), []byte("v")})
+	app := from2(raftpb.MessageType_MsgApp, initialTerm+2)
+	app.Index, app.LogTerm, app.Commit = proto.Uint64(initialIndex), proto.Uint64(initialTerm), proto.Uint64(initialIndex)
+	app.Entries = []*raftpb.Entry{{Index: proto.Uint64(initialIndex + 1), Term: proto.Uint64(initialTerm + 2)}}
+	st.HandleRaft(2, []*shoalpb.RaftEnvelope{{ShardId: 1, Message: app}})
+	st.Step(false)
+	st.Step(false)
+	if last, _ := r.storage.LastIndex(); last != initialIndex+1 {
+		t.Fatalf("node 1's log ends at %d, want %d: the test did not replace the proposal", last, initialIndex+1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := p.Wait(ctx); !errors.Is(err, ErrDropped) {
+		t.Fatalf("replaced proposal: %v, want ErrDropped", err)
 	}
 }

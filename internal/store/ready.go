@@ -86,6 +86,7 @@ func (s *Store) handleReady() {
 				}
 			}
 		}
+		x.r.dropUnlocated(func(id uint64) { s.waiters.deliver(id, result{err: ErrDropped}) })
 	}
 	s.send(out)
 	s.handOff()

@@ -42,6 +42,9 @@ type replica struct {
 	// leader and is known not to have been applied.
 	inflight map[uint64]uint64
 	byIndex  map[uint64]uint64
+	// unlocated holds the ids of proposals handed to raft since the
+	// replica's last Ready, which must carry their entries (dropUnlocated).
+	unlocated []uint64
 	// queued holds the proposals made in this cycle's requests, handed to
 	// raft together once the requests have run (proposeQueued).
 	queued []queuedProposal
@@ -83,6 +86,26 @@ func (r *replica) track(id uint64) {
 		r.byIndex = make(map[uint64]uint64)
 	}
 	r.inflight[id] = 0
+	r.unlocated = append(r.unlocated, id)
+}
+
+// dropUnlocated fails the proposals handed to raft since the previous
+// Ready whose entries this Ready did not carry. Raft appends a leader's
+// proposal to its unstable log at once (it forwards none: the replica
+// runs with DisableProposalForwarding), and a Ready hands out every
+// unstable entry, so a proposal missing from the next Ready was replaced
+// before it left this node: by a new leader's conflicting append or
+// snapshot stepped in the same cycle, or, for a refused membership
+// change, by an empty entry. No other node has it; it will never apply.
+// Without this its client would wait until its deadline.
+func (r *replica) dropUnlocated(deliver func(id uint64)) {
+	for _, id := range r.unlocated {
+		if idx, ok := r.inflight[id]; ok && idx == 0 {
+			delete(r.inflight, id)
+			deliver(id)
+		}
+	}
+	r.unlocated = r.unlocated[:0]
 }
 
 // queuedProposal is a proposal waiting to be handed to raft: the request
@@ -302,6 +325,11 @@ func (s *Store) startRawNode(r *replica) error {
 		// A leader removed from its group stops leading at once instead
 		// of going on until it notices it has no quorum.
 		StepDownOnRemoval: true,
+		// A proposal stepped at a replica that has just stopped leading
+		// fails (ErrBusy, retried by the caller) instead of going to the
+		// leader, where this node could not follow it to its log index
+		// (dropUnlocated).
+		DisableProposalForwarding: true,
 		// The loop stages writes and applies without waiting for the
 		// disk (ready.go).
 		AsyncStorageWrites: true,
