@@ -81,6 +81,12 @@ func (s *Store) handleReady() {
 			case raft.LocalApplyThread:
 				x.apply = m.GetResponses()
 			default:
+				if len(x.r.unlocated) > 0 && m.GetType() == raftpb.MessageType_MsgApp {
+					// A proposal of this cycle leaves in this append even
+					// if a newer leader's append has replaced it in the
+					// log since (dropUnlocated).
+					x.r.locate(m.GetEntries())
+				}
 				if !x.r.holdCommit(m) {
 					out = append(out, &shoalpb.RaftEnvelope{ShardId: x.r.shard, Message: m})
 				}

@@ -90,14 +90,19 @@ func (r *replica) track(id uint64) {
 }
 
 // dropUnlocated fails the proposals handed to raft since the previous
-// Ready whose entries this Ready did not carry. Raft appends a leader's
-// proposal to its unstable log at once (it forwards none: the replica
-// runs with DisableProposalForwarding), and a Ready hands out every
-// unstable entry, so a proposal missing from the next Ready was replaced
-// before it left this node: by a new leader's conflicting append or
-// snapshot stepped in the same cycle, or, for a refused membership
-// change, by an empty entry. No other node has it; it will never apply.
-// Without this its client would wait until its deadline.
+// Ready that this Ready carried nowhere. Raft appends a leader's proposal
+// to its unstable log at once (it forwards none: the replica runs with
+// DisableProposalForwarding) and puts it in appends to the followers at
+// once; a Ready hands out every unstable entry and every such append. So
+// a proposal that is neither in the Ready's entries to persist nor in an
+// append it sends (handleReady locates both) was replaced before it left
+// this node: by a new leader's conflicting append or snapshot stepped in
+// the same cycle, or, for a refused membership change, by an empty entry.
+// No other node has it; it will never apply. Without this its client
+// would wait until its deadline. A proposal that did leave in an append
+// is located by its index and resolved when that index applies, as
+// itself or as another entry: the append may reach a node that later
+// leads and commits it.
 func (r *replica) dropUnlocated(deliver func(id uint64)) {
 	for _, id := range r.unlocated {
 		if idx, ok := r.inflight[id]; ok && idx == 0 {

@@ -126,9 +126,10 @@ var (
 	ErrStopped = errors.New("store: stopped")
 	// ErrUnknownShard: this node has no replica of the shard.
 	ErrUnknownShard = errors.New("store: no local replica of shard")
-	// ErrDropped: the proposal was overwritten by a new leader's log and
+	// ErrDropped: the proposal was overwritten by a new leader's log, or
+	// refused by raft (a membership change while another is pending), and
 	// was not applied; it is safe to retry.
-	ErrDropped = errors.New("store: proposal dropped by a leader change, not applied")
+	ErrDropped = errors.New("store: proposal dropped (leader change or refused), not applied")
 	// ErrOutcomeUnknown: the replica skipped past a proposal by installing
 	// a snapshot; the proposal may or may not have been applied.
 	ErrOutcomeUnknown = errors.New("store: proposal outcome unknown")
@@ -297,9 +298,12 @@ func (s *Store) run() {
 		}
 		// Whoever woke the loop is rarely the only one with work for it:
 		// other connections are about to propose, other streams to
-		// deliver raft messages. Letting the goroutines that are ready run
-		// first costs nothing on an idle node and, on a busy one, gathers
-		// their work into this cycle instead of the next, so the
+		// deliver raft messages. Yielding lets the goroutines queued to
+		// run (on this processor, or on the global queue) go first: a
+		// heuristic, as goroutines running on other processors go on
+		// beside the loop. It costs nothing on an idle node and, on a
+		// busy one, gathers their work into this cycle instead of the
+		// next, so the
 		// per-cycle costs (a Ready per shard, an apply batch, a send per
 		// peer, a wake-up) are paid less often, and a shard's proposals
 		// from several clients leave in one append. On a 3-node cluster
