@@ -63,7 +63,11 @@ type report struct {
 	// figures before and after the suite.
 	CPUProbeMs map[string]float64 `json:"cpu_probe_ms,omitempty"`
 	LoopbackUs map[string]float64 `json:"loopback_rtt_us,omitempty"`
-	Durations  map[string]string  `json:"durations"`
+	// PauseMsPerSec and PauseMaxMs are pauseProbe's figures, taken once
+	// before the suite.
+	PauseMsPerSec *float64          `json:"pause_ms_per_s,omitempty"`
+	PauseMaxMs    float64           `json:"pause_max_ms,omitempty"`
+	Durations     map[string]string `json:"durations"`
 }
 
 type options struct {
@@ -149,6 +153,9 @@ func run(ctx context.Context, o *options) int {
 		"main": o.dur.String(), "sweep": o.sweepDur.String()}}
 	rep.FsyncUs = fsyncProbe(o.tmp)
 	logf("fdatasync of 4 KiB on %s: p50 %.0f us, p99 %.0f us", o.tmp, rep.FsyncUs["p50"], rep.FsyncUs["p99"])
+	lost, longest := pauseProbe(o.tmp, 3*time.Second)
+	rep.PauseMsPerSec, rep.PauseMaxMs = &lost, longest
+	logf("machine pauses beside fsyncs: %.0f ms per second, longest %.1f ms", lost, longest)
 	rep.CPUProbeMs, rep.LoopbackUs = map[string]float64{}, map[string]float64{}
 	yardsticks(rep, "before")
 

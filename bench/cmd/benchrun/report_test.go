@@ -2,8 +2,10 @@ package main
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoaldb/shoal/bench/internal/load"
 )
@@ -53,9 +55,12 @@ func TestTableShowsTheMachineYardstick(t *testing.T) {
 	r := &report{CPUProbeMs: map[string]float64{"before": 41.25, "after": 80.5},
 		LoopbackUs: map[string]float64{"before": 30, "after": 61},
 		FsyncUs:    map[string]float64{"p50": 170, "p99": 900}}
+	paused := 54.4
+	r.PauseMsPerSec, r.PauseMaxMs = &paused, 8.25
 	var b strings.Builder
 	table(&b, r)
-	want := "CPU probe 41.2 and 80.5 ms, loopback round trip 30 and 61 µs. fdatasync of 4 KiB: p50 170 µs, p99 900 µs."
+	want := "CPU probe 41.2 and 80.5 ms, loopback round trip 30 and 61 µs. fdatasync of 4 KiB: p50 170 µs, p99 900 µs. " +
+		"Machine pauses beside fsyncs (every thread stopped): 54 ms per second, longest 8.2 ms."
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("table lacks %q:\n%s", want, b.String())
 	}
@@ -74,4 +79,22 @@ func TestLoopbackProbe(t *testing.T) {
 		t.Fatalf("loopbackProbe = %v µs, %v", rtt, err)
 	}
 	t.Logf("loopback round trip %.0f µs, CPU probe %.1f ms", rtt, cpuProbe())
+}
+
+// spinGaps reports the gaps between clock readings longer than its bound,
+// including the one that ends past the deadline.
+func TestSpinGapsFindsTheTimeNotRun(t *testing.T) {
+	base := time.Unix(0, 0)
+	ms := func(f float64) time.Time { return base.Add(time.Duration(f * float64(time.Millisecond))) }
+	readings := []time.Time{ms(0), ms(0.1), ms(0.2), ms(5.2), ms(5.3), ms(5.9), ms(12)}
+	i := 0
+	now := func() time.Time { t := readings[i]; i++; return t }
+	got := spinGaps(now, ms(10), time.Millisecond)
+	want := []time.Duration{5 * time.Millisecond, 6100 * time.Microsecond}
+	if !slices.Equal(got, want) {
+		t.Fatalf("spinGaps = %v, want %v", got, want)
+	}
+	if i != len(readings) {
+		t.Fatalf("spinGaps read the clock %d times, want %d (it must stop once past the end)", i, len(readings))
+	}
 }
