@@ -153,9 +153,12 @@ func run(ctx context.Context, o *options) int {
 		"main": o.dur.String(), "sweep": o.sweepDur.String()}}
 	rep.FsyncUs = fsyncProbe(o.tmp)
 	logf("fdatasync of 4 KiB on %s: p50 %.0f us, p99 %.0f us", o.tmp, rep.FsyncUs["p50"], rep.FsyncUs["p99"])
-	lost, longest := pauseProbe(o.tmp, 3*time.Second)
-	rep.PauseMsPerSec, rep.PauseMaxMs = &lost, longest
-	logf("machine pauses beside fsyncs: %.0f ms per second, longest %.1f ms", lost, longest)
+	if lost, longest, ok := pauseProbe(o.tmp, 3*time.Second); ok {
+		rep.PauseMsPerSec, rep.PauseMaxMs = &lost, longest
+		logf("machine pauses beside fsyncs: %.0f ms per second, longest %.1f ms", lost, longest)
+	} else {
+		logf("machine pause probe failed: could not write and sync in %s", o.tmp)
+	}
 	rep.CPUProbeMs, rep.LoopbackUs = map[string]float64{}, map[string]float64{}
 	yardsticks(rep, "before")
 

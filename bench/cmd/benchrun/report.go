@@ -109,30 +109,33 @@ func fsyncProbe(dir string) map[string]float64 {
 // it: for d, one goroutine per CPU spins reading the clock while another
 // writes 1 KiB and fdatasyncs in a loop in dir. It returns the time the
 // spinners lost, in ms per second (the mean over spinners), and the
-// longest gap in ms. A VM whose host throttles it shows gaps that no
-// process inside can explain, and every request that spans one gains its
-// length: on one machine here, about 5 ms of every 100 ms.
-func pauseProbe(dir string, d time.Duration) (lostMsPerSec, maxGapMs float64) {
+// longest gap in ms; ok is false when the writer could not write or sync,
+// as then the figures measure nothing. A VM whose host throttles it shows
+// gaps that no process inside can explain, and every request that spans
+// one gains its length: on one machine here, about 5 ms of every 100 ms.
+func pauseProbe(dir string, d time.Duration) (lostMsPerSec, maxGapMs float64, ok bool) {
 	f, err := os.Create(filepath.Join(dir, "pause-probe"))
 	if err != nil {
-		return 0, 0
+		return 0, 0, false
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
 	end := time.Now().Add(d)
-	done := make(chan struct{})
+	writeErr := make(chan error, 1)
 	go func() {
-		defer close(done)
 		buf := make([]byte, 1024)
 		for i := 0; time.Now().Before(end); i++ {
 			if _, err := f.WriteAt(buf, int64(i%1024)*1024); err != nil {
+				writeErr <- err
 				return
 			}
 			if err := f.Sync(); err != nil {
+				writeErr <- err
 				return
 			}
 			time.Sleep(500 * time.Microsecond) // about a durable server's pace, not a flood
 		}
+		writeErr <- nil
 	}()
 	// One spinner per CPU, and a processor more for the writer, so that
 	// Go's scheduler never stops a spinner to run it: the gaps left are
@@ -150,8 +153,10 @@ func pauseProbe(dir string, d time.Duration) (lostMsPerSec, maxGapMs float64) {
 			longest = max(longest, g)
 		}
 	}
-	<-done
-	return float64(lost) / 1e6 / float64(n) / d.Seconds(), float64(longest) / 1e6
+	if err := <-writeErr; err != nil {
+		return 0, 0, false
+	}
+	return float64(lost) / 1e6 / float64(n) / d.Seconds(), float64(longest) / 1e6, true
 }
 
 // spinGaps reads now in a loop until it passes end and returns every gap
