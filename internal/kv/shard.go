@@ -285,8 +285,8 @@ func cmdSweep(d db, args [][]byte) (resp.Value, error) {
 			n++
 			continue
 		}
-		// An entry without its record cannot happen while store and
-		// remove keep the index in step; drop it rather than keep it due.
+		// A stale entry, left by a blind write (record.go): the key's
+		// record expires at another time, or never, or is gone.
 		if err := d.w.Delete(e); err != nil {
 			return resp.Value{}, err
 		}
@@ -294,9 +294,9 @@ func cmdSweep(d db, args [][]byte) (resp.Value, error) {
 	return resp.Int(n), nil
 }
 
-// cmdExpired: SHOAL.EXPIRED limit counts, up to limit, the keys of the
-// shard whose expiry time has come; the leader proposes a sweep when it is
-// not zero.
+// cmdExpired: SHOAL.EXPIRED limit counts, up to limit, the expiry index
+// entries of the shard whose time has come, stale ones included; the
+// leader proposes a sweep when it is not zero.
 func cmdExpired(d db, args [][]byte) (resp.Value, error) {
 	limit, err := parseLimit(args[1])
 	if err != nil {
