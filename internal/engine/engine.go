@@ -275,6 +275,32 @@ func (s *Snapshot) IterateSpans(n int, span func(i int) (lo, hi []byte), fn func
 	return iterateSpans(s.s, n, span, fn)
 }
 
+// FirstInSpans calls fn with the first key of each of n disjoint spans,
+// given in ascending order by span(i), that holds one, until fn returns
+// false. One iterator seeks from span to span.
+func (e *Engine) FirstInSpans(n int, span func(i int) (lo, hi []byte), fn func(k []byte) bool) error {
+	if n == 0 {
+		return nil
+	}
+	first, _ := span(0)
+	_, last := span(n - 1)
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: first, UpperBound: last})
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		lo, hi := span(i)
+		if it.SeekGE(lo) && bytes.Compare(it.Key(), hi) < 0 && !fn(it.Key()) {
+			break
+		}
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return err
+	}
+	return it.Close()
+}
+
 func iterateSpans(r reader, n int, span func(i int) (lo, hi []byte), fn func(k, v []byte) bool) error {
 	if n == 0 {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -115,6 +116,36 @@ func TestIterateSpansMatchesIterate(t *testing.T) {
 			if len(got) != 5 {
 				t.Fatalf("%s: stopping after 5 keys visited %d", name, len(got))
 			}
+		}
+	})
+}
+
+// FirstInSpans visits the first key of each span that has one, and only
+// those, and stops when told.
+func TestFirstInSpans(t *testing.T) {
+	testEachFS(t, func(t *testing.T, e *Engine) {
+		b := e.NewWriteBatch()
+		for i := range 200 {
+			if i/10 != 4 { // span 2 ([4,3)..[4,7)) stays empty
+				b.Set([]byte{byte(i / 10), byte(i % 10)}, nil)
+			}
+		}
+		if err := b.Commit(false); err != nil {
+			t.Fatal(err)
+		}
+		span := func(i int) (lo, hi []byte) { return []byte{byte(2 * i), 3}, []byte{byte(2 * i), 7} }
+		var got []string
+		if err := e.FirstInSpans(10, span, func(k []byte) bool { got = append(got, fmt.Sprintf("%x", k)); return true }); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"0003", "0203", "0603", "0803", "0a03", "0c03", "0e03", "1003", "1203"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("FirstInSpans visited %v, want %v", got, want)
+		}
+		got = got[:0]
+		e.FirstInSpans(10, span, func(k []byte) bool { got = append(got, fmt.Sprintf("%x", k)); return len(got) < 3 })
+		if !slices.Equal(got, want[:3]) {
+			t.Fatalf("stopping after 3 keys visited %v", got)
 		}
 	})
 }

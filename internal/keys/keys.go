@@ -195,6 +195,12 @@ func ExpirySlotSpan(slot int, nowMs int64) (lo, hi []byte) {
 	return lo, hi
 }
 
+// ExpiryIndexSpan is the span [lo, hi) of all of slot's expiry index
+// entries, in order of expiry time.
+func ExpiryIndexSpan(slot int) (lo, hi []byte) {
+	return userKey(slot, kindExpiry, 0), userKey(slot, kindExpiry+1, 0)
+}
+
 // DecodeExpiry returns the user key and expiry time of an Expiry key.
 func DecodeExpiry(k []byte) (key []byte, expireAtMs int64) {
 	return k[12:], int64(binary.BigEndian.Uint64(k[4:12]))

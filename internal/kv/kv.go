@@ -54,6 +54,32 @@ func iterateSpans(r Reader, n int, span func(i int) (lo, hi []byte), fn func(k, 
 	return nil
 }
 
+// firstInSpanner is implemented by readers that find the first key of
+// many disjoint spans with one iterator (the engine).
+type firstInSpanner interface {
+	FirstInSpans(n int, span func(i int) (lo, hi []byte), fn func(k []byte) bool) error
+}
+
+// firstInSpans calls fn with the first key of each of n disjoint ascending
+// spans that has one, until fn returns false.
+func firstInSpans(r Reader, n int, span func(i int) (lo, hi []byte), fn func(k []byte) bool) error {
+	if f, ok := r.(firstInSpanner); ok {
+		return f.FirstInSpans(n, span, fn)
+	}
+	for i := range n {
+		lo, hi := span(i)
+		more := true
+		err := r.Iterate(lo, hi, func(k, _ []byte) bool {
+			more = fn(k)
+			return false
+		})
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
 // Writer is a batch of writes to one shard. Reads through a Writer observe
 // the batch's own earlier writes.
 type Writer interface {

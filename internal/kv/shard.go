@@ -257,6 +257,28 @@ func (d *db) expiredEntries(limit int) ([][]byte, error) {
 	return due, err
 }
 
+// NextExpiry returns the earliest time in the expiry index of env's slots,
+// stale entries included (the sweep drops them when due), or ok=false if
+// the index is empty. A shard whose earliest time is still to come has
+// nothing to sweep until then, unless a write adds an earlier one.
+func NextExpiry(r Reader, env Env) (at int64, ok bool, err error) {
+	d := db{r: r, env: env}
+	first, last, valid := d.slots()
+	if !valid {
+		return 0, false, nil
+	}
+	span := func(i int) (lo, hi []byte) { return keys.ExpiryIndexSpan(first + i) }
+	err = firstInSpans(r, last-first+1, span, func(k []byte) bool {
+		if len(k) >= 12 {
+			if _, t := keys.DecodeExpiry(k); !ok || t < at {
+				at, ok = t, true
+			}
+		}
+		return true
+	})
+	return at, ok, err
+}
+
 // cmdSweep: SHOAL.SWEEP limit deletes up to limit keys of the shard whose
 // expiry time has come (active expiry) and returns how many it deleted.
 func cmdSweep(d db, args [][]byte) (resp.Value, error) {

@@ -383,6 +383,32 @@ func TestBlindWriteLeavesStaleEntryTheSweepDrops(t *testing.T) {
 	h.must(`SHOAL.EXPIRED 10`, `:0`)
 }
 
+func TestNextExpiry(t *testing.T) {
+	h := newHarness(t)
+	start := h.env.NowMs
+	next := func(want int64, wantOK bool) {
+		t.Helper()
+		at, ok, err := NextExpiry(h.mem, h.env)
+		if err != nil || ok != wantOK || ok && at != want {
+			t.Fatalf("NextExpiry = %d, %v, %v; want %d, %v", at, ok, err, want, wantOK)
+		}
+	}
+	next(0, false)
+	h.must(`SET a v`, `+OK`)
+	next(0, false)
+	h.must(`SET a v PX 500`, `+OK`)
+	h.must(`SET {b}x v PX 200`, `+OK`) // another slot
+	next(start+200, true)
+	h.must(`SET {b}x v2`, `+OK`) // the entry goes stale; it is still due at its time
+	next(start+200, true)
+	h.env.NowMs += 200
+	h.must(`SHOAL.SWEEP 10`, `:0`)
+	next(start+500, true)
+	sb := keys.Slot([]byte("b"))
+	h.env.FirstSlot, h.env.LastSlot = sb, sb // a shard of {b}'s slot only
+	next(0, false)
+}
+
 func TestSweep(t *testing.T) {
 	h := newHarness(t)
 	for i := range 50 {

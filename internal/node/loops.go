@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/shoaldb/shoal/internal/keys"
@@ -242,25 +243,82 @@ func (n *Node) executeOp(ctx context.Context, op placement.Op) error {
 	return fmt.Errorf("unknown op %v", op.Kind)
 }
 
+// sweepState decides which led shards the expiry sweep scans. A scan of a
+// shard's expiry index costs a seek per slot (1 024 for a shard of 16), so
+// the sweep scans a shard only when something may be due: when writes were
+// applied to it since the sweep last looked, or when the earliest expiry
+// its last scan found has come. Entries that reach a replica other than
+// through its log (in a snapshot) are found by a rescan every sweepRescan.
+type sweepState struct {
+	mu sync.Mutex
+	// written holds the shards with entries applied since take; onApplied
+	// adds them once their batch has committed, so a scan that follows
+	// take sees their writes.
+	written map[uint64]bool
+	// next is, per led shard, when to scan it again (Unix ms). Only the
+	// sweep goroutine uses it.
+	next map[uint64]int64
+}
+
+const sweepRescan = time.Minute
+
+func (s *sweepState) noteWritten(shards []uint64) {
+	s.mu.Lock()
+	for _, id := range shards {
+		s.written[id] = true
+	}
+	s.mu.Unlock()
+}
+
+func (s *sweepState) take() map[uint64]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.written
+	s.written = make(map[uint64]bool, len(w))
+	return w
+}
+
 // sweepLeading deletes expired keys of the shards this node leads, through
 // the log, so every replica deletes the same keys.
 func (n *Node) sweepLeading() {
+	written := n.sweeps.take()
+	led := make(map[uint64]bool)
 	for _, ri := range n.st.Load().Replicas() {
 		if !ri.IsLeader || !ri.Initialized || ri.Desc.GetMeta() {
 			continue
 		}
-		n.sweep(ri.Shard, int(ri.Desc.GetFirstSlot()), int(ri.Desc.GetLastSlot()))
+		led[ri.Shard] = true
+		next, known := n.sweeps.next[ri.Shard]
+		if known && !written[ri.Shard] && time.Now().UnixMilli() < next {
+			continue
+		}
+		n.sweeps.next[ri.Shard] = n.sweep(ri.Shard, int(ri.Desc.GetFirstSlot()), int(ri.Desc.GetLastSlot()))
+	}
+	// A shard led again later is scanned at once: what it was written
+	// meanwhile was not watched.
+	for shard := range n.sweeps.next {
+		if !led[shard] {
+			delete(n.sweeps.next, shard)
+		}
 	}
 }
 
 const sweepBatch = 512
 
-func (n *Node) sweep(shard uint64, first, last int) {
+// sweep deletes due keys of the shard, a bounded number per call, and
+// returns when to scan it next.
+func (n *Node) sweep(shard uint64, first, last int) (next int64) {
 	for range 20 { // bounded work per shard per round
-		v, err := kv.Read(n.eng, kv.Env{NowMs: time.Now().UnixMilli(), FirstSlot: first, LastSlot: last},
-			[][]byte{[]byte("SHOAL.EXPIRED"), []byte("1")})
-		if err != nil || v.Int == 0 {
-			return
+		now := time.Now().UnixMilli()
+		n.expiryScans.Add(1)
+		at, ok, err := kv.NextExpiry(n.eng, kv.Env{NowMs: now, FirstSlot: first, LastSlot: last})
+		switch {
+		case err != nil:
+			return 0 // at the next round
+		case !ok:
+			return now + sweepRescan.Milliseconds()
+		case at > now:
+			return min(at, now+sweepRescan.Milliseconds())
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
 		_, err = n.Execute(ctx, server.Request{
@@ -269,7 +327,8 @@ func (n *Node) sweep(shard uint64, first, last int) {
 		})
 		cancel()
 		if err != nil {
-			return
+			return 0
 		}
 	}
+	return 0 // more may be due
 }

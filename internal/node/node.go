@@ -192,9 +192,12 @@ type Node struct {
 	syncSeconds  prometheus.Histogram
 	// forwarded counts commands sent on to another node's leader.
 	forwarded atomic.Uint64
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	sweeps    sweepState
+	// expiryScans counts scans of led shards' expiry indexes.
+	expiryScans atomic.Uint64
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 }
 
 // spreadMemTableSize returns a memtable size above three quarters of
@@ -218,6 +221,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, metaDirt: make(chan struct{}, 1), started: time.Now()}
+	n.sweeps.written, n.sweeps.next = map[uint64]bool{}, map[uint64]int64{}
 	n.syncSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "shoal_store_sync_duration_seconds",
 		Help:    "Time to commit and fsync one batch of raft writes.",
@@ -341,6 +345,10 @@ func (n *Node) Metrics() []prometheus.Collector {
 			Name: "shoal_forwarded_commands_total",
 			Help: "Calls forwarding a command to its shard's leader on another node, retries included (clients that route by a stale or no slot map).",
 		}, func() float64 { return float64(n.forwarded.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "shoal_expiry_scans_total",
+			Help: "Scans of a led shard's expiry index by the active-expiry sweep (one seek per slot each).",
+		}, func() float64 { return float64(n.expiryScans.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "shoal_row_cache_hits_total",
 			Help: "Point reads of user keys answered from the row cache.",
@@ -534,6 +542,7 @@ func (n *Node) startStore() error {
 
 // onApplied runs on the store loop: it must not block.
 func (n *Node) onApplied(shards []uint64) {
+	n.sweeps.noteWritten(shards)
 	for _, id := range shards {
 		if id == meta.ShardID {
 			select {

@@ -1,6 +1,7 @@
 package shoaltest
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -114,6 +115,45 @@ func TestExpiredKeysAreSweptOnEveryReplica(t *testing.T) {
 			if n > 0 {
 				return fmt.Errorf("node %d still stores %d expired keys", id, n)
 			}
+		}
+		return nil
+	})
+}
+
+// The sweep scans a shard's expiry index (a seek per slot) only when
+// something may be due: after writes, or when the earliest expiry comes.
+// An idle shard is left alone.
+func TestSweepScansOnlyWhenSomethingMayBeDue(t *testing.T) {
+	c := Start(t, 1, Options{Shards: 2})
+	c.WaitFor(30*time.Second, "shards led", c.AllShardsLed)
+	cl := c.Client(1)
+	scans := func() float64 { return metricValues(t, c.Node(1))["shoal_expiry_scans_total"] }
+	if err := cl.Set(ctxT(t, 5*time.Second), "far", "v", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The write gets its shard scanned at the next round...
+	before := scans()
+	c.WaitFor(10*time.Second, "a scan after the write", func() error {
+		if scans() == before {
+			return errors.New("no scan yet")
+		}
+		return nil
+	})
+	// ...then, with nothing due for an hour and no writes, rounds pass
+	// (200 ms each here) without scans.
+	time.Sleep(300 * time.Millisecond) // a round in progress ends
+	idle := scans()
+	time.Sleep(time.Second)
+	if got := scans(); got != idle {
+		t.Errorf("an idle shard was scanned %.0f times in 5 rounds", got-idle)
+	}
+	// A key that comes due is still swept from storage without a write.
+	if err := cl.Set(ctxT(t, 5*time.Second), "soon", "v", 500*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor(10*time.Second, "the due key deleted", func() error {
+		if _, ok, _ := c.Node(1).Engine().Get(keys.Data([]byte("soon"))); ok {
+			return errors.New("still stored")
 		}
 		return nil
 	})
