@@ -65,55 +65,46 @@ func BenchmarkGetAmidRaftLog(b *testing.B) {
 // in a busy node: append the raft log entry, then in an indexed batch read
 // the key's old record, write the new one and the applied index, and
 // commit without sync. With the row cache the read of the old record is a
-// map lookup. read=false is a blind write, as a SET without options or
-// expiry is (kv's putBlind): it does not read the old record.
+// map lookup.
 func BenchmarkApplySetAmidRaftLog(b *testing.B) {
 	for _, mem := range []int64{8 << 20, 32 << 20} {
 		for _, cache := range []bool{false, true} {
-			for _, read := range []bool{true, false} {
-				b.Run(fmt.Sprintf("memtable=%dMiB/rowcache=%v/read=%v", mem>>20, cache, read), func(b *testing.B) {
-					benchmarkApplySet(b, mem, cache, read)
-				})
-			}
+			b.Run(fmt.Sprintf("memtable=%dMiB/rowcache=%v", mem>>20, cache), func(b *testing.B) {
+				o := Options{MemTableSize: mem}
+				if cache {
+					lo, hi := keys.UserSpan()
+					o.RowCacheSpan = [2][]byte{lo, hi}
+				}
+				e := openBench(b, o)
+				const nkeys = 10000
+				entry, value := make([]byte, 150), make([]byte, 80)
+				var index [16]uint64
+				apply := func(i int) {
+					w := e.NewWriteBatch()
+					shard := appendLog(w, &index, i, entry)
+					w.Set(keys.HardState(shard), value[:20])
+					if err := w.Commit(false); err != nil {
+						b.Fatal(err)
+					}
+					a := e.NewBatch()
+					k := keys.Data(fmt.Appendf(nil, "key:%d", (i*7919)%nkeys))
+					if _, _, err := a.Get(k); err != nil {
+						b.Fatal(err)
+					}
+					a.Set(k, value)
+					a.Set(keys.AppliedState(shard), value[:16])
+					if err := a.Commit(false); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for i := range 200_000 {
+					apply(i)
+				}
+				b.ResetTimer()
+				for i := range b.N {
+					apply(i)
+				}
+			})
 		}
-	}
-}
-
-func benchmarkApplySet(b *testing.B, mem int64, cache, read bool) {
-	o := Options{MemTableSize: mem}
-	if cache {
-		lo, hi := keys.UserSpan()
-		o.RowCacheSpan = [2][]byte{lo, hi}
-	}
-	e := openBench(b, o)
-	const nkeys = 10000
-	entry, value := make([]byte, 150), make([]byte, 80)
-	var index [16]uint64
-	apply := func(i int) {
-		w := e.NewWriteBatch()
-		shard := appendLog(w, &index, i, entry)
-		w.Set(keys.HardState(shard), value[:20])
-		if err := w.Commit(false); err != nil {
-			b.Fatal(err)
-		}
-		a := e.NewBatch()
-		k := keys.Data(fmt.Appendf(nil, "key:%d", (i*7919)%nkeys))
-		if read {
-			if _, _, err := a.Get(k); err != nil {
-				b.Fatal(err)
-			}
-		}
-		a.Set(k, value)
-		a.Set(keys.AppliedState(shard), value[:16])
-		if err := a.Commit(false); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for i := range 200_000 {
-		apply(i)
-	}
-	b.ResetTimer()
-	for i := range b.N {
-		apply(i)
 	}
 }

@@ -3,7 +3,6 @@ package kv
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -155,11 +154,10 @@ func format(v resp.Value) string {
 	return fmt.Sprintf("?%v", v)
 }
 
-// checkIndex verifies the expiry index invariant (record.go): every record
-// with an expiry time has an index entry at that time. The other entries
-// are stale ones, left by blind writes; it returns how many there are. It
-// also checks every record decodes.
-func checkIndex(t testing.TB, r Reader) (stale int) {
+// checkIndex verifies the expiry index invariant: every record with an
+// expiry time has exactly one index entry, at that time, and every index
+// entry belongs to such a record. It also checks every record decodes.
+func checkIndex(t testing.TB, r Reader) {
 	t.Helper()
 	records := map[string]int64{} // user key -> expireAt, for records with one
 	entries := map[string][]int64{}
@@ -192,17 +190,15 @@ func checkIndex(t testing.TB, r Reader) (stale int) {
 		t.Fatal(err)
 	}
 	for key, at := range records {
-		if !slices.Contains(entries[key], at) {
-			t.Errorf("key %q expires at %d but its index entries are %v", key, at, entries[key])
+		if e := entries[key]; len(e) != 1 || e[0] != at {
+			t.Errorf("key %q expires at %d but its index entries are %v", key, at, e)
 		}
 	}
 	for key, e := range entries {
-		stale += len(e)
-		if _, ok := records[key]; ok {
-			stale--
+		if _, ok := records[key]; !ok {
+			t.Errorf("index entries %v for key %q, which has no expiry", e, key)
 		}
 	}
-	return stale
 }
 
 // dump returns every key and value of m in order, for comparing stores.

@@ -16,16 +16,10 @@ import (
 //	9       8     lastWrite: Unix ms of the last command that wrote the record
 //	17      ...   payload: for a string, its bytes
 //
-// Every record with expireAt != 0 has an expiry index entry
-// keys.Expiry(key, expireAt) with an empty value. All writes go through
-// db.store, db.storeBlind and db.remove, which keep the two in step, but
-// for one thing: a blind write (storeBlind, a SET or MSET without expiry)
-// does not read the record it replaces, so an entry of that record stays
-// behind. Such a stale entry names a time the key's record does not have;
-// SHOAL.SWEEP drops it when its time comes, as it deletes a key only if
-// its record expires at the entry's time. So a key has at most one entry
-// that is not stale, and stale ones live no longer than the expiry they
-// were made for.
+// Every record with expireAt != 0 has exactly one expiry index entry
+// keys.Expiry(key, expireAt) with an empty value, and the index holds no
+// other entries. All writes go through db.store and db.remove, which keep
+// the two in step.
 //
 // A record whose expireAt <= Env.NowMs is logically absent (lazy expiry):
 // reads skip it, writes that touch it delete it first, and SHOAL.SWEEP
@@ -151,19 +145,6 @@ func (d *db) store(key []byte, oldExpireAt int64, rec record) error {
 		return d.w.Set(keys.Expiry(key, rec.expireAt), nil)
 	}
 	return nil
-}
-
-// storeBlind writes rec, which must not expire, as key's record without
-// reading the record it replaces: a SET replaces any type and any expiry,
-// and skipping the read spares every replica a search of the row cache
-// and, on a miss, of Pebble's memtables and levels. An expiry index entry
-// of the replaced record is left stale (see the top of this file).
-func (d *db) storeBlind(key []byte, rec record) error {
-	if rec.expireAt != 0 {
-		return fmt.Errorf("kv: blind write of %q with an expiry", key)
-	}
-	rec.lastWrite = d.env.NowMs
-	return d.w.Set(keys.Data(key), rec.encode())
 }
 
 // remove deletes key's record and, if it had one, its expiry index entry.

@@ -258,8 +258,7 @@ func (d *db) expiredEntries(limit int) ([][]byte, error) {
 }
 
 // NextExpiry returns the earliest time in the expiry index of env's slots,
-// stale entries included (the sweep drops them when due), or ok=false if
-// the index is empty. A shard whose earliest time is still to come has
+// or ok=false if the index is empty. A shard whose earliest time is still to come has
 // nothing to sweep until then, unless a write adds an earlier one.
 func NextExpiry(r Reader, env Env) (at int64, ok bool, err error) {
 	d := db{r: r, env: env}
@@ -269,10 +268,12 @@ func NextExpiry(r Reader, env Env) (at int64, ok bool, err error) {
 	}
 	span := func(i int) (lo, hi []byte) { return keys.ExpiryIndexSpan(first + i) }
 	err = firstInSpans(r, last-first+1, span, func(k []byte) bool {
+		t := int64(0) // a malformed entry is due at once: the sweep drops it
 		if len(k) >= 12 {
-			if _, t := keys.DecodeExpiry(k); !ok || t < at {
-				at, ok = t, true
-			}
+			_, t = keys.DecodeExpiry(k)
+		}
+		if !ok || t < at {
+			at, ok = t, true
 		}
 		return true
 	})
@@ -292,7 +293,10 @@ func cmdSweep(d db, args [][]byte) (resp.Value, error) {
 	}
 	var n int64
 	for _, e := range due {
-		if len(e) < 12 {
+		if len(e) < 12 { // malformed: drop it, or it stays due forever
+			if err := d.w.Delete(e); err != nil {
+				return resp.Value{}, err
+			}
 			continue
 		}
 		key, at := keys.DecodeExpiry(e)
@@ -307,8 +311,8 @@ func cmdSweep(d db, args [][]byte) (resp.Value, error) {
 			n++
 			continue
 		}
-		// A stale entry, left by a blind write (record.go): the key's
-		// record expires at another time, or never, or is gone.
+		// An entry without its record cannot happen while store and
+		// remove keep the index in step; drop it rather than keep it due.
 		if err := d.w.Delete(e); err != nil {
 			return resp.Value{}, err
 		}
@@ -316,9 +320,9 @@ func cmdSweep(d db, args [][]byte) (resp.Value, error) {
 	return resp.Int(n), nil
 }
 
-// cmdExpired: SHOAL.EXPIRED limit counts, up to limit, the expiry index
-// entries of the shard whose time has come, stale ones included; the
-// leader proposes a sweep when it is not zero.
+// cmdExpired: SHOAL.EXPIRED limit counts, up to limit, the keys of the
+// shard whose expiry time has come; the leader proposes a sweep when it is
+// not zero.
 func cmdExpired(d db, args [][]byte) (resp.Value, error) {
 	limit, err := parseLimit(args[1])
 	if err != nil {

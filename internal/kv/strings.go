@@ -30,9 +30,6 @@ func (d *db) lookupString(key []byte) (record, bool, error) {
 // putString makes key a string holding value with the given expiry (0 for
 // none), replacing whatever it held.
 func (d *db) putString(key, value []byte, expireAt int64) error {
-	if expireAt == 0 {
-		return d.storeBlind(key, record{typ: typeString, payload: value})
-	}
 	old, _, err := d.lookup(key)
 	if err != nil {
 		return err
@@ -153,10 +150,6 @@ func cmdSet(d db, args [][]byte) (resp.Value, error) {
 		}
 	}
 	key := args[1]
-	if o.expiry == 0 && !o.nx && !o.xx && !o.ifeq && !o.get && !o.keepTTL {
-		// Nothing depends on the record it replaces.
-		return resp.OK, d.storeBlind(key, record{typ: typeString, payload: args[2]})
-	}
 	old, found, err := d.lookup(key)
 	if err != nil {
 		return resp.Value{}, err
