@@ -159,6 +159,53 @@ func TestSweepScansOnlyWhenSomethingMayBeDue(t *testing.T) {
 	})
 }
 
+// A node that takes over a shard sweeps what came due there: the leader of
+// a shard whose keys expire in a moment crashes, and the new leader deletes
+// them from its storage and its follower's.
+func TestSweepGoesOnUnderANewLeader(t *testing.T) {
+	c := Start(t, 3, Options{Shards: 2})
+	c.WaitFor(60*time.Second, "fully replicated", c.FullyReplicated(3))
+	slot := keys.Slot([]byte("t"))
+	var leader uint64
+	c.WaitFor(30*time.Second, "the shard of {t} led", func() error {
+		for id := uint64(1); id <= 3; id++ {
+			for _, ri := range c.Node(id).Store().Replicas() {
+				if ri.IsLeader && !ri.Desc.GetMeta() && int(ri.Desc.GetFirstSlot()) <= slot && slot <= int(ri.Desc.GetLastSlot()) {
+					leader = id
+					return nil
+				}
+			}
+		}
+		return errors.New("no leader")
+	})
+	cl := c.Client(leader)
+	for i := range 20 {
+		if err := cl.Set(ctxT(t, 5*time.Second), fmt.Sprintf("{t}ttl:%d", i), "v", 1500*time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Crash(leader) // before anything is due
+	c.WaitFor(30*time.Second, "expired keys deleted on the surviving replicas", func() error {
+		for id := uint64(1); id <= 3; id++ {
+			if id == leader {
+				continue
+			}
+			n := 0
+			lo, hi := keys.SlotSpan(slot, slot)
+			c.Node(id).Engine().Iterate(lo, hi, func(k, _ []byte) bool {
+				if keys.IsData(k) {
+					n++
+				}
+				return true
+			})
+			if n > 0 {
+				return fmt.Errorf("node %d still stores %d keys of slot %d", id, n, slot)
+			}
+		}
+		return nil
+	})
+}
+
 func TestMultiKeyReadsSeeAtomicWrites(t *testing.T) {
 	c := Start(t, 3, Options{Shards: 2})
 	c.WaitFor(60*time.Second, "fully replicated", c.FullyReplicated(3))
