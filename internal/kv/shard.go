@@ -258,8 +258,9 @@ func (d *db) expiredEntries(limit int) ([][]byte, error) {
 }
 
 // NextExpiry returns the earliest time in the expiry index of env's slots,
-// or ok=false if the index is empty. A shard whose earliest time is still to come has
-// nothing to sweep until then, unless a write adds an earlier one.
+// or ok=false if the index is empty. A shard whose earliest time is still
+// to come has nothing to sweep until then, unless a write adds an earlier
+// one.
 func NextExpiry(r Reader, env Env) (at int64, ok bool, err error) {
 	d := db{r: r, env: env}
 	first, last, valid := d.slots()
