@@ -279,29 +279,28 @@ func (s *Snapshot) IterateSpans(n int, span func(i int) (lo, hi []byte), fn func
 // given in ascending order by span(i), that holds one, until fn returns
 // false. One iterator seeks from span to span.
 func (e *Engine) FirstInSpans(n int, span func(i int) (lo, hi []byte), fn func(k []byte) bool) error {
-	if n == 0 {
-		return nil
-	}
-	first, _ := span(0)
-	_, last := span(n - 1)
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: first, UpperBound: last})
-	if err != nil {
-		return err
-	}
-	for i := range n {
-		lo, hi := span(i)
-		if it.SeekGE(lo) && bytes.Compare(it.Key(), hi) < 0 && !fn(it.Key()) {
-			break
-		}
-	}
-	if err := it.Error(); err != nil {
-		it.Close()
-		return err
-	}
-	return it.Close()
+	return walkSpans(e.db, n, span, func(it *pebble.Iterator, _ []byte) (bool, error) {
+		return fn(it.Key()), nil
+	})
 }
 
 func iterateSpans(r reader, n int, span func(i int) (lo, hi []byte), fn func(k, v []byte) bool) error {
+	return walkSpans(r, n, span, func(it *pebble.Iterator, hi []byte) (bool, error) {
+		for ok := true; ok && bytes.Compare(it.Key(), hi) < 0; ok = it.Next() {
+			v, err := it.ValueAndErr()
+			if err != nil || !fn(it.Key(), v) {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+}
+
+// walkSpans seeks one iterator to each of n disjoint spans, given in
+// ascending order by span(i), and calls visit with it on the first key of
+// each span that holds one; hi is the span's end. visit returns whether
+// to go on.
+func walkSpans(r reader, n int, span func(i int) (lo, hi []byte), visit func(it *pebble.Iterator, hi []byte) (bool, error)) error {
 	if n == 0 {
 		return nil
 	}
@@ -311,19 +310,18 @@ func iterateSpans(r reader, n int, span func(i int) (lo, hi []byte), fn func(k, 
 	if err != nil {
 		return err
 	}
-	stop := false
-	for i := 0; i < n && !stop; i++ {
+	for i := range n {
 		lo, hi := span(i)
-		for ok := it.SeekGE(lo); ok && bytes.Compare(it.Key(), hi) < 0; ok = it.Next() {
-			v, err := it.ValueAndErr()
-			if err != nil {
-				it.Close()
-				return err
-			}
-			if !fn(it.Key(), v) {
-				stop = true
-				break
-			}
+		if !it.SeekGE(lo) || bytes.Compare(it.Key(), hi) >= 0 {
+			continue
+		}
+		more, err := visit(it, hi)
+		if err != nil {
+			it.Close()
+			return err
+		}
+		if !more {
+			break
 		}
 	}
 	if err := it.Error(); err != nil {
