@@ -3,11 +3,12 @@
 // replicas, last reported leader). Like kv it is deterministic: the time of
 // a heartbeat is the proposer's, carried in the command.
 //
-// The state is small (one record per node and per shard) and is stored as
-// one JSON record in the meta shard's span; every command rewrites it.
+// The state is kept as one record per node and per shard in the meta
+// shard's span (see Load).
 package meta
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -40,6 +41,9 @@ type State struct {
 	NextNodeID uint64            `json:"next_node_id"`
 	Nodes      map[uint64]*Node  `json:"nodes"`
 	Shards     map[uint64]*Shard `json:"shards"`
+	// Version is the store's version record when the state was read
+	// (see Reload); 0 for a state that was not read from a store.
+	Version uint64 `json:"version,omitempty"`
 }
 
 // Node is one registered node.
@@ -92,6 +96,17 @@ func (s *State) Alive(id uint64, nowMs int64) bool {
 	return n != nil && nowMs-n.HeartbeatMs <= LivenessTimeoutMs
 }
 
+// Shows reports whether s (which may be nil) records node as shard's
+// leader in term with these members.
+func (s *State) Shows(node, shard, term uint64, voters, learners []uint64) bool {
+	if s == nil {
+		return false
+	}
+	sh := s.Shards[shard]
+	return sh != nil && sh.Leader == node && sh.Term == term &&
+		slices.Equal(sh.Voters, voters) && slices.Equal(sh.Learners, learners)
+}
+
 // NodeIDs returns the registered node ids in order.
 func (s *State) NodeIDs() []uint64 {
 	ids := make([]uint64, 0, len(s.Nodes))
@@ -134,21 +149,163 @@ func New(clusterID, addr, busAddr string, dataShards int, nowMs int64) *State {
 	return st
 }
 
-var stateKey = keys.Meta("state")
+// The state is stored as one record per piece, so that a command rewrites
+// only what it changes: a heartbeat, which every node sends every second,
+// writes its node's time and the few shard records whose leader or
+// members changed, not the whole state. (Until this layout, the state was
+// one JSON record that every command decoded and rewrote, and every node
+// with a meta replica decoded again after each apply: at 4 096 shards and
+// 10 nodes, 19 ms of CPU per heartbeat on each of those nodes.)
+//
+//	cluster          JSON {cluster_id, next_node_id}
+//	node/<id>        JSON Node without its heartbeat
+//	hb/<id>          the node's last heartbeat, ms, 8 bytes big-endian
+//	shard/<id>       JSON Shard
+//	version          8 bytes big-endian: bumped by every change except
+//	                 heartbeat times, so a reader whose copy has the same
+//	                 version need only read the times again
+//
+// A state in the earlier layout (one record, legacyStateKey) is read as
+// is and rewritten in this one by the first command applied to it, on
+// every replica alike.
+var (
+	legacyStateKey = keys.Meta("state")
+	clusterKey     = keys.Meta("cluster")
+	versionKey     = keys.Meta("version")
+	nodePrefix     = keys.Meta("node/")
+	hbPrefix       = keys.Meta("hb/")
+	shardPrefix    = keys.Meta("shard/")
+)
 
-// Load reads the state from the meta shard's span.
+func idKey(prefix []byte, id uint64) []byte {
+	return binary.BigEndian.AppendUint64(slices.Clip(prefix), id)
+}
+
+// prefixEnd is the first key after every key starting with prefix (whose
+// last byte is '/', so it does not overflow).
+func prefixEnd(prefix []byte) []byte {
+	end := slices.Clone(prefix)
+	end[len(end)-1]++
+	return end
+}
+
+// clusterRecord is what the cluster record holds.
+type clusterRecord struct {
+	ClusterID  string `json:"cluster_id"`
+	NextNodeID uint64 `json:"next_node_id"`
+}
+
+// Load reads the whole state from the meta shard's span.
 func Load(r kv.Reader) (*State, error) {
-	b, ok, err := r.Get(stateKey)
+	if b, ok, err := r.Get(legacyStateKey); err != nil {
+		return nil, err
+	} else if ok {
+		return Decode(b)
+	}
+	b, ok, err := r.Get(clusterKey)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, fmt.Errorf("meta: no state")
 	}
-	return Decode(b)
+	var c clusterRecord
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("meta: decode cluster record: %w", err)
+	}
+	st := &State{ClusterID: c.ClusterID, NextNodeID: c.NextNodeID, Nodes: map[uint64]*Node{}, Shards: map[uint64]*Shard{}}
+	if st.Version, err = readVersion(r); err != nil {
+		return nil, err
+	}
+	err = iterateRecords(r, nodePrefix, func(id uint64, v []byte) error {
+		n := &Node{}
+		if err := json.Unmarshal(v, n); err != nil {
+			return fmt.Errorf("meta: decode node %d: %w", id, err)
+		}
+		st.Nodes[id] = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = iterateRecords(r, shardPrefix, func(id uint64, v []byte) error {
+		sh := &Shard{}
+		if err := json.Unmarshal(v, sh); err != nil {
+			return fmt.Errorf("meta: decode shard %d: %w", id, err)
+		}
+		st.Shards[id] = sh
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, readHeartbeats(r, st)
 }
 
-// Decode parses an encoded state.
+// Reload returns the current state as Load does. When prev was loaded
+// from the same store and nothing but heartbeat times has changed since,
+// it reads only those: the result shares prev's shard records, so neither
+// may be modified.
+func Reload(r kv.Reader, prev *State) (*State, error) {
+	if prev == nil || prev.Version == 0 {
+		return Load(r)
+	}
+	v, err := readVersion(r)
+	if err != nil || v != prev.Version {
+		return Load(r)
+	}
+	st := &State{ClusterID: prev.ClusterID, NextNodeID: prev.NextNodeID, Version: v,
+		Nodes: make(map[uint64]*Node, len(prev.Nodes)), Shards: prev.Shards}
+	for id, n := range prev.Nodes {
+		c := *n
+		st.Nodes[id] = &c
+	}
+	return st, readHeartbeats(r, st)
+}
+
+func readVersion(r kv.Reader) (uint64, error) {
+	b, ok, err := r.Get(versionKey)
+	if err != nil || !ok {
+		return 0, err
+	}
+	if len(b) != 8 {
+		return 0, fmt.Errorf("meta: version record of %d bytes", len(b))
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+// readHeartbeats sets the heartbeat time of st's nodes.
+func readHeartbeats(r kv.Reader, st *State) error {
+	return iterateRecords(r, hbPrefix, func(id uint64, v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("meta: heartbeat of node %d has %d bytes", id, len(v))
+		}
+		if n := st.Nodes[id]; n != nil {
+			n.HeartbeatMs = int64(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+}
+
+// iterateRecords calls fn with the id and value of every record under
+// prefix, in id order.
+func iterateRecords(r kv.Reader, prefix []byte, fn func(id uint64, v []byte) error) error {
+	var ferr error
+	err := r.Iterate(prefix, prefixEnd(prefix), func(k, v []byte) bool {
+		if len(k) != len(prefix)+8 {
+			ferr = fmt.Errorf("meta: malformed key %q", k)
+			return false
+		}
+		ferr = fn(binary.BigEndian.Uint64(k[len(prefix):]), v)
+		return ferr == nil
+	})
+	if err != nil {
+		return err
+	}
+	return ferr
+}
+
+// Decode parses a state encoded by Encode.
 func Decode(b []byte) (*State, error) {
 	var st State
 	if err := json.Unmarshal(b, &st); err != nil {
@@ -157,7 +314,8 @@ func Decode(b []byte) (*State, error) {
 	return &st, nil
 }
 
-// Encode returns the state's encoding.
+// Encode returns the whole state as one record, as nodes send it to each
+// other.
 func (s *State) Encode() []byte {
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -166,29 +324,86 @@ func (s *State) Encode() []byte {
 	return b
 }
 
-// Save writes the state.
-func Save(w kv.Writer, st *State) error { return w.Set(stateKey, st.Encode()) }
+// Save writes the whole state, replacing whatever state w holds.
+func Save(w kv.Writer, st *State) error {
+	lo, hi := keys.MetaSpan()
+	if err := w.DeleteRange(lo, hi); err != nil {
+		return err
+	}
+	if err := setJSON(w, clusterKey, clusterRecord{ClusterID: st.ClusterID, NextNodeID: st.NextNodeID}); err != nil {
+		return err
+	}
+	for _, id := range st.NodeIDs() {
+		if err := putNode(w, st.Nodes[id]); err != nil {
+			return err
+		}
+		if err := putHeartbeat(w, id, st.Nodes[id].HeartbeatMs); err != nil {
+			return err
+		}
+	}
+	for _, sh := range st.Shards {
+		if err := setJSON(w, idKey(shardPrefix, sh.ID), sh); err != nil {
+			return err
+		}
+	}
+	return w.Set(versionKey, binary.BigEndian.AppendUint64(nil, max(st.Version, 1)))
+}
 
-// Apply applies one meta command.
-func Apply(w kv.Writer, cmd *shoalpb.Command) (resp.Value, error) {
-	st, err := Load(w)
+func putNode(w kv.Writer, n *Node) error {
+	c := *n
+	c.HeartbeatMs = 0 // kept in its own record
+	return setJSON(w, idKey(nodePrefix, n.ID), &c)
+}
+
+func putHeartbeat(w kv.Writer, id uint64, ms int64) error {
+	return w.Set(idKey(hbPrefix, id), binary.BigEndian.AppendUint64(nil, uint64(ms)))
+}
+
+func setJSON(w kv.Writer, key []byte, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
+		return fmt.Errorf("meta: encode %q: %w", key, err)
+	}
+	return w.Set(key, b)
+}
+
+// getJSON decodes the record at key into v; ok is false if there is none.
+func getJSON(r kv.Reader, key []byte, v any) (ok bool, err error) {
+	b, ok, err := r.Get(key)
+	if err != nil || !ok {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("meta: decode %q: %w", key, err)
+	}
+	return true, nil
+}
+
+// bumpVersion records that something other than a heartbeat time changed.
+func bumpVersion(w kv.Writer) error {
+	v, err := readVersion(w)
+	if err != nil {
+		return err
+	}
+	return w.Set(versionKey, binary.BigEndian.AppendUint64(nil, v+1))
+}
+
+// Apply applies one meta command, reading and writing only the records it
+// concerns.
+func Apply(w kv.Writer, cmd *shoalpb.Command) (resp.Value, error) {
+	if err := migrate(w); err != nil {
 		return resp.Value{}, err
 	}
 	args := cmd.GetArgs()
 	if len(args) == 0 {
 		return resp.Err("ERR empty meta command"), nil
 	}
-	var reply resp.Value
 	switch strings.ToUpper(string(args[0])) {
 	case CmdAddNode:
 		if len(args) != 3 {
 			return resp.Err("ERR wrong number of arguments for meta add node"), nil
 		}
-		id := st.NextNodeID
-		st.NextNodeID++
-		st.Nodes[id] = &Node{ID: id, Addr: string(args[1]), BusAddr: string(args[2]), HeartbeatMs: cmd.GetNowMs()}
-		reply = resp.BulkString(strconv.FormatUint(id, 10))
+		return addNode(w, string(args[1]), string(args[2]), cmd.GetNowMs())
 	case CmdHeartbeat:
 		if len(args) != 2 {
 			return resp.Err("ERR wrong number of arguments for meta heartbeat"), nil
@@ -197,25 +412,86 @@ func Apply(w kv.Writer, cmd *shoalpb.Command) (resp.Value, error) {
 		if err := json.Unmarshal(args[1], &hb); err != nil {
 			return resp.Err("ERR bad heartbeat"), nil
 		}
-		n := st.Nodes[hb.Node]
-		if n == nil {
-			return resp.Err("ERR unknown node"), nil
-		}
-		n.HeartbeatMs = cmd.GetNowMs()
-		for _, r := range hb.Reports {
-			sh := st.Shards[r.Shard]
-			if sh == nil || r.Term < sh.Term {
-				continue
-			}
-			if !slices.Equal(sh.Voters, r.Voters) || !slices.Equal(sh.Learners, r.Learners) {
-				sh.Generation++
-			}
-			sh.Leader, sh.Term = hb.Node, r.Term
-			sh.Voters, sh.Learners = r.Voters, r.Learners
-		}
-		reply = resp.OK
+		return heartbeat(w, &hb, cmd.GetNowMs())
 	default:
 		return resp.Err(fmt.Sprintf("ERR unknown meta command '%s'", args[0])), nil
 	}
-	return reply, Save(w, st)
+}
+
+// migrate rewrites a state kept in the earlier one-record layout in the
+// current one.
+func migrate(w kv.Writer) error {
+	b, ok, err := w.Get(legacyStateKey)
+	if err != nil || !ok {
+		return err
+	}
+	st, err := Decode(b)
+	if err != nil {
+		return err
+	}
+	return Save(w, st)
+}
+
+func addNode(w kv.Writer, addr, busAddr string, nowMs int64) (resp.Value, error) {
+	var c clusterRecord
+	if ok, err := getJSON(w, clusterKey, &c); err != nil {
+		return resp.Value{}, err
+	} else if !ok {
+		return resp.Value{}, fmt.Errorf("meta: no state")
+	}
+	id := c.NextNodeID
+	c.NextNodeID++
+	if err := setJSON(w, clusterKey, c); err != nil {
+		return resp.Value{}, err
+	}
+	if err := putNode(w, &Node{ID: id, Addr: addr, BusAddr: busAddr}); err != nil {
+		return resp.Value{}, err
+	}
+	if err := putHeartbeat(w, id, nowMs); err != nil {
+		return resp.Value{}, err
+	}
+	return resp.BulkString(strconv.FormatUint(id, 10)), bumpVersion(w)
+}
+
+// heartbeat records that hb's node is alive at nowMs, and what it reports
+// of the shards it leads: a report from a term older than the recorded
+// one is ignored.
+func heartbeat(w kv.Writer, hb *Heartbeat, nowMs int64) (resp.Value, error) {
+	if _, ok, err := w.Get(idKey(nodePrefix, hb.Node)); err != nil {
+		return resp.Value{}, err
+	} else if !ok {
+		return resp.Err("ERR unknown node"), nil
+	}
+	if err := putHeartbeat(w, hb.Node, nowMs); err != nil {
+		return resp.Value{}, err
+	}
+	changed := false
+	for _, r := range hb.Reports {
+		var sh Shard
+		key := idKey(shardPrefix, r.Shard)
+		if ok, err := getJSON(w, key, &sh); err != nil {
+			return resp.Value{}, err
+		} else if !ok || r.Term < sh.Term {
+			continue
+		}
+		members := slices.Equal(sh.Voters, r.Voters) && slices.Equal(sh.Learners, r.Learners)
+		if members && sh.Leader == hb.Node && sh.Term == r.Term {
+			continue
+		}
+		if !members {
+			sh.Generation++
+		}
+		sh.Leader, sh.Term = hb.Node, r.Term
+		sh.Voters, sh.Learners = r.Voters, r.Learners
+		if err := setJSON(w, key, &sh); err != nil {
+			return resp.Value{}, err
+		}
+		changed = true
+	}
+	if changed {
+		if err := bumpVersion(w); err != nil {
+			return resp.Value{}, err
+		}
+	}
+	return resp.OK, nil
 }

@@ -2,6 +2,8 @@ package meta
 
 import (
 	"encoding/json"
+	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/shoaldb/shoal/internal/keys"
@@ -59,5 +61,92 @@ func TestAddNodeAndHeartbeat(t *testing.T) {
 	}
 	if v, _ := Apply(w, cmd(40, "META.BOGUS")); !v.IsError() {
 		t.Errorf("unknown meta command = %v, want error", v)
+	}
+}
+
+// countingWriter counts the records written through it.
+type countingWriter struct {
+	*kvtest.Mem
+	sets []string
+}
+
+func (c *countingWriter) Set(k, v []byte) error {
+	c.sets = append(c.sets, string(k))
+	return c.Mem.Set(k, v)
+}
+
+func TestHeartbeatWritesOnlyWhatChanged(t *testing.T) {
+	w := &countingWriter{Mem: kvtest.NewMem()}
+	Save(w, New("c", "a1", "b1", 64, 0))
+	report := func(term uint64, voters ...uint64) string {
+		b, _ := json.Marshal(Heartbeat{Node: 1, Reports: []LeaderReport{{Shard: 2, Term: term, Voters: voters}, {Shard: 3, Term: 1, Voters: []uint64{1}}}})
+		return string(b)
+	}
+	Apply(w, cmd(10, CmdHeartbeat, report(1, 1)))
+	st, _ := Load(w)
+	w.sets = nil
+	if v, err := Apply(w, cmd(20, CmdHeartbeat, report(1, 1))); err != nil || v.IsError() {
+		t.Fatalf("heartbeat = %v, %v", v, err)
+	}
+	if want := []string{string(idKey(hbPrefix, 1))}; !slices.Equal(w.sets, want) {
+		t.Errorf("a heartbeat changing nothing but the time wrote %q, want only %q", w.sets, want)
+	}
+	again, err := Reload(w, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Nodes[1].HeartbeatMs != 20 || st.Nodes[1].HeartbeatMs != 10 {
+		t.Errorf("after reload: heartbeat %d (previous state's %d), want 20 (10)", again.Nodes[1].HeartbeatMs, st.Nodes[1].HeartbeatMs)
+	}
+	if again.Version != st.Version {
+		t.Errorf("version moved from %d to %d with only a heartbeat", st.Version, again.Version)
+	}
+
+	// A new member: the shard's record and the version change, and a
+	// reload given the older state sees the new record.
+	w.sets = nil
+	Apply(w, cmd(30, CmdHeartbeat, report(2, 1, 2)))
+	if len(w.sets) != 3 {
+		t.Errorf("a heartbeat with one changed report wrote %q, want the time, the shard and the version", w.sets)
+	}
+	again, err = Reload(w, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, _ := Load(w)
+	if !reflect.DeepEqual(again, full) {
+		t.Errorf("reload = %s\nwant load's %s", again.Encode(), full.Encode())
+	}
+	if sh := again.Shards[2]; sh.Term != 2 || sh.Generation != 1 || !slices.Equal(sh.Voters, []uint64{1, 2}) {
+		t.Errorf("shard 2 = %+v, want term 2, generation 1, voters [1 2]", sh)
+	}
+	if !again.Shows(1, 2, 2, []uint64{1, 2}, nil) || again.Shows(1, 2, 1, []uint64{1, 2}, nil) || again.Shows(1, 2, 2, []uint64{1}, nil) {
+		t.Errorf("Shows is wrong about shard 2 = %+v", again.Shards[2])
+	}
+}
+
+func TestLegacyStateIsRewrittenByTheNextCommand(t *testing.T) {
+	w := kvtest.NewMem()
+	old := New("c", "a1", "b1", 4, 5)
+	w.Set(legacyStateKey, old.Encode())
+	if st, err := Load(w); err != nil || !reflect.DeepEqual(st, old) {
+		t.Fatalf("load of the one-record state = %+v, %v; want %+v", st, err, old)
+	}
+	v, err := Apply(w, cmd(10, CmdAddNode, "a2", "b2"))
+	if err != nil || string(v.Str) != "2" {
+		t.Fatalf("add node = %v, %v; want id 2", v, err)
+	}
+	if _, ok, _ := w.Get(legacyStateKey); ok {
+		t.Errorf("the one-record state is still there after a command")
+	}
+	st, err := Load(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Nodes[2] = &Node{ID: 2, Addr: "a2", BusAddr: "b2", HeartbeatMs: 10}
+	old.NextNodeID = 3
+	old.Version = 2 // 1 from the rewrite, 2 from the new node
+	if !reflect.DeepEqual(st, old) {
+		t.Errorf("state after the rewrite = %s\nwant %s", st.Encode(), old.Encode())
 	}
 }

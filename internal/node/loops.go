@@ -27,7 +27,7 @@ var viewKey = append(keys.Ident(), "-view"...)
 // when this node has one, else from the persisted copy.
 func (n *Node) reloadView() {
 	if ri, ok := n.st.Load().Replica(meta.ShardID); ok && ri.Initialized {
-		if st, err := meta.Load(n.eng); err == nil {
+		if st, err := meta.Reload(n.eng, n.view.Load()); err == nil {
 			n.setView(st)
 			return
 		}
@@ -128,11 +128,16 @@ func (n *Node) every(interval time.Duration, fn func()) {
 	}
 }
 
-// heartbeat reports liveness and the shards this node leads.
+// heartbeat reports liveness and the shards this node leads, leaving out
+// those the meta view shows as they are: led by this node in the same
+// term with the same members. Only a shard's leader in a term reports for
+// that term, so what the view shows of it came from this node, and a
+// report the meta state already holds would change nothing.
 func (n *Node) heartbeat() {
 	hb := meta.Heartbeat{Node: n.ID()}
+	view := n.view.Load()
 	for _, ri := range n.st.Load().Replicas() {
-		if ri.IsLeader && ri.Initialized {
+		if ri.IsLeader && ri.Initialized && !view.Shows(n.ID(), ri.Shard, ri.Term, ri.Voters, ri.Learners) {
 			hb.Reports = append(hb.Reports, meta.LeaderReport{
 				Shard: ri.Shard, Term: ri.Term, Voters: ri.Voters, Learners: ri.Learners,
 			})
