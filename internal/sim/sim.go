@@ -208,6 +208,8 @@ func (n *node) start() error {
 	if err != nil {
 		return fmt.Errorf("sim: open node %d: %w", n.id, err)
 	}
+	knobs := n.s.cfg.Knobs
+	knobs.CheckActive = true
 	st, err := store.New(store.Config{
 		NodeID: n.id, Engine: eng, Transport: endpoint{n.s, n.id}, StateMachine: machine{},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -217,7 +219,7 @@ func (n *node) start() error {
 		Rand:         rand.New(rand.NewPCG(n.s.rng.Uint64(), n.id)),
 		// A small log keep makes truncation, and so snapshots, frequent.
 		LogKeep: 64,
-		Testing: n.s.cfg.Knobs,
+		Testing: knobs,
 	})
 	if err != nil {
 		eng.Close()

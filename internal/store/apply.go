@@ -103,7 +103,7 @@ func (s *Store) applyEntry(b *engine.Batch, r *replica, e *raftpb.Entry, out []d
 			}
 			cc = c
 		}
-		r.storage.conf = r.rn.ApplyConfChange(cc)
+		r.storage.conf = r.touch().ApplyConfChange(cc)
 		r.dropLease()
 		s.dirty = true
 		s.log.Info("applied conf change", "shard", r.shard, "conf", r.storage.conf.String())

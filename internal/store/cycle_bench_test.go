@@ -183,7 +183,7 @@ func BenchmarkCycle(b *testing.B) {
 		stores, shards int
 		disk           bool
 	}{
-		{1, 16, false}, {3, 1, false}, {3, 16, false}, {3, 64, false}, {3, 1, true}, {3, 16, true}, {3, 64, true},
+		{1, 16, false}, {3, 1, false}, {3, 16, false}, {3, 64, false}, {3, 1024, false}, {3, 1, true}, {3, 16, true}, {3, 64, true},
 	} {
 		fs := "mem"
 		if tc.disk {

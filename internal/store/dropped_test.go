@@ -87,7 +87,7 @@ func TestProposalThatLeftInAnAppendIsNotReportedDropped(t *testing.T) {
 
 	// Node 1 leads, and a few writes put every follower in replication.
 	r1 := stores[1].replicas[1]
-	r1.rn.Campaign()
+	r1.touch().Campaign()
 	for range 30 {
 		step(1, 2, 3, 4, 5)
 		deliver(all)
@@ -155,7 +155,7 @@ func TestProposalThatLeftInAnAppendIsNotReportedDropped(t *testing.T) {
 	// Node 3 wins the next term with 4 and 5 (its first pre-vote only
 	// learns node 2's term) and commits what it has.
 	for range 2 {
-		stores[3].replicas[1].rn.Campaign()
+		stores[3].replicas[1].touch().Campaign()
 		for range 6 {
 			step(3, 4, 5)
 			deliver(among(3, 4, 5))

@@ -252,7 +252,7 @@ func TestProposalReplacedBeforeItsReadyIsDropped(t *testing.T) {
 		return &raftpb.Message{Type: typ.Enum(), From: proto.Uint64(2), To: proto.Uint64(1), Term: proto.Uint64(term)}
 	}
 	// Node 1 wins term initialTerm+1 with node 2's (pre-)vote.
-	r.rn.Campaign()
+	r.touch().Campaign()
 	st.Step(false)
 	st.HandleRaft(2, []*shoalpb.RaftEnvelope{{ShardId: 1, Message: from2(raftpb.MessageType_MsgPreVoteResp, initialTerm+1)}})
 	st.Step(false)

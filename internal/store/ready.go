@@ -64,7 +64,7 @@ type syncJob struct {
 func (s *Store) handleReady() {
 	var ready []readyReplica
 	for _, r := range s.order {
-		if r.rn.HasReady() {
+		if r.active && r.rn.HasReady() {
 			ready = append(ready, readyReplica{r: r, rd: r.rn.Ready()})
 		}
 	}
@@ -279,7 +279,7 @@ func (s *Store) send(out []*shoalpb.RaftEnvelope) {
 // only for a replica no longer in its group (its own acknowledgement then
 // has no progress to update), which is harmless.
 func (s *Store) stepLocal(r *replica, m *raftpb.Message) {
-	if err := r.rn.Step(m); err != nil {
+	if err := r.touch().Step(m); err != nil {
 		s.log.Debug("step local response", "shard", r.shard, "type", m.GetType(), "err", err)
 	}
 }

@@ -27,6 +27,10 @@ type replica struct {
 	desc       *shoalpb.ShardDescriptor // nil until initialized by a snapshot
 	rn         *raft.RawNode
 	storage    *raftStorage
+	// active: rn may have a Ready. Set by every call into rn (touch) and
+	// cleared by the loop once rn has none, so a cycle asks only the
+	// replicas it touched for a Ready, not every replica of the node.
+	active bool
 
 	hardState   *raftpb.HardState
 	applied     uint64
@@ -345,4 +349,11 @@ func (s *Store) startRawNode(r *replica) error {
 	}
 	r.rn = rn
 	return nil
+}
+
+// touch records that rn was called and may have a Ready. Every call that
+// can change raft's state goes through it (cycle clears it).
+func (r *replica) touch() *raft.RawNode {
+	r.active = true
+	return r.rn
 }

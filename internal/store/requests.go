@@ -139,7 +139,7 @@ func (s *Store) StartPropose(shard uint64, args [][]byte) *Pending {
 			return err
 		}
 		if s.cfg.Testing.AckBeforeCommit {
-			if err := r.rn.Propose(data); err != nil {
+			if err := r.touch().Propose(data); err != nil {
 				return proposeErr(err)
 			}
 			s.stats.proposals.Add(1)
@@ -208,7 +208,7 @@ func (s *Store) proposeBatch(r *replica, batch []queuedProposal) error {
 		backing[i].Data = p.data
 		ents[i] = &backing[i]
 	}
-	if err := r.rn.Step(&raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), From: proto.Uint64(s.cfg.NodeID), Entries: ents}); err != nil {
+	if err := r.touch().Step(&raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), From: proto.Uint64(s.cfg.NodeID), Entries: ents}); err != nil {
 		return proposeErr(err)
 	}
 	s.stats.proposals.Add(uint64(len(batch)))
@@ -266,7 +266,7 @@ func (s *Store) StartChangeReplicas(shard uint64, changes []*raftpb.ConfChangeSi
 			return err
 		}
 		cc := &raftpb.ConfChangeV2{Changes: changes, Context: idBytes(id)}
-		if err := r.rn.ProposeConfChange(cc); err != nil {
+		if err := r.touch().ProposeConfChange(cc); err != nil {
 			return proposeErr(err)
 		}
 		r.track(id)
@@ -283,7 +283,7 @@ func (s *Store) TransferLeader(ctx context.Context, shard, to uint64) error {
 			return err
 		}
 		r.dropLease() // before any vote can be cast for to (lease.go)
-		r.rn.TransferLeader(to)
+		r.touch().TransferLeader(to)
 		return nil
 	})
 }
@@ -350,6 +350,6 @@ func (s *Store) Campaign(ctx context.Context, shard uint64) error {
 		if r == nil {
 			return ErrUnknownShard
 		}
-		return r.rn.Campaign()
+		return r.touch().Campaign()
 	})
 }

@@ -119,6 +119,11 @@ type TestingKnobs struct {
 	// point where another leader may be elected, and survive the loss of
 	// leadership.
 	LongLeases bool
+	// CheckActive is a check, not a bug: at the end of every cycle the
+	// loop asks every replica it did not touch for a Ready and panics if
+	// one has it, which means some call into raft bypassed replica.touch
+	// and the loop would leave that replica's work until the next tick.
+	CheckActive bool
 }
 
 // Errors returned by the Store.
@@ -246,6 +251,7 @@ func (s *Store) addReplica(r *replica) {
 	})
 	s.order = slices.Insert(s.order, i, r)
 	s.dirty = true
+	r.touch()
 }
 
 // Start runs the loop in its own goroutine. A store that is not started
@@ -361,7 +367,7 @@ func (s *Store) HandleRaft(from uint64, envs []*shoalpb.RaftEnvelope) {
 func (s *Store) ReportUnreachable(shard, to uint64) {
 	s.submit(func() {
 		if r := s.replicas[shard]; r != nil {
-			r.rn.ReportUnreachable(to)
+			r.touch().ReportUnreachable(to)
 		}
 	})
 }
@@ -374,7 +380,7 @@ func (s *Store) ReportSnapshot(shard, to uint64, failed bool) {
 	}
 	s.submit(func() {
 		if r := s.replicas[shard]; r != nil {
-			r.rn.ReportSnapshot(to, status)
+			r.touch().ReportSnapshot(to, status)
 		}
 	})
 }
@@ -397,7 +403,7 @@ func (s *Store) cycle(tick bool) bool {
 	}
 	if tick {
 		for _, r := range s.order {
-			r.rn.Tick()
+			r.touch().Tick()
 			if r.ticks < s.cfg.ElectionTicks {
 				r.ticks++
 			}
@@ -418,12 +424,25 @@ func (s *Store) cycle(tick bool) bool {
 			return true
 		}
 	}
-	for _, r := range s.replicas {
+	more := false
+	for _, r := range s.order {
+		if !r.active {
+			continue
+		}
 		if r.rn.HasReady() {
-			return true
+			more = true
+		} else {
+			r.active = false
 		}
 	}
-	return false
+	if s.cfg.Testing.CheckActive {
+		for _, r := range s.order {
+			if !r.active && r.rn.HasReady() {
+				panic(fmt.Sprintf("store: node %d shard %d has a Ready the loop was not told of (replica.touch)", s.cfg.NodeID, r.shard))
+			}
+		}
+	}
+	return more
 }
 
 // requestReadIndexes asks raft for one read index per shard covering every
@@ -445,7 +464,7 @@ func (s *Store) requestReadIndexes() {
 		batch := s.nextID.Add(1)
 		r.readIndexes[batch] = readBatch{ids: r.readQueue, at: s.clock()}
 		r.readQueue, r.renewing = nil, false
-		r.rn.ReadIndex(idBytes(batch))
+		r.touch().ReadIndex(idBytes(batch))
 	}
 	s.reading = s.reading[:0]
 }
@@ -480,7 +499,7 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 			return
 		}
 	}
-	if err := r.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+	if err := r.touch().Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 		s.log.Debug("step", "shard", r.shard, "err", err)
 	}
 }
