@@ -74,14 +74,15 @@ func (s *Store) applyEntry(b *engine.Batch, r *replica, e *raftpb.Entry, out []d
 		if len(e.GetData()) == 0 {
 			return out // a new leader's empty entry
 		}
-		var cmd shoalpb.Command
 		if len(e.GetData()) < 8 {
 			panic(fmt.Sprintf("store: shard %d entry %d: short command", r.shard, e.GetIndex()))
 		}
-		if err := decodeCommand(e.GetData()[8:], &cmd); err != nil {
+		cmd := &s.cmd // the state machine does not keep it
+		proto.Reset(cmd)
+		if err := decodeCommand(e.GetData()[8:], cmd); err != nil {
 			panic(fmt.Sprintf("store: shard %d entry %d: bad command: %v", r.shard, e.GetIndex(), err))
 		}
-		val, err := s.cfg.StateMachine.Apply(b, r.desc, &cmd)
+		val, err := s.cfg.StateMachine.Apply(b, r.desc, cmd)
 		if err != nil {
 			panic(fmt.Sprintf("store: shard %d entry %d: apply: %v", r.shard, e.GetIndex(), err))
 		}

@@ -62,7 +62,8 @@ type syncJob struct {
 // leave now, stages the writes, hands them to the syncer if it is idle,
 // and applies what is committed.
 func (s *Store) handleReady() {
-	var ready []readyReplica
+	ready := s.ready[:0]
+	defer func() { clear(ready); s.ready = ready[:0] }()
 	for _, r := range s.order {
 		if r.active && r.rn.HasReady() {
 			ready = append(ready, readyReplica{r: r, rd: r.rn.Ready()})
@@ -166,6 +167,9 @@ func (s *Store) stage(x *readyReplica, m *raftpb.Message, out []*shoalpb.RaftEnv
 		}
 		st.sent = true
 	}
+	if s.pendingStaged == nil {
+		s.pendingStaged, s.freeStaged = s.freeStaged, nil
+	}
 	s.pendingStaged = append(s.pendingStaged, st)
 	return out
 }
@@ -261,6 +265,8 @@ func (s *Store) completeSyncs(jobs []syncJob) {
 				}
 			}
 		}
+		clear(job.staged)
+		s.freeStaged = job.staged[:0]
 	}
 	s.send(out)
 }

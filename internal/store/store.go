@@ -33,7 +33,8 @@ type Transport interface {
 // StateMachine applies committed commands. It must be deterministic: the
 // result may depend only on w's contents, desc and cmd. cmd.Args alias the
 // raft entry, which stays immutable: Apply may keep them but must not
-// modify them.
+// modify them. cmd itself is reused for the next entry: Apply must not
+// keep it.
 type StateMachine interface {
 	Apply(w kv.Writer, desc *shoalpb.ShardDescriptor, cmd *shoalpb.Command) (resp.Value, error)
 }
@@ -180,6 +181,13 @@ type Store struct {
 	// scratch holds the loop's encodings of raft state on their way into
 	// a batch (putProto): a batch copies what it is given.
 	scratch, keyScratch []byte
+	// Reused by every cycle, so that the per-cycle work allocates only
+	// what outlives it: ready holds the cycle's Readys (handleReady),
+	// freeStaged the staged slice of the last completed sync job, cmd
+	// the command being applied (applyEntry).
+	ready      []readyReplica
+	freeStaged []staged
+	cmd        shoalpb.Command
 
 	// mu guards the inbox: inputs handed to the loop by other goroutines.
 	mu struct {
