@@ -10,6 +10,7 @@ package meta
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -41,8 +42,11 @@ type State struct {
 	NextNodeID uint64            `json:"next_node_id"`
 	Nodes      map[uint64]*Node  `json:"nodes"`
 	Shards     map[uint64]*Shard `json:"shards"`
-	// Version is the store's version record when the state was read
-	// (see Reload); 0 for a state that was not read from a store.
+	// Version is the version record of the meta state this state was
+	// read from (see Reload), carried along when a node sends its copy to
+	// another: every replica has the same records at the same version. 0
+	// for a state that no store holds yet (New) or in the one-record
+	// layout.
 	Version uint64 `json:"version,omitempty"`
 }
 
@@ -94,17 +98,6 @@ type LeaderReport struct {
 func (s *State) Alive(id uint64, nowMs int64) bool {
 	n := s.Nodes[id]
 	return n != nil && nowMs-n.HeartbeatMs <= LivenessTimeoutMs
-}
-
-// Shows reports whether s (which may be nil) records node as shard's
-// leader in term with these members.
-func (s *State) Shows(node, shard, term uint64, voters, learners []uint64) bool {
-	if s == nil {
-		return false
-	}
-	sh := s.Shards[shard]
-	return sh != nil && sh.Leader == node && sh.Term == term &&
-		slices.Equal(sh.Voters, voters) && slices.Equal(sh.Learners, learners)
 }
 
 // NodeIDs returns the registered node ids in order.
@@ -189,40 +182,44 @@ func prefixEnd(prefix []byte) []byte {
 	return end
 }
 
+// ErrNoState: the meta shard's span holds no state.
+var ErrNoState = errors.New("meta: no state")
+
 // clusterRecord is what the cluster record holds.
 type clusterRecord struct {
 	ClusterID  string `json:"cluster_id"`
 	NextNodeID uint64 `json:"next_node_id"`
 }
 
-// Load reads the whole state from the meta shard's span.
+// Load reads the whole state from the meta shard's span. r should be a
+// consistent view (a snapshot or the apply batch): the records are read one
+// by one. Should a commit come between the reads anyway, the version is read
+// first, so the state is older than the records read after it and the
+// next Reload reads everything again.
 func Load(r kv.Reader) (*State, error) {
 	if b, ok, err := r.Get(legacyStateKey); err != nil {
 		return nil, err
 	} else if ok {
 		return Decode(b)
 	}
-	b, ok, err := r.Get(clusterKey)
+	version, err := readVersion(r)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, fmt.Errorf("meta: no state")
-	}
 	var c clusterRecord
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("meta: decode cluster record: %w", err)
-	}
-	st := &State{ClusterID: c.ClusterID, NextNodeID: c.NextNodeID, Nodes: map[uint64]*Node{}, Shards: map[uint64]*Shard{}}
-	if st.Version, err = readVersion(r); err != nil {
+	if ok, err := getJSON(r, clusterKey, &c); err != nil {
 		return nil, err
+	} else if !ok {
+		return nil, ErrNoState
 	}
+	st := &State{ClusterID: c.ClusterID, NextNodeID: c.NextNodeID, Version: version,
+		Nodes: map[uint64]*Node{}, Shards: map[uint64]*Shard{}}
 	err = iterateRecords(r, nodePrefix, func(id uint64, v []byte) error {
-		n := &Node{}
-		if err := json.Unmarshal(v, n); err != nil {
+		var rec nodeRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
 			return fmt.Errorf("meta: decode node %d: %w", id, err)
 		}
-		st.Nodes[id] = n
+		st.Nodes[id] = &Node{ID: rec.ID, Addr: rec.Addr, BusAddr: rec.BusAddr}
 		return nil
 	})
 	if err != nil {
@@ -258,6 +255,7 @@ func Reload(r kv.Reader, prev *State) (*State, error) {
 		Nodes: make(map[uint64]*Node, len(prev.Nodes)), Shards: prev.Shards}
 	for id, n := range prev.Nodes {
 		c := *n
+		c.HeartbeatMs = 0 // as Load leaves a node without a heartbeat record
 		st.Nodes[id] = &c
 	}
 	return st, readHeartbeats(r, st)
@@ -324,7 +322,10 @@ func (s *State) Encode() []byte {
 	return b
 }
 
-// Save writes the whole state, replacing whatever state w holds.
+// Save writes the whole state, replacing whatever state w holds, at
+// st's version (at least 1). It is for a new cluster's state and for
+// rewriting a state in the one-record layout, which every replica does
+// alike; a change to a stored state must bump the version instead.
 func Save(w kv.Writer, st *State) error {
 	lo, hi := keys.MetaSpan()
 	if err := w.DeleteRange(lo, hi); err != nil {
@@ -349,10 +350,16 @@ func Save(w kv.Writer, st *State) error {
 	return w.Set(versionKey, binary.BigEndian.AppendUint64(nil, max(st.Version, 1)))
 }
 
+// nodeRecord is what a node's record holds: the node without its
+// heartbeat time, which has a record of its own.
+type nodeRecord struct {
+	ID      uint64 `json:"id"`
+	Addr    string `json:"addr"`
+	BusAddr string `json:"bus_addr"`
+}
+
 func putNode(w kv.Writer, n *Node) error {
-	c := *n
-	c.HeartbeatMs = 0 // kept in its own record
-	return setJSON(w, idKey(nodePrefix, n.ID), &c)
+	return setJSON(w, idKey(nodePrefix, n.ID), nodeRecord{ID: n.ID, Addr: n.Addr, BusAddr: n.BusAddr})
 }
 
 func putHeartbeat(w kv.Writer, id uint64, ms int64) error {
@@ -437,7 +444,7 @@ func addNode(w kv.Writer, addr, busAddr string, nowMs int64) (resp.Value, error)
 	if ok, err := getJSON(w, clusterKey, &c); err != nil {
 		return resp.Value{}, err
 	} else if !ok {
-		return resp.Value{}, fmt.Errorf("meta: no state")
+		return resp.Value{}, ErrNoState
 	}
 	id := c.NextNodeID
 	c.NextNodeID++

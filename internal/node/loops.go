@@ -27,7 +27,10 @@ var viewKey = append(keys.Ident(), "-view"...)
 // when this node has one, else from the persisted copy.
 func (n *Node) reloadView() {
 	if ri, ok := n.st.Load().Replica(meta.ShardID); ok && ri.Initialized {
-		if st, err := meta.Reload(n.eng, n.view.Load()); err == nil {
+		snap := n.eng.NewSnapshot() // the apply loop commits meanwhile
+		st, err := meta.Reload(snap, n.view.Load())
+		snap.Close()
+		if err == nil {
 			n.setView(st)
 			return
 		}
@@ -128,27 +131,53 @@ func (n *Node) every(interval time.Duration, fn func()) {
 	}
 }
 
-// heartbeat reports liveness and the shards this node leads, leaving out
-// those the meta view shows as they are: led by this node in the same
-// term with the same members. Only a shard's leader in a term reports for
-// that term, so what the view shows of it came from this node, and a
-// report the meta state already holds would change nothing.
+// heartbeat reports liveness and, of the shards this node leads, those
+// whose report differs from the last one the meta shard applied.
 func (n *Node) heartbeat() {
-	hb := meta.Heartbeat{Node: n.ID()}
-	view := n.view.Load()
+	var leading []meta.LeaderReport
 	for _, ri := range n.st.Load().Replicas() {
-		if ri.IsLeader && ri.Initialized && !view.Shows(n.ID(), ri.Shard, ri.Term, ri.Voters, ri.Learners) {
-			hb.Reports = append(hb.Reports, meta.LeaderReport{
+		if ri.IsLeader && ri.Initialized {
+			leading = append(leading, meta.LeaderReport{
 				Shard: ri.Shard, Term: ri.Term, Voters: ri.Voters, Learners: ri.Learners,
 			})
 		}
 	}
+	hb := meta.Heartbeat{Node: n.ID(), Reports: unreported(leading, n.reported)}
 	b, _ := json.Marshal(hb)
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HeartbeatInterval*2)
-	if _, err := n.proposeMeta(ctx, []byte(meta.CmdHeartbeat), b); err != nil && n.ctx.Err() == nil {
-		n.log.Debug("heartbeat failed", "err", err)
-	}
+	v, err := n.proposeMeta(ctx, []byte(meta.CmdHeartbeat), b)
 	cancel()
+	if err != nil || v.IsError() {
+		if n.ctx.Err() == nil {
+			n.log.Debug("heartbeat failed", "err", err, "reply", string(v.Str))
+		}
+		return
+	}
+	if n.reported == nil {
+		n.reported = map[uint64]meta.LeaderReport{}
+	}
+	for _, r := range hb.Reports {
+		n.reported[r.Shard] = r
+	}
+}
+
+// unreported returns the reports of leading that differ from the last
+// report of the same shard the meta shard applied (reported). Only a
+// shard's leader in a term reports for that term, so the meta state's
+// record of a shard this node leads is the last report of it that it
+// applied: a report equal to that one would change nothing. One that is
+// not known to have been applied (its heartbeat failed or timed out) is
+// sent again.
+func unreported(leading []meta.LeaderReport, reported map[uint64]meta.LeaderReport) []meta.LeaderReport {
+	var out []meta.LeaderReport
+	for _, r := range leading {
+		last, ok := reported[r.Shard]
+		if ok && last.Term == r.Term && slices.Equal(last.Voters, r.Voters) && slices.Equal(last.Learners, r.Learners) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // place runs the placement planner if this node leads the meta shard and

@@ -182,7 +182,10 @@ type Node struct {
 	http  *admin.Server
 	ident *shoalpb.NodeIdent
 
-	view     atomic.Pointer[meta.State] // latest known meta state
+	view atomic.Pointer[meta.State] // latest known meta state
+	// reported holds, per shard, the last leader report of this node that
+	// the meta shard applied. Only the heartbeat goroutine uses it.
+	reported map[uint64]meta.LeaderReport
 	leaders  leaderWatch
 	topo     atomic.Pointer[topoCache]
 	metaDirt chan struct{}
@@ -441,7 +444,9 @@ func (n *Node) bootstrap() error {
 		descs = append(descs, sh.Descriptor())
 	}
 	err = s.Bootstrap(descs, []uint64{1}, func(b *engine.Batch) {
-		meta.Save(b, st)
+		if err := meta.Save(b, st); err != nil {
+			panic(fmt.Sprintf("node: write the new cluster's meta state: %v", err))
+		}
 		identBytes, _ := proto.Marshal(n.ident)
 		b.Set(keys.Ident(), identBytes)
 	})

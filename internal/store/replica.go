@@ -27,9 +27,10 @@ type replica struct {
 	desc       *shoalpb.ShardDescriptor // nil until initialized by a snapshot
 	rn         *raft.RawNode
 	storage    *raftStorage
-	// active: rn may have a Ready. Set by every call into rn (touch) and
-	// cleared by the loop once rn has none, so a cycle asks only the
-	// replicas it touched for a Ready, not every replica of the node.
+	// active: rn may have a Ready. Set by every call that can change
+	// raft's state (touch; reads such as Status need not) and cleared by
+	// the loop once rn has none, so a cycle asks only the replicas it
+	// touched for a Ready, not every replica of the node.
 	active bool
 
 	hardState   *raftpb.HardState
@@ -351,8 +352,9 @@ func (s *Store) startRawNode(r *replica) error {
 	return nil
 }
 
-// touch records that rn was called and may have a Ready. Every call that
-// can change raft's state goes through it (cycle clears it).
+// touch records that rn is about to be called and may then have a Ready.
+// Every call that can change raft's state goes through it (cycle clears
+// the mark); TestingKnobs.CheckActive checks that none is missed.
 func (r *replica) touch() *raft.RawNode {
 	r.active = true
 	return r.rn

@@ -104,7 +104,8 @@ func (c *Config) validate() error {
 }
 
 // TestingKnobs switch on deliberate bugs, so that tests can show their
-// checkers catch them. Production code never sets them.
+// checkers catch them, and checks too costly for production. Production
+// code never sets them.
 type TestingKnobs struct {
 	// AckBeforeCommit answers a proposal as soon as the leader has
 	// appended it, before it is committed (or even durable).
@@ -122,8 +123,9 @@ type TestingKnobs struct {
 	LongLeases bool
 	// CheckActive is a check, not a bug: at the end of every cycle the
 	// loop asks every replica it did not touch for a Ready and panics if
-	// one has it, which means some call into raft bypassed replica.touch
-	// and the loop would leave that replica's work until the next tick.
+	// one has it, which means some call that changes raft's state
+	// bypassed replica.touch and the loop would leave that replica's work
+	// until something else touched it (at the latest the next tick).
 	CheckActive bool
 }
 
@@ -424,14 +426,6 @@ func (s *Store) cycle(tick bool) bool {
 	if s.dirty {
 		s.publishInfo()
 	}
-	if !s.started {
-		s.mu.Lock()
-		done := len(s.mu.synced) > 0
-		s.mu.Unlock()
-		if done {
-			return true
-		}
-	}
 	more := false
 	for _, r := range s.order {
 		if !r.active {
@@ -449,6 +443,11 @@ func (s *Store) cycle(tick bool) bool {
 				panic(fmt.Sprintf("store: node %d shard %d has a Ready the loop was not told of (replica.touch)", s.cfg.NodeID, r.shard))
 			}
 		}
+	}
+	if !s.started {
+		s.mu.Lock()
+		more = more || len(s.mu.synced) > 0
+		s.mu.Unlock()
 	}
 	return more
 }

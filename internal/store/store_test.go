@@ -78,6 +78,7 @@ func startNode(t *testing.T, n *localNet, id uint64, fs vfs.FS, logKeep uint64) 
 	st, err := New(Config{
 		NodeID: id, Engine: eng, Transport: localEndpoint{n, id}, StateMachine: setMachine{},
 		TickInterval: 10 * time.Millisecond, LogKeep: logKeep,
+		Testing: TestingKnobs{CheckActive: true},
 	})
 	if err != nil {
 		t.Fatal(err)
