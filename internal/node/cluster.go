@@ -100,7 +100,7 @@ func edgeError(err error) error {
 func (n *Node) tryExecute(ctx context.Context, req server.Request, hint uint64) (v resp.Value, err error, retry bool) {
 	st := n.st.Load()
 	ri, local := st.Replica(req.Shard)
-	if local && ri.Initialized && (ri.IsLeader || (req.FollowerRead && !req.Write)) {
+	if local && ri.Initialized && (ri.IsLeader || !req.Write && (req.FollowerRead || ri.Leader != 0)) {
 		v, err := n.executeLocal(ctx, req)
 		return v, err, retryable(err)
 	}

@@ -343,6 +343,10 @@ func (n *Node) Metrics() []prometheus.Collector {
 		counter("applied_entries_total", "Committed raft entries applied, all replicas.", func(s store.Stats) uint64 { return s.AppliedEntries }),
 		counter("raft_messages_sent_total", "Raft messages handed to the transport.", func(s store.Stats) uint64 { return s.MessagesSent }),
 		counter("raft_sends_total", "Hand-offs of raft messages to the transport.", func(s store.Stats) uint64 { return s.Sends }),
+		counter("follower_read_indexes_total", "Read index requests sent by this node's follower replicas to their leaders, for linearizable reads served here.",
+			func(s store.Stats) uint64 { return s.FollowerReadIndexes }),
+		counter("lease_answers_total", "Followers' read index requests this node's leaders answered under their read lease.",
+			func(s store.Stats) uint64 { return s.LeaseAnswers }),
 		n.syncSeconds,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "shoal_forwarded_commands_total",

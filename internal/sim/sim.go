@@ -83,6 +83,9 @@ type Result struct {
 	// Panic is set when a node panicked, e.g. raft finding its log
 	// corrupted: the run stopped there and is a failure.
 	Panic string
+	// FollowerReadIndexes and LeaseAnswers sum the stores' counters of
+	// the same names: how often reads took those paths.
+	FollowerReadIndexes, LeaseAnswers uint64
 }
 
 // Failed reports whether the run found a violation.
@@ -91,6 +94,7 @@ func (r *Result) Failed() bool { return r.Panic != "" || r.Check != porcupine.Ok
 // sim is one simulated cluster. Everything happens on one goroutine.
 type sim struct {
 	cfg   Config
+	stats store.Stats // counters of stores that crashed (countStats)
 	rng   *rand.Rand
 	now   int64 // virtual time, ms
 	nodes []*node
@@ -237,6 +241,7 @@ func (n *node) crash() {
 		synced = n.fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
 	}
 	n.crashMid, n.crashImage = false, nil
+	n.s.countStats(n.st)
 	n.st.Stop()
 	n.eng.Close()
 	n.st, n.eng, n.fs, n.downAt = nil, nil, synced, n.s.now
@@ -369,8 +374,21 @@ func (s *sim) check() *Result {
 			res.Indeterminate++
 		}
 	}
+	for _, n := range s.nodes {
+		if n.up() {
+			s.countStats(n.st)
+		}
+	}
+	res.FollowerReadIndexes, res.LeaseAnswers = s.stats.FollowerReadIndexes, s.stats.LeaseAnswers
 	res.Check, res.Info = porcupine.CheckOperationsVerbose(kvmodel.Model, s.hist, 60*time.Second)
 	return res
+}
+
+// countStats adds the counters of a store about to go to the run's.
+func (s *sim) countStats(st *store.Store) {
+	x := st.Stats()
+	s.stats.FollowerReadIndexes += x.FollowerReadIndexes
+	s.stats.LeaseAnswers += x.LeaseAnswers
 }
 
 // ---- network ----

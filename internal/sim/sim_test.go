@@ -84,10 +84,12 @@ func TestSimulationWithFiveVotersIsLinearizable(t *testing.T) {
 func checkLinearizable(t *testing.T, cfg Config, n int, name string) {
 	start := time.Now()
 	ops, unknown, faults := 0, 0, 0
+	var followerReads, leaseAnswers uint64
 	for _, seed := range seeds(t, n) {
 		cfg.Seed = seed
 		res := run(t, cfg)
 		ops, unknown, faults = ops+res.Ops, unknown+res.Indeterminate, faults+res.Faults
+		followerReads, leaseAnswers = followerReads+res.FollowerReadIndexes, leaseAnswers+res.LeaseAnswers
 		if res.Panic != "" {
 			t.Fatalf("seed %d: a node panicked: %s\nreplay: go test ./internal/sim -run %s -sim.seed=%d -sim.log", seed, res.Panic, name, seed)
 		}
@@ -96,7 +98,14 @@ func checkLinearizable(t *testing.T, cfg Config, n int, name string) {
 				seed, res.Check, res.Ops, res.Indeterminate, name, seed, visualize(t, res))
 		}
 	}
-	t.Logf("%d ops (%d indeterminate), %d faults, all linearizable, in %v", ops, unknown, faults, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d ops (%d indeterminate), %d faults, all linearizable, in %v; %d follower read indexes, %d answered under a lease",
+		ops, unknown, faults, time.Since(start).Round(time.Millisecond), followerReads, leaseAnswers)
+	// Reads go to random nodes: followers must have asked their leaders,
+	// and leaders answered some under their lease, or those paths went
+	// unchecked.
+	if followerReads == 0 || leaseAnswers == 0 {
+		t.Errorf("%d follower read indexes and %d lease answers: a read path went unexercised", followerReads, leaseAnswers)
+	}
 }
 
 func TestSameSeedSameRun(t *testing.T) {
@@ -118,6 +127,7 @@ func TestSimulationCatchesPlantedBugs(t *testing.T) {
 		"reads-without-quorum": {ReadsWithoutQuorum: true},
 		"send-before-sync":     {SendBeforeSync: true},
 		"long-leases":          {LongLeases: true},
+		"answer-without-lease": {AnswerWithoutLease: true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for _, seed := range seeds(t, 160) {

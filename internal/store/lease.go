@@ -1,8 +1,13 @@
 package store
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/shoaldb/shoal/internal/shoalpb"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // Leader leases let a leader serve linearizable reads from its local state
@@ -121,4 +126,43 @@ func (s *Store) renewLeases() {
 			s.reading = append(s.reading, r)
 		}
 	}
+}
+
+// answerUnderLease answers m, a follower's read index request that r's
+// raft would confirm with a heartbeat round, at once with r's applied
+// index if r leads under a valid lease; the follower's reads wait until
+// it has applied that index itself. It reports whether it answered; if
+// not, raft handles m. The index is high enough: no other leader can
+// have been elected, and this one acknowledges a write only once it has
+// applied it. It is not too high for any state served before: a
+// follower learns of a commit only after its leader applied it
+// (handleReady), so no replica's state is ahead of the leader's applied
+// index.
+//
+// The follower learns the commit index from appends, which a leader may
+// hold back (holdCommit): any held for it leaves now, so its reads do not
+// wait for the next tick.
+func (s *Store) answerUnderLease(r *replica, m *raftpb.Message) bool {
+	if s.cfg.DisableLeases || !r.isLeader() || len(m.GetEntries()) != 1 ||
+		!r.lease.valid(s.clock()) && !s.cfg.Testing.AnswerWithoutLease {
+		return false
+	}
+	st := r.rn.BasicStatus()
+	if st.LeadTransferee != 0 || m.GetTerm() != 0 && m.GetTerm() != st.GetTerm() {
+		return false
+	}
+	r.lease.used.Store(true)
+	s.stats.leaseAnswers.Add(1)
+	s.leaseAnswers = append(s.leaseAnswers, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: &raftpb.Message{
+		Type: raftpb.MessageType_MsgReadIndexResp.Enum(), To: proto.Uint64(m.GetFrom()), From: proto.Uint64(s.cfg.NodeID),
+		Term: proto.Uint64(st.GetTerm()), Index: proto.Uint64(r.applied), Entries: m.GetEntries(),
+	}})
+	for i, h := range r.heldCommits {
+		if h.GetTo() == m.GetFrom() {
+			s.leaseAnswers = append(s.leaseAnswers, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: h})
+			r.heldCommits = slices.Delete(r.heldCommits, i, i+1)
+			break
+		}
+	}
+	return true
 }

@@ -28,8 +28,10 @@ import (
 //     replicas, and answers their proposers; no client waits for a sync
 //     that does not concern its entry.
 //   - Every other message (a leader's appends and heartbeats, vote
-//     requests) is sent at once: raft allows it, and followers then sync
-//     in parallel with their leader.
+//     requests) is sent in the same cycle, once that cycle's batch is
+//     handed to the syncer and its committed entries applied: raft allows
+//     it, followers then sync in parallel with their leader, and none
+//     learns of a commit its leader has not applied yet.
 //
 // At most one batch is in flight, so the syncs of a node happen one after
 // another, each covering everything that arrived during the previous one.
@@ -78,7 +80,7 @@ func (s *Store) handleReady() {
 		for _, m := range x.rd.Messages {
 			switch m.GetTo() {
 			case raft.LocalAppendThread:
-				out = s.stage(x, m, out)
+				s.stage(x, m)
 			case raft.LocalApplyThread:
 				x.apply = m.GetResponses()
 			default:
@@ -95,9 +97,17 @@ func (s *Store) handleReady() {
 		}
 		x.r.dropUnlocated(func(id uint64) { s.waiters.deliver(id, result{err: ErrDropped}) })
 	}
-	s.send(out)
+	// The messages leave after the apply: a follower learns that an
+	// entry is committed only once its leader has applied it, so no
+	// follower's state runs ahead of its leader's. Reads served from
+	// either (followers' after a read index, the leader's under its
+	// lease) then never see a state older than one already served
+	// (answerUnderLease). The append starts its fsync first.
+	s.send(s.unsynced)
+	s.unsynced = nil
 	s.handOff()
 	s.apply(ready)
+	s.send(out)
 }
 
 // sendHeld sends the commit appends every replica still holds, unless
@@ -123,7 +133,7 @@ func (s *Store) sendHeld() {
 }
 
 // stage writes the append m of replica x into the pending batch.
-func (s *Store) stage(x *readyReplica, m *raftpb.Message, out []*shoalpb.RaftEnvelope) []*shoalpb.RaftEnvelope {
+func (s *Store) stage(x *readyReplica, m *raftpb.Message) {
 	if s.pending == nil {
 		s.pending = s.eng.NewWriteBatch()
 	}
@@ -162,7 +172,7 @@ func (s *Store) stage(x *readyReplica, m *raftpb.Message, out []*shoalpb.RaftEnv
 		// The planted bug: acknowledge before the write is durable.
 		for _, resp := range st.responses {
 			if resp.GetTo() != s.cfg.NodeID {
-				out = append(out, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: resp})
+				s.unsynced = append(s.unsynced, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: resp})
 			}
 		}
 		st.sent = true
@@ -171,7 +181,6 @@ func (s *Store) stage(x *readyReplica, m *raftpb.Message, out []*shoalpb.RaftEnv
 		s.pendingStaged, s.freeStaged = s.freeStaged, nil
 	}
 	s.pendingStaged = append(s.pendingStaged, st)
-	return out
 }
 
 // persistEntries writes entries into b. They may replace a conflicting

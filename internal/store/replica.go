@@ -197,11 +197,14 @@ func (r *replica) resolve(e *raftpb.Entry) (id uint64, applied, found bool) {
 	return want, got == want, true
 }
 
-// readBatch is one raft read index request: the reads it covers and when
-// it was asked (a Store.clock reading; 0 if it may not extend the lease).
+// readBatch is one raft read index request: the reads it covers, when it
+// was asked (Store.clock readings: at is 0 if the answer may not extend
+// the lease), and whether a follower asked it (of its leader).
 type readBatch struct {
-	ids []uint64
-	at  int64
+	ids      []uint64
+	at       int64
+	asked    int64
+	follower bool
 }
 
 type pendingRead struct {

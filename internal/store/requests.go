@@ -239,9 +239,12 @@ func (s *Store) StartReadIndex(shard uint64) *Pending {
 				return nil
 			}
 		}
-		r, err := s.leaderReplica(shard)
-		if err != nil {
-			return err
+		r := s.replicas[shard]
+		if r == nil || !r.initialized() {
+			return ErrUnknownShard
+		}
+		if r.lead == 0 {
+			return &NotLeaderError{Shard: shard}
 		}
 		if len(r.readQueue) == 0 {
 			s.reading = append(s.reading, r)

@@ -13,12 +13,19 @@ type Stats struct {
 	AppliedEntries uint64 // committed entries applied, every replica
 	MessagesSent   uint64 // raft messages handed to the transport
 	Sends          uint64 // hand-offs to the transport
+	// FollowerReadIndexes counts read index requests this node's
+	// followers sent their leaders (each covers the linearizable reads
+	// of a shard queued in one cycle); LeaseAnswers those this node's
+	// leaders answered under their lease, without a heartbeat round.
+	FollowerReadIndexes uint64
+	LeaseAnswers        uint64
 }
 
 // stats is Stats kept with atomics: the loop and the syncer write, any
 // goroutine reads.
 type stats struct {
 	cycles, proposals, syncs, syncedEntries, appliedEntries, messagesSent, sends atomic.Uint64
+	followerReadIndexes, leaseAnswers                                            atomic.Uint64
 }
 
 // Stats returns the store's counters.
@@ -32,5 +39,8 @@ func (s *Store) Stats() Stats {
 		AppliedEntries: c.appliedEntries.Load(),
 		MessagesSent:   c.messagesSent.Load(),
 		Sends:          c.sends.Load(),
+
+		FollowerReadIndexes: c.followerReadIndexes.Load(),
+		LeaseAnswers:        c.leaseAnswers.Load(),
 	}
 }

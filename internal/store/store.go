@@ -121,6 +121,9 @@ type TestingKnobs struct {
 	// point where another leader may be elected, and survive the loss of
 	// leadership.
 	LongLeases bool
+	// AnswerWithoutLease makes a leader answer followers' read index
+	// requests at once whether or not it holds a valid lease.
+	AnswerWithoutLease bool
 	// CheckActive is a check, not a bug: at the end of every cycle the
 	// loop asks every replica it did not touch for a Ready and panics if
 	// one has it, which means some call that changes raft's state
@@ -187,7 +190,13 @@ type Store struct {
 	// what outlives it: ready holds the cycle's Readys (handleReady),
 	// freeStaged the staged slice of the last completed sync job, cmd
 	// the command being applied (applyEntry).
-	ready      []readyReplica
+	ready []readyReplica
+	// leaseAnswers holds the answers to followers' read index requests
+	// that the loop gave under a lease while stepping messages.
+	leaseAnswers []*shoalpb.RaftEnvelope
+	// unsynced holds acknowledgements sent before their sync, under the
+	// planted bug TestingKnobs.SendBeforeSync.
+	unsynced   []*shoalpb.RaftEnvelope
 	freeStaged []staged
 	cmd        shoalpb.Command
 
@@ -411,6 +420,8 @@ func (s *Store) cycle(tick bool) bool {
 	for _, env := range msgs {
 		s.step(env)
 	}
+	s.send(s.leaseAnswers)
+	s.leaseAnswers = nil
 	if tick {
 		for _, r := range s.order {
 			r.touch().Tick()
@@ -419,6 +430,7 @@ func (s *Store) cycle(tick bool) bool {
 			}
 		}
 		s.renewLeases()
+		s.expireFollowerReads()
 		s.sendHeld()
 	}
 	s.requestReadIndexes()
@@ -461,7 +473,17 @@ func (s *Store) requestReadIndexes() {
 		if len(r.readQueue) == 0 && !r.renewing {
 			continue
 		}
-		if !r.isLeader() {
+		now := s.clock()
+		b := readBatch{ids: r.readQueue, at: now, asked: now}
+		switch {
+		case r.isLeader():
+		case r.lead != 0 && r.state == raft.StateFollower:
+			// raft asks the leader, which confirms its leadership
+			// with a heartbeat round and answers with its commit
+			// index; the reads wait here until that is applied.
+			b.at, b.follower = 0, true
+			s.stats.followerReadIndexes.Add(1)
+		default:
 			s.failReadQueue(r)
 			continue
 		}
@@ -469,7 +491,7 @@ func (s *Store) requestReadIndexes() {
 			r.readIndexes = make(map[uint64]readBatch)
 		}
 		batch := s.nextID.Add(1)
-		r.readIndexes[batch] = readBatch{ids: r.readQueue, at: s.clock()}
+		r.readIndexes[batch] = b
 		r.readQueue, r.renewing = nil, false
 		r.touch().ReadIndex(idBytes(batch))
 	}
@@ -505,6 +527,10 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 		if r.ticks < s.cfg.ElectionTicks {
 			return
 		}
+	case raftpb.MessageType_MsgReadIndex:
+		if s.answerUnderLease(r, m) {
+			return
+		}
 	}
 	if err := r.touch().Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 		s.log.Debug("step", "shard", r.shard, "err", err)
@@ -512,8 +538,13 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 }
 
 func (s *Store) updateSoftState(r *replica, ss *raft.SoftState) {
-	wasLeader := r.isLeader()
+	wasLeader, oldLead := r.isLeader(), r.lead
 	r.lead, r.state = ss.Lead, ss.RaftState
+	if r.lead != oldLead {
+		// The leader a follower asked for read indexes is gone: its
+		// answers may never come.
+		s.failFollowerReads(r, func(readBatch) bool { return true })
+	}
 	r.term = r.rn.BasicStatus().GetTerm()
 	s.dirty = true
 	if wasLeader && !r.isLeader() {
@@ -540,6 +571,34 @@ func (s *Store) updateSoftState(r *replica, ss *raft.SoftState) {
 
 func (s *Store) notLeader(r *replica) result {
 	return result{err: &NotLeaderError{Shard: r.shard, Leader: r.lead}}
+}
+
+// expireFollowerReads fails the read index requests followers asked an
+// election timeout ago or more and still have no answer for: the request
+// or its answer was lost (raft does not resend either), or the leader is
+// cut off and will lose its place.
+func (s *Store) expireFollowerReads() {
+	old := s.clock() - int64(time.Duration(s.cfg.ElectionTicks)*s.cfg.TickInterval)
+	for _, r := range s.order {
+		if len(r.readIndexes) > 0 {
+			s.failFollowerReads(r, func(b readBatch) bool { return b.asked <= old })
+		}
+	}
+}
+
+// failFollowerReads fails the read index requests r made as a follower
+// that have no answer yet and match, so that they retry.
+func (s *Store) failFollowerReads(r *replica, match func(readBatch) bool) {
+	for id, b := range r.readIndexes {
+		if !b.follower || !match(b) {
+			continue
+		}
+		delete(r.readIndexes, id)
+		res := s.notLeader(r)
+		for _, rid := range b.ids {
+			s.waiters.deliver(rid, res)
+		}
+	}
 }
 
 // failReadQueue fails the reads queued on r, which no longer leads: they
