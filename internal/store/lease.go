@@ -1,12 +1,13 @@
 package store
 
 import (
-	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/shoaldb/shoal/internal/shoalpb"
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -135,13 +136,15 @@ func (s *Store) renewLeases() {
 // not, raft handles m. The index is high enough: no other leader can
 // have been elected, and this one acknowledges a write only once it has
 // applied it. It is not too high for any state served before: a
-// follower learns of a commit only after its leader applied it
-// (handleReady), so no replica's state is ahead of the leader's applied
+// follower learns of a commit only once its leader has applied it
+// (capCommit), so no replica's state is ahead of the leader's applied
 // index.
 //
-// The follower learns the commit index from appends, which a leader may
-// hold back (holdCommit): any held for it leaves now, so its reads do not
-// wait for the next tick.
+// A follower may not know yet that the entries up to that index are
+// committed (capCommit and holdCommit keep it back until the next append
+// or tick), so a heartbeat telling it leaves with the answer, built as
+// raft builds them: with a commit index no higher than what the follower
+// is known to hold.
 func (s *Store) answerUnderLease(r *replica, m *raftpb.Message) bool {
 	if s.cfg.DisableLeases || !r.isLeader() || len(m.GetEntries()) != 1 ||
 		!r.lease.valid(s.clock()) && !s.cfg.Testing.AnswerWithoutLease {
@@ -157,12 +160,15 @@ func (s *Store) answerUnderLease(r *replica, m *raftpb.Message) bool {
 		Type: raftpb.MessageType_MsgReadIndexResp.Enum(), To: proto.Uint64(m.GetFrom()), From: proto.Uint64(s.cfg.NodeID),
 		Term: proto.Uint64(st.GetTerm()), Index: proto.Uint64(r.applied), Entries: m.GetEntries(),
 	}})
-	for i, h := range r.heldCommits {
-		if h.GetTo() == m.GetFrom() {
-			s.leaseAnswers = append(s.leaseAnswers, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: h})
-			r.heldCommits = slices.Delete(r.heldCommits, i, i+1)
-			break
+	var match uint64
+	r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if id == m.GetFrom() {
+			match = pr.Match
 		}
-	}
+	})
+	s.leaseAnswers = append(s.leaseAnswers, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: &raftpb.Message{
+		Type: raftpb.MessageType_MsgHeartbeat.Enum(), To: proto.Uint64(m.GetFrom()), From: proto.Uint64(s.cfg.NodeID),
+		Term: proto.Uint64(st.GetTerm()), Commit: proto.Uint64(min(match, r.applied)),
+	}})
 	return true
 }

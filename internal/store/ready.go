@@ -9,6 +9,7 @@ import (
 	"github.com/shoaldb/shoal/internal/shoalpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // The loop never waits for the disk. Raft runs with AsyncStorageWrites:
@@ -77,6 +78,10 @@ func (s *Store) handleReady() {
 		if ss := x.rd.SoftState; ss != nil {
 			s.updateSoftState(x.r, ss)
 		}
+		applied := x.r.applied // once this cycle's apply is done
+		if n := len(x.rd.CommittedEntries); n > 0 {
+			applied = max(applied, x.rd.CommittedEntries[n-1].GetIndex())
+		}
 		for _, m := range x.rd.Messages {
 			switch m.GetTo() {
 			case raft.LocalAppendThread:
@@ -90,6 +95,7 @@ func (s *Store) handleReady() {
 					// log since (dropUnlocated).
 					x.r.locate(m.GetEntries())
 				}
+				capCommit(m, applied)
 				if !x.r.holdCommit(m) {
 					out = append(out, &shoalpb.RaftEnvelope{ShardId: x.r.shard, Message: m})
 				}
@@ -97,17 +103,34 @@ func (s *Store) handleReady() {
 		}
 		x.r.dropUnlocated(func(id uint64) { s.waiters.deliver(id, result{err: ErrDropped}) })
 	}
-	// The messages leave after the apply: a follower learns that an
-	// entry is committed only once its leader has applied it, so no
-	// follower's state runs ahead of its leader's. Reads served from
-	// either (followers' after a read index, the leader's under its
-	// lease) then never see a state older than one already served
-	// (answerUnderLease). The append starts its fsync first.
+	// The messages leave after the apply, telling followers of commits
+	// up to what it applied (capCommit). The append starts its fsync
+	// first.
 	s.send(s.unsynced)
 	s.unsynced = nil
 	s.handOff()
 	s.apply(ready)
 	s.send(out)
+}
+
+// capCommit lowers the commit index m tells a follower to applied, the
+// sender's applied index once this cycle's apply is done (the messages
+// leave after it). raft may count an entry committed before its leader
+// has made it durable itself (two followers acknowledged first), and
+// hands it to the leader to apply only after; told at once, a follower
+// could apply and serve it before its leader can. Capped, no replica's
+// state is ahead of its leader's applied state, so reads served by
+// followers (after a read index) and by the leader (under its lease)
+// never see a state older than one already served (answerUnderLease).
+// A lower commit index is always safe to send; the follower learns the
+// rest from the next append or heartbeat.
+func capCommit(m *raftpb.Message, applied uint64) {
+	switch m.GetType() {
+	case raftpb.MessageType_MsgApp, raftpb.MessageType_MsgHeartbeat:
+		if m.GetCommit() > applied {
+			m.Commit = proto.Uint64(applied)
+		}
+	}
 }
 
 // sendHeld sends the commit appends every replica still holds, unless
