@@ -222,9 +222,11 @@ func proposeErr(err error) error {
 	return err
 }
 
-// ReadIndex returns once a read of shard's local data is linearizable: this
-// node leads the shard, a quorum confirmed that at the time of the call,
-// and everything committed before the call is applied locally.
+// ReadIndex returns once a read of shard's local data is linearizable:
+// the shard's leader (this node or another) confirmed its leadership after
+// the call, and this replica has applied everything that leader had
+// applied then. It fails with a NotLeaderError when this replica knows no
+// leader, or loses it before the answer comes.
 func (s *Store) ReadIndex(ctx context.Context, shard uint64) error {
 	_, err := s.StartReadIndex(shard).Wait(ctx)
 	return err

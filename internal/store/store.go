@@ -465,9 +465,10 @@ func (s *Store) cycle(tick bool) bool {
 }
 
 // requestReadIndexes asks raft for one read index per shard covering every
-// ReadIndex request queued since the last cycle. A replica that stopped
-// leading in between fails its queue (updateSoftState does it when it
-// notices; this covers a queue filled after that).
+// ReadIndex request queued since the last cycle. A leader's raft confirms
+// its leadership with a heartbeat round; a follower's asks its leader,
+// which answers under its lease (answerUnderLease) or after such a round.
+// A replica that knows no leader, or is a candidate, fails its queue.
 func (s *Store) requestReadIndexes() {
 	for _, r := range s.reading {
 		if len(r.readQueue) == 0 && !r.renewing {
@@ -477,10 +478,9 @@ func (s *Store) requestReadIndexes() {
 		b := readBatch{ids: r.readQueue, at: now, asked: now}
 		switch {
 		case r.isLeader():
-		case r.lead != 0 && r.state == raft.StateFollower:
-			// raft asks the leader, which confirms its leadership
-			// with a heartbeat round and answers with its commit
-			// index; the reads wait here until that is applied.
+		case r.lead != 0 && r.state == raft.StateFollower && len(r.readQueue) > 0:
+			// The answer may not extend a lease (at 0); it fails
+			// if no answer comes (expireFollowerReads).
 			b.at, b.follower = 0, true
 			s.stats.followerReadIndexes.Add(1)
 		default:
