@@ -88,6 +88,8 @@ type Config struct {
 	// (a heartbeat round to a quorum) instead of being served under the
 	// shard leader's lease.
 	NoReadLeases bool
+	// StoreKnobs are the store's testing knobs; only tests set them.
+	StoreKnobs store.TestingKnobs
 	// RowCacheSize bounds the cache of recently read and written user keys
 	// in bytes; default engine.DefaultRowCacheSize, negative turns it off.
 	RowCacheSize int64
@@ -523,6 +525,7 @@ func (n *Node) newStore() (*store.Store, error) {
 		TickInterval:  n.cfg.TickInterval,
 		OnApplied:     n.onApplied,
 		DisableLeases: n.cfg.NoReadLeases,
+		Testing:       n.cfg.StoreKnobs,
 		ObserveSync:   func(d time.Duration) { n.syncSeconds.Observe(d.Seconds()) },
 	})
 }

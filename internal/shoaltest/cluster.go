@@ -19,6 +19,7 @@ import (
 	"github.com/shoaldb/shoal/internal/node"
 	"github.com/shoaldb/shoal/internal/server"
 	"github.com/shoaldb/shoal/internal/simnet"
+	"github.com/shoaldb/shoal/internal/store"
 	"github.com/shoaldb/shoal/internal/transport"
 )
 
@@ -103,6 +104,9 @@ func (c *Cluster) start(m *member, ln net.Listener) {
 		TickInterval:      20 * time.Millisecond,
 		HeartbeatInterval: 200 * time.Millisecond,
 		NoReadLeases:      c.opts.NoReadLeases,
+		// Checks that the store's loop is told of every replica with
+		// work (replica.touch).
+		StoreKnobs: store.TestingKnobs{CheckActive: true},
 		NewNet: func(addr string, h transport.Handler) (node.Net, error) {
 			m.ep = c.Net.Endpoint(m.id, addr, h)
 			return m.ep, nil
