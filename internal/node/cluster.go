@@ -52,11 +52,16 @@ func (n *Node) Execute(ctx context.Context, req server.Request) (resp.Value, err
 		defer cancel()
 	}
 	var hint uint64
+	// A read may be served by a local follower replica (after a read
+	// index from the leader) unless leases are off; once that fails, the
+	// retries go to the leader.
+	followerOK := !n.cfg.NoReadLeases
 	for attempt := 0; ; attempt++ {
-		v, err, retry := n.tryExecute(ctx, req, hint)
+		v, err, retry := n.tryExecute(ctx, req, hint, followerOK)
 		if !retry {
 			return v, edgeError(err)
 		}
+		followerOK = false
 		var nl *store.NotLeaderError
 		hint = 0
 		if errors.As(err, &nl) {
@@ -97,10 +102,10 @@ func edgeError(err error) error {
 
 // tryExecute makes one attempt; retry says whether another attempt is safe
 // and useful.
-func (n *Node) tryExecute(ctx context.Context, req server.Request, hint uint64) (v resp.Value, err error, retry bool) {
+func (n *Node) tryExecute(ctx context.Context, req server.Request, hint uint64, followerOK bool) (v resp.Value, err error, retry bool) {
 	st := n.st.Load()
 	ri, local := st.Replica(req.Shard)
-	if local && ri.Initialized && (ri.IsLeader || !req.Write && (req.FollowerRead || ri.Leader != 0)) {
+	if local && ri.Initialized && (ri.IsLeader || !req.Write && (req.FollowerRead || followerOK && ri.Leader != 0)) {
 		v, err := n.executeLocal(ctx, req)
 		return v, err, retryable(err)
 	}
@@ -202,7 +207,7 @@ func (n *Node) readNow(req server.Request) (v resp.Value, err error, ok bool) {
 	if !local || !ri.Initialized || !req.FollowerRead && !st.LeaseRead(ri) {
 		return resp.Value{}, nil, false
 	}
-	v, err = n.readLocal(ri, req.Args)
+	v, err = n.readLocal(ri, req.Args, 0)
 	return v, err, true
 }
 
@@ -216,23 +221,29 @@ func (n *Node) executeLocal(ctx context.Context, req server.Request) (resp.Value
 	if !ok || !ri.Initialized {
 		return resp.Value{}, store.ErrUnknownShard
 	}
+	var nowMs int64
 	if !req.FollowerRead && !st.LeaseRead(ri) {
-		if err := st.ReadIndex(ctx, req.Shard); err != nil {
+		var err error
+		if nowMs, err = st.ReadIndex(ctx, req.Shard); err != nil {
 			return resp.Value{}, err
 		}
 	}
-	return n.readLocal(ri, req.Args)
+	return n.readLocal(ri, req.Args, nowMs)
 }
 
 // readLocal runs a read command on the local replica's data, which the
-// caller has made fresh enough.
-func (n *Node) readLocal(ri store.ReplicaInfo, args [][]byte) (resp.Value, error) {
+// caller has made fresh enough, judging expiry at nowMs (the leader's
+// clock reading for a follower's read), or at this node's time if 0.
+func (n *Node) readLocal(ri store.ReplicaInfo, args [][]byte, nowMs int64) (resp.Value, error) {
 	d := ri.Desc
 	if d.GetMeta() {
 		return resp.Value{}, errors.New("node: reads of the meta shard go through the meta view")
 	}
+	if nowMs == 0 {
+		nowMs = time.Now().UnixMilli()
+	}
 	env := kv.Env{
-		NowMs: time.Now().UnixMilli(), Rand: rand.Uint64(),
+		NowMs: nowMs, Rand: rand.Uint64(),
 		FirstSlot: int(d.GetFirstSlot()), LastSlot: int(d.GetLastSlot()),
 	}
 	if !multiKeyRead(args) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/resp"
 	"github.com/shoaldb/shoal/internal/shoalpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -179,15 +180,26 @@ func (s *Store) afterApply(r *replica, rd raft.Ready) {
 		}
 		delete(r.readIndexes, id)
 		s.extendLease(r, b, rs.Index)
+		nowMs := leaderTime(rs.RequestCtx)
 		for _, id := range b.ids {
-			r.reads = append(r.reads, pendingRead{id: id, index: rs.Index})
+			r.reads = append(r.reads, pendingRead{id: id, index: rs.Index, follower: b.follower, asked: b.asked, nowMs: nowMs})
 		}
 	}
 	r.publishLease()
 	n := 0
 	for _, pr := range r.reads {
 		if pr.index <= r.applied {
-			s.waiters.deliver(pr.id, result{index: pr.index})
+			res := result{index: pr.index}
+			switch {
+			case !pr.follower:
+			case pr.nowMs == 0:
+				// raft answered, with no leader clock reading to
+				// judge expiry by: the read must go to the leader.
+				res = s.notLeader(r)
+			default:
+				res.val = resp.Int(pr.nowMs)
+			}
+			s.waiters.deliver(pr.id, res)
 			continue
 		}
 		r.reads[n] = pr

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"encoding/binary"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -30,7 +32,9 @@ import (
 //     vote requests until it has ticked ElectionTicks times (Store.step);
 //   - a leadership transfer makes voters vote at once: the leader drops
 //     its lease before it asks raft to transfer, and takes no new one
-//     while a transfer is under way;
+//     for the rest of that term (raft gives a transfer up after an
+//     election timeout, but its MsgTimeoutNow may still arrive later and
+//     start the target's election);
 //   - a membership change changes the quorums: the leader drops its lease
 //     and forgets lease requests in flight when it applies one.
 //
@@ -90,7 +94,8 @@ func (r *replica) dropLease() {
 // index: once index is applied, the lease runs until b.at plus the lease
 // duration.
 func (s *Store) extendLease(r *replica, b readBatch, index uint64) {
-	if b.at == 0 || s.cfg.DisableLeases || !r.isLeader() || r.rn.BasicStatus().LeadTransferee != 0 {
+	st := r.rn.BasicStatus()
+	if b.at == 0 || s.cfg.DisableLeases || !r.isLeader() || st.LeadTransferee != 0 || st.GetTerm() == r.transferTerm {
 		return
 	}
 	until := b.at + int64(s.cfg.leaseDuration())
@@ -156,9 +161,12 @@ func (s *Store) answerUnderLease(r *replica, m *raftpb.Message) bool {
 	}
 	r.lease.used.Store(true)
 	s.stats.leaseAnswers.Add(1)
+	// The answer carries this leader's clock reading after the request's
+	// context: the follower judges expiry by it, as this leader would.
+	ctx := binary.BigEndian.AppendUint64(slices.Clip(m.GetEntries()[0].GetData()), uint64(s.cfg.Now().UnixMilli()))
 	s.leaseAnswers = append(s.leaseAnswers, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: &raftpb.Message{
 		Type: raftpb.MessageType_MsgReadIndexResp.Enum(), To: proto.Uint64(m.GetFrom()), From: proto.Uint64(s.cfg.NodeID),
-		Term: proto.Uint64(st.GetTerm()), Index: proto.Uint64(r.applied), Entries: m.GetEntries(),
+		Term: proto.Uint64(st.GetTerm()), Index: proto.Uint64(r.applied), Entries: []*raftpb.Entry{{Data: ctx}},
 	}})
 	var match uint64
 	r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {

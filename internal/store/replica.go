@@ -76,6 +76,9 @@ type replica struct {
 	leaseIndex   uint64
 	renewing     bool
 	ticks        int
+	// transferTerm is the last term in which this replica asked raft to
+	// hand its leadership over: it takes no lease in that term again.
+	transferTerm uint64
 	// lastIndex is the index of the last log entry staged for persistence
 	// (durable or not); ready.go deletes a replaced suffix beyond it.
 	lastIndex uint64
@@ -207,9 +210,15 @@ type readBatch struct {
 	follower bool
 }
 
+// pendingRead is a read whose read index is known, waiting until the
+// replica has applied it. A follower's carries when it was asked and the
+// leader's clock reading (ms) in the lease answer, 0 if raft answered.
 type pendingRead struct {
-	id    uint64
-	index uint64
+	id       uint64
+	index    uint64
+	follower bool
+	asked    int64
+	nowMs    int64
 }
 
 func (r *replica) initialized() bool { return r.desc != nil }

@@ -225,11 +225,16 @@ func proposeErr(err error) error {
 // ReadIndex returns once a read of shard's local data is linearizable:
 // the shard's leader (this node or another) confirmed its leadership after
 // the call, and this replica has applied everything that leader had
-// applied then. It fails with a NotLeaderError when this replica knows no
-// leader, or loses it before the answer comes.
-func (s *Store) ReadIndex(ctx context.Context, shard uint64) error {
-	_, err := s.StartReadIndex(shard).Wait(ctx)
-	return err
+// applied then. At a follower it returns the leader's clock reading (ms)
+// when it answered, by which the read must judge expiry as the leader
+// would (0 at the leader: its own clock is the one). It fails with a
+// NotLeaderError when this replica knows no leader, loses it before the
+// answer comes, or cannot serve the read (the leader answered without a
+// clock reading, or the replica did not catch up in time): the read must
+// then go to the leader.
+func (s *Store) ReadIndex(ctx context.Context, shard uint64) (nowMs int64, err error) {
+	v, err := s.StartReadIndex(shard).Wait(ctx)
+	return v.Int, err
 }
 
 // StartReadIndex is ReadIndex without waiting.
@@ -288,6 +293,7 @@ func (s *Store) TransferLeader(ctx context.Context, shard, to uint64) error {
 			return err
 		}
 		r.dropLease() // before any vote can be cast for to (lease.go)
+		r.transferTerm = r.rn.BasicStatus().GetTerm()
 		r.touch().TransferLeader(to)
 		return nil
 	})

@@ -573,16 +573,28 @@ func (s *Store) notLeader(r *replica) result {
 	return result{err: &NotLeaderError{Shard: r.shard, Leader: r.lead}}
 }
 
-// expireFollowerReads fails the read index requests followers asked an
-// election timeout ago or more and still have no answer for: the request
-// or its answer was lost (raft does not resend either), or the leader is
-// cut off and will lose its place.
+// expireFollowerReads fails the reads followers asked for an election
+// timeout ago or more and still cannot serve: the request or its answer
+// was lost (raft does not resend either), the leader is cut off and will
+// lose its place, or the replica has not applied the answered index.
 func (s *Store) expireFollowerReads() {
 	old := s.clock() - int64(time.Duration(s.cfg.ElectionTicks)*s.cfg.TickInterval)
 	for _, r := range s.order {
 		if len(r.readIndexes) > 0 {
 			s.failFollowerReads(r, func(b readBatch) bool { return b.asked <= old })
 		}
+		// Answered, but the replica has not caught up with the index
+		// since (it lost its leader, or lags behind).
+		n := 0
+		for _, pr := range r.reads {
+			if pr.follower && pr.asked <= old {
+				s.waiters.deliver(pr.id, s.notLeader(r))
+				continue
+			}
+			r.reads[n] = pr
+			n++
+		}
+		r.reads = r.reads[:n]
 	}
 }
 
@@ -630,10 +642,20 @@ func entryID(e *raftpb.Entry) (uint64, bool) {
 func idBytes(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
 
 func idFrom(b []byte) (uint64, bool) {
-	if len(b) != 8 {
+	if len(b) != 8 && len(b) != 16 {
 		return 0, false
 	}
 	return binary.BigEndian.Uint64(b), true
+}
+
+// leaderTime returns the leader's clock reading (ms) a lease answer adds
+// after the request id in a read state's context (answerUnderLease), or
+// 0 if there is none.
+func leaderTime(ctx []byte) int64 {
+	if len(ctx) != 16 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(ctx[8:]))
 }
 
 // ReplicaInfo is what other goroutines may know about a local replica.
