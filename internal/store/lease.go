@@ -156,8 +156,8 @@ func (s *Store) answerUnderLease(r *replica, m *raftpb.Message) bool {
 		return false
 	}
 	st := r.rn.BasicStatus()
-	if st.LeadTransferee != 0 || m.GetTerm() != 0 && m.GetTerm() != st.GetTerm() {
-		return false
+	if st.RaftState != raft.StateLeader || st.GetTerm() != r.term || st.LeadTransferee != 0 {
+		return false // raft stepped down in this cycle's steps, or is handing over
 	}
 	r.lease.used.Store(true)
 	s.stats.leaseAnswers.Add(1)

@@ -470,6 +470,7 @@ func (s *Store) cycle(tick bool) bool {
 // which answers under its lease (answerUnderLease) or after such a round.
 // A replica that knows no leader, or is a candidate, fails its queue.
 func (s *Store) requestReadIndexes() {
+	waiting := s.reading[:0]
 	for _, r := range s.reading {
 		if len(r.readQueue) == 0 && !r.renewing {
 			continue
@@ -477,6 +478,13 @@ func (s *Store) requestReadIndexes() {
 		now := s.clock()
 		b := readBatch{ids: r.readQueue, at: now, asked: now}
 		switch {
+		case r.isLeader() && r.appliedTerm != r.term:
+			// Until a leader has applied an entry of its own term,
+			// its commit index may lag what earlier leaders
+			// acknowledged (it is not persisted; a single voter's
+			// raft answers at once with it): the reads wait.
+			waiting = append(waiting, r)
+			continue
 		case r.isLeader():
 		case r.lead != 0 && r.state == raft.StateFollower && len(r.readQueue) > 0:
 			// The answer may not extend a lease (at 0); it fails
@@ -495,7 +503,7 @@ func (s *Store) requestReadIndexes() {
 		r.readQueue, r.renewing = nil, false
 		r.touch().ReadIndex(idBytes(batch))
 	}
-	s.reading = s.reading[:0]
+	s.reading = waiting
 }
 
 func (s *Store) step(env *shoalpb.RaftEnvelope) {
