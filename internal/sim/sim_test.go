@@ -100,10 +100,10 @@ func checkLinearizable(t *testing.T, cfg Config, n int, name string) {
 	}
 	t.Logf("%d ops (%d indeterminate), %d faults, all linearizable, in %v; %d follower read indexes, %d answered under a lease",
 		ops, unknown, faults, time.Since(start).Round(time.Millisecond), followerReads, leaseAnswers)
-	// Reads go to random nodes: followers must have asked their leaders,
-	// and leaders answered some under their lease, or those paths went
-	// unchecked.
-	if followerReads == 0 || leaseAnswers == 0 {
+	// Reads go to random nodes: over many seeds followers must have
+	// asked their leaders, and leaders answered some under their lease,
+	// or those paths went unchecked (one replayed seed may have neither).
+	if *flagSeed == 0 && (followerReads == 0 || leaseAnswers == 0) {
 		t.Errorf("%d follower read indexes and %d lease answers: a read path went unexercised", followerReads, leaseAnswers)
 	}
 }
