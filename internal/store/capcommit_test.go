@@ -10,51 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/shoaldb/shoal/internal/keys"
-	"github.com/shoaldb/shoal/internal/shoalpb"
 )
-
-// slowSyncFS delays every sync of its files by a while when slow is set.
-type slowSyncFS struct {
-	vfs.FS
-	slow *atomic.Bool
-}
-
-type slowSyncFile struct {
-	vfs.File
-	slow *atomic.Bool
-}
-
-func (f slowSyncFile) wait() {
-	if f.slow.Load() {
-		time.Sleep(30 * time.Millisecond)
-	}
-}
-
-func (f slowSyncFile) Sync() error     { f.wait(); return f.File.Sync() }
-func (f slowSyncFile) SyncData() error { f.wait(); return f.File.SyncData() }
-func (f slowSyncFile) SyncTo(n int64) (bool, error) {
-	f.wait()
-	return f.File.SyncTo(n)
-}
-
-func (fs slowSyncFS) wrap(f vfs.File, err error) (vfs.File, error) {
-	if err != nil {
-		return nil, err
-	}
-	return slowSyncFile{f, fs.slow}, nil
-}
-
-func (fs slowSyncFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	return fs.wrap(fs.FS.Create(name, c))
-}
-
-func (fs slowSyncFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
-	return fs.wrap(fs.FS.OpenReadWrite(name, c, opts...))
-}
-
-func (fs slowSyncFS) ReuseForWrite(old, name string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	return fs.wrap(fs.FS.ReuseForWrite(old, name, c))
-}
 
 // A leader whose own fsyncs are slow sees its entries committed by its
 // two followers' acknowledgements before it can apply them. The
@@ -63,32 +19,10 @@ func (fs slowSyncFS) ReuseForWrite(old, name string, c vfs.DiskWriteCategory) (v
 // lease does not see yet (capCommit).
 func TestFollowersNeverApplyAheadOfTheirLeader(t *testing.T) {
 	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
-	nodes := map[uint64]*testNode{}
-	slow := map[uint64]*atomic.Bool{}
-	for id := uint64(1); id <= 3; id++ {
-		slow[id] = new(atomic.Bool)
-		tn := startNode(t, n, id, slowSyncFS{vfs.NewMem(), slow[id]}, 1024)
-		if err := tn.st.Bootstrap([]*shoalpb.ShardDescriptor{metaDesc}, []uint64{1, 2, 3}, nil); err != nil {
-			t.Fatal(err)
-		}
-		tn.st.Start()
-		nodes[id] = tn
-	}
-	defer func() {
-		for id, tn := range nodes {
-			tn.stop(n, id)
-		}
-	}()
+	slow := map[uint64]*atomic.Bool{1: {}, 2: {}, 3: {}}
+	nodes := startCluster(t, n, func(id uint64) vfs.FS { return syncHookFS{vfs.NewMem(), slowSyncs(slow[id])} }, 1024, nil)
 	propose(t, nodes, "w", "0")
-	var leader uint64
-	for id, tn := range nodes {
-		if ri, _ := tn.st.Replica(1); ri.IsLeader {
-			leader = id
-		}
-	}
-	if leader == 0 {
-		t.Fatal("no leader")
-	}
+	leader := leaderOf(t, nodes)
 	slow[leader].Store(true)
 
 	value := func(tn *testNode) int {

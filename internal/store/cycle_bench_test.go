@@ -16,48 +16,6 @@ import (
 	"github.com/shoaldb/shoal/internal/shoalpb"
 )
 
-// syncCountingFS counts the syncs its files receive: with group commit a
-// store should sync once per cycle, however many proposals the cycle holds.
-type syncCountingFS struct {
-	vfs.FS
-	syncs *atomic.Int64
-}
-
-type syncCountingFile struct {
-	vfs.File
-	syncs *atomic.Int64
-}
-
-func (f syncCountingFile) Sync() error { f.syncs.Add(1); return f.File.Sync() }
-
-func (f syncCountingFile) SyncData() error { f.syncs.Add(1); return f.File.SyncData() }
-
-func (f syncCountingFile) SyncTo(n int64) (bool, error) {
-	f.syncs.Add(1)
-	return f.File.SyncTo(n)
-}
-
-func (fs syncCountingFS) wrap(f vfs.File, err error) (vfs.File, error) {
-	if err != nil {
-		return nil, err
-	}
-	return syncCountingFile{f, fs.syncs}, nil
-}
-
-func (fs syncCountingFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	return fs.wrap(fs.FS.Create(name, c))
-}
-
-func (fs syncCountingFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
-	return fs.wrap(fs.FS.OpenReadWrite(name, c, opts...))
-}
-
-func (fs syncCountingFS) OpenDir(name string) (vfs.File, error) { return fs.wrap(fs.FS.OpenDir(name)) }
-
-func (fs syncCountingFS) ReuseForWrite(old, name string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	return fs.wrap(fs.FS.ReuseForWrite(old, name, c))
-}
-
 // benchCluster is n stores over localNet sharing shards data shards, each
 // replicated on every store, with leadership spread round-robin.
 type benchCluster struct {
@@ -92,7 +50,7 @@ func newBenchCluster(b *testing.B, n, shards int, disk bool) *benchCluster {
 		if disk {
 			base, dir = vfs.Default, b.TempDir()
 		}
-		eng, err := engine.Open(dir, engine.Options{FS: syncCountingFS{base, &c.syncs}, Logger: quiet})
+		eng, err := engine.Open(dir, engine.Options{FS: syncHookFS{base, func() { c.syncs.Add(1) }}, Logger: quiet})
 		if err != nil {
 			b.Fatal(err)
 		}

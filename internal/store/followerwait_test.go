@@ -42,21 +42,9 @@ func (s starveTransport) Send(envs []*shoalpb.RaftEnvelope) {
 func TestAnsweredFollowerReadThatCannotCompleteFails(t *testing.T) {
 	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
 	victim := new(atomic.Uint64)
-	nodes := map[uint64]*testNode{}
-	for id := uint64(1); id <= 3; id++ {
-		tn := startNode(t, n, id, vfs.NewMem(), 1024)
-		tn.st.cfg.Transport = starveTransport{localEndpoint{n, id}, victim}
-		if err := tn.st.Bootstrap([]*shoalpb.ShardDescriptor{metaDesc}, []uint64{1, 2, 3}, nil); err != nil {
-			t.Fatal(err)
-		}
-		tn.st.Start()
-		nodes[id] = tn
-	}
-	defer func() {
-		for id, tn := range nodes {
-			tn.stop(n, id)
-		}
-	}()
+	nodes := startCluster(t, n, func(uint64) vfs.FS { return vfs.NewMem() }, 1024, func(tn *testNode) {
+		tn.st.cfg.Transport = starveTransport{localEndpoint{n, tn.st.NodeID()}, victim}
+	})
 	propose(t, nodes, "w", "0")
 	var leader, follower uint64
 	for id, tn := range nodes {

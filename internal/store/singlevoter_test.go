@@ -41,7 +41,7 @@ func TestSingleVoterReadAfterCrashSeesAcknowledgedWrite(t *testing.T) {
 
 	slow := new(atomic.Bool)
 	slow.Store(true)
-	tn2 := startNode(t, n, 1, slowSyncFS{crashed, slow}, 1024)
+	tn2 := startNode(t, n, 1, syncHookFS{crashed, slowSyncs(slow)}, 1024)
 	defer tn2.stop(n, 1)
 	if v, _, _ := tn2.eng.Get(keys.Meta("w")); string(v) != "1" {
 		t.Fatalf("w=%q on disk after the crash: the apply batch survived, so the test no longer builds its case", v)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,20 +134,7 @@ func waitValue(t *testing.T, tn *testNode, k, want string) {
 
 func TestReplicationFailoverRestartAndSnapshot(t *testing.T) {
 	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
-	nodes := map[uint64]*testNode{}
-	for id := uint64(1); id <= 3; id++ {
-		tn := startNode(t, n, id, vfs.NewMem(), 16)
-		if err := tn.st.Bootstrap([]*shoalpb.ShardDescriptor{metaDesc}, []uint64{1, 2, 3}, nil); err != nil {
-			t.Fatal(err)
-		}
-		tn.st.Start()
-		nodes[id] = tn
-	}
-	defer func() {
-		for id, tn := range nodes {
-			tn.stop(n, id)
-		}
-	}()
+	nodes := startCluster(t, n, func(uint64) vfs.FS { return vfs.NewMem() }, 16, nil)
 	for i := range 50 {
 		propose(t, nodes, fmt.Sprint("k", i), fmt.Sprint(i))
 	}
@@ -155,15 +143,7 @@ func TestReplicationFailoverRestartAndSnapshot(t *testing.T) {
 	}
 
 	// Fail the leader: the others elect a new one and keep accepting writes.
-	var leader uint64
-	for id, tn := range nodes {
-		if ri, _ := tn.st.Replica(1); ri.IsLeader {
-			leader = id
-		}
-	}
-	if leader == 0 {
-		t.Fatal("no leader")
-	}
+	leader := leaderOf(t, nodes)
 	fs := nodes[leader].fs
 	nodes[leader].stop(n, leader)
 	delete(nodes, leader)
@@ -210,4 +190,93 @@ func TestReplicationFailoverRestartAndSnapshot(t *testing.T) {
 	if len(ri.Voters) != 4 {
 		t.Fatalf("voters after promote = %v, want 4 voters", ri.Voters)
 	}
+}
+
+// syncHookFS calls onSync before every sync of its files (and of
+// directories): benchmarks count syncs with it (with group commit a store
+// should sync once per cycle, however many proposals the cycle holds),
+// tests slow them down.
+type syncHookFS struct {
+	vfs.FS
+	onSync func()
+}
+
+type syncHookFile struct {
+	vfs.File
+	onSync func()
+}
+
+func (f syncHookFile) Sync() error     { f.onSync(); return f.File.Sync() }
+func (f syncHookFile) SyncData() error { f.onSync(); return f.File.SyncData() }
+func (f syncHookFile) SyncTo(n int64) (bool, error) {
+	f.onSync()
+	return f.File.SyncTo(n)
+}
+
+func (fs syncHookFS) wrap(f vfs.File, err error) (vfs.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return syncHookFile{f, fs.onSync}, nil
+}
+
+func (fs syncHookFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return fs.wrap(fs.FS.Create(name, c))
+}
+
+func (fs syncHookFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	return fs.wrap(fs.FS.OpenReadWrite(name, c, opts...))
+}
+
+func (fs syncHookFS) OpenDir(name string) (vfs.File, error) { return fs.wrap(fs.FS.OpenDir(name)) }
+
+func (fs syncHookFS) ReuseForWrite(old, name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return fs.wrap(fs.FS.ReuseForWrite(old, name, c))
+}
+
+// slowSyncs returns a hook for syncHookFS that makes every sync take 30
+// ms longer while slow is set.
+func slowSyncs(slow *atomic.Bool) func() {
+	return func() {
+		if slow.Load() {
+			time.Sleep(30 * time.Millisecond)
+		}
+	}
+}
+
+// startCluster starts three stores replicating shard 1, each on the
+// filesystem fs gives it, once prepare (if any) has adjusted it; the test
+// stops those still in the map when it ends.
+func startCluster(t *testing.T, n *localNet, fs func(id uint64) vfs.FS, logKeep uint64, prepare func(*testNode)) map[uint64]*testNode {
+	t.Helper()
+	nodes := map[uint64]*testNode{}
+	t.Cleanup(func() {
+		for id, tn := range nodes {
+			tn.stop(n, id)
+		}
+	})
+	for id := uint64(1); id <= 3; id++ {
+		tn := startNode(t, n, id, fs(id), logKeep)
+		if prepare != nil {
+			prepare(tn)
+		}
+		if err := tn.st.Bootstrap([]*shoalpb.ShardDescriptor{metaDesc}, []uint64{1, 2, 3}, nil); err != nil {
+			t.Fatal(err)
+		}
+		tn.st.Start()
+		nodes[id] = tn
+	}
+	return nodes
+}
+
+// leaderOf returns the id of the node whose replica of shard 1 leads.
+func leaderOf(t *testing.T, nodes map[uint64]*testNode) uint64 {
+	t.Helper()
+	for id, tn := range nodes {
+		if ri, _ := tn.st.Replica(1); ri.IsLeader {
+			return id
+		}
+	}
+	t.Fatal("no leader")
+	return 0
 }
