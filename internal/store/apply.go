@@ -170,7 +170,7 @@ func (s *Store) afterApply(r *replica, rd raft.Ready) {
 		r.truncateTo = 0
 	}
 	for _, rs := range rd.ReadStates {
-		id, ok := idFrom(rs.RequestCtx)
+		id, nowMs, ok := readStateCtx(rs.RequestCtx)
 		if !ok {
 			continue
 		}
@@ -179,10 +179,18 @@ func (s *Store) afterApply(r *replica, rd raft.Ready) {
 			continue
 		}
 		delete(r.readIndexes, id)
+		if b.follower && nowMs == 0 {
+			// raft answered, with no leader clock reading to judge
+			// expiry by: the reads must go to the leader.
+			res := s.notLeader(r)
+			for _, id := range b.ids {
+				s.waiters.deliver(id, res)
+			}
+			continue
+		}
 		s.extendLease(r, b, rs.Index)
-		nowMs := leaderTime(rs.RequestCtx)
 		for _, id := range b.ids {
-			r.reads = append(r.reads, pendingRead{id: id, index: rs.Index, follower: b.follower, asked: b.asked, nowMs: nowMs})
+			r.reads = append(r.reads, pendingRead{id: id, index: rs.Index, asked: b.asked, nowMs: nowMs})
 		}
 	}
 	r.publishLease()
@@ -190,14 +198,8 @@ func (s *Store) afterApply(r *replica, rd raft.Ready) {
 	for _, pr := range r.reads {
 		if pr.index <= r.applied {
 			res := result{index: pr.index}
-			switch {
-			case !pr.follower:
-			case pr.nowMs == 0:
-				// raft answered, with no leader clock reading to
-				// judge expiry by: the read must go to the leader.
-				res = s.notLeader(r)
-			default:
-				res.val = resp.Int(pr.nowMs)
+			if pr.nowMs != 0 {
+				res.val = resp.Int(pr.nowMs) // a follower's: the leader's time
 			}
 			s.waiters.deliver(pr.id, res)
 			continue

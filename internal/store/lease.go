@@ -94,8 +94,10 @@ func (r *replica) dropLease() {
 // index: once index is applied, the lease runs until b.at plus the lease
 // duration.
 func (s *Store) extendLease(r *replica, b readBatch, index uint64) {
-	st := r.rn.BasicStatus()
-	if b.at == 0 || s.cfg.DisableLeases || !r.isLeader() || st.LeadTransferee != 0 || st.GetTerm() == r.transferTerm {
+	if b.at == 0 || s.cfg.DisableLeases || !r.isLeader() {
+		return
+	}
+	if st := r.rn.BasicStatus(); st.LeadTransferee != 0 || st.GetTerm() == r.transferTerm {
 		return
 	}
 	until := b.at + int64(s.cfg.leaseDuration())
@@ -151,7 +153,7 @@ func (s *Store) renewLeases() {
 // raft builds them: with a commit index no higher than what the follower
 // is known to hold.
 func (s *Store) answerUnderLease(r *replica, m *raftpb.Message) bool {
-	if s.cfg.DisableLeases || !r.isLeader() || len(m.GetEntries()) != 1 ||
+	if s.cfg.DisableLeases || len(m.GetEntries()) != 1 ||
 		!r.lease.valid(s.clock()) && !s.cfg.Testing.AnswerWithoutLease {
 		return false
 	}

@@ -104,8 +104,8 @@ func (s *Store) handleReady() {
 		x.r.dropUnlocated(func(id uint64) { s.waiters.deliver(id, result{err: ErrDropped}) })
 	}
 	// The messages leave after the apply, telling followers of commits
-	// up to what it applied (capCommit). The append starts its fsync
-	// first.
+	// only up to what this node has applied (capCommit). The append
+	// starts its fsync first.
 	s.send(s.unsynced)
 	s.unsynced = nil
 	s.handOff()

@@ -211,14 +211,13 @@ type readBatch struct {
 }
 
 // pendingRead is a read whose read index is known, waiting until the
-// replica has applied it. A follower's carries when it was asked and the
-// leader's clock reading (ms) in the lease answer, 0 if raft answered.
+// replica has applied it. A follower's carries the leader's clock reading
+// (ms) from the lease answer, and when it was asked; a leader's has 0.
 type pendingRead struct {
-	id       uint64
-	index    uint64
-	follower bool
-	asked    int64
-	nowMs    int64
+	id    uint64
+	index uint64
+	nowMs int64
+	asked int64
 }
 
 func (r *replica) initialized() bool { return r.desc != nil }

@@ -190,15 +190,15 @@ type Store struct {
 	// what outlives it: ready holds the cycle's Readys (handleReady),
 	// freeStaged the staged slice of the last completed sync job, cmd
 	// the command being applied (applyEntry).
-	ready []readyReplica
+	ready      []readyReplica
+	freeStaged []staged
+	cmd        shoalpb.Command
 	// leaseAnswers holds the answers to followers' read index requests
 	// that the loop gave under a lease while stepping messages.
 	leaseAnswers []*shoalpb.RaftEnvelope
 	// unsynced holds acknowledgements sent before their sync, under the
 	// planted bug TestingKnobs.SendBeforeSync.
-	unsynced   []*shoalpb.RaftEnvelope
-	freeStaged []staged
-	cmd        shoalpb.Command
+	unsynced []*shoalpb.RaftEnvelope
 
 	// mu guards the inbox: inputs handed to the loop by other goroutines.
 	mu struct {
@@ -595,7 +595,7 @@ func (s *Store) expireFollowerReads() {
 		// since (it lost its leader, or lags behind).
 		n := 0
 		for _, pr := range r.reads {
-			if pr.follower && pr.asked <= old {
+			if pr.nowMs != 0 && pr.asked <= old {
 				s.waiters.deliver(pr.id, s.notLeader(r))
 				continue
 			}
@@ -650,20 +650,22 @@ func entryID(e *raftpb.Entry) (uint64, bool) {
 func idBytes(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
 
 func idFrom(b []byte) (uint64, bool) {
-	if len(b) != 8 && len(b) != 16 {
+	if len(b) != 8 {
 		return 0, false
 	}
 	return binary.BigEndian.Uint64(b), true
 }
 
-// leaderTime returns the leader's clock reading (ms) a lease answer adds
-// after the request id in a read state's context (answerUnderLease), or
-// 0 if there is none.
-func leaderTime(ctx []byte) int64 {
-	if len(ctx) != 16 {
-		return 0
+// readStateCtx decodes a read state's context: the request id, followed
+// in a lease answer (answerUnderLease) by the leader's clock reading in
+// ms, which is 0 if raft answered.
+func readStateCtx(ctx []byte) (id uint64, nowMs int64, ok bool) {
+	if len(ctx) == 16 {
+		nowMs = int64(binary.BigEndian.Uint64(ctx[8:]))
+		ctx = ctx[:8]
 	}
-	return int64(binary.BigEndian.Uint64(ctx[8:]))
+	id, ok = idFrom(ctx)
+	return id, nowMs, ok
 }
 
 // ReplicaInfo is what other goroutines may know about a local replica.
