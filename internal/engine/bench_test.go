@@ -61,6 +61,30 @@ func BenchmarkGetAmidRaftLog(b *testing.B) {
 	}
 }
 
+// BenchmarkGetMissAmidRaftLog is BenchmarkGetAmidRaftLog for keys that
+// were never written (a GET that misses, SETNX or INCR of a new key): a
+// search of every memtable and every level that holds sstables.
+func BenchmarkGetMissAmidRaftLog(b *testing.B) {
+	e := openBench(b, Options{MemTableSize: 8 << 20})
+	const nkeys = 100000
+	entry, value := make([]byte, 150), make([]byte, 80)
+	var index [16]uint64
+	for i := range 400_000 {
+		w := e.NewWriteBatch()
+		appendLog(w, &index, i, entry)
+		w.Set(keys.Data([]byte(fmt.Sprint("key:", i%nkeys))), value)
+		if err := w.Commit(false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, ok, err := e.Get(keys.Data([]byte(fmt.Sprint("absent:", i)))); ok || err != nil {
+			b.Fatalf("get: %v %v", ok, err)
+		}
+	}
+}
+
 // BenchmarkApplySetAmidRaftLog models what one replica does to apply a SET
 // in a busy node: append the raft log entry, then in an indexed batch read
 // the key's old record, write the new one and the applied index, and

@@ -40,6 +40,9 @@ type Options struct {
 	// RowCacheSize bounds the row cache in bytes; default
 	// DefaultRowCacheSize.
 	RowCacheSize int64
+	// RowCachePin reports whether the row cache keeps key however full it
+	// is: for a small, bounded set of hot keys. None when nil.
+	RowCachePin func(key []byte) bool
 }
 
 // DefaultMemTableSize is the memtable size when Options leave it 0.
@@ -82,7 +85,7 @@ func Open(dir string, o Options) (*Engine, error) {
 		if o.RowCacheSize == 0 {
 			o.RowCacheSize = DefaultRowCacheSize
 		}
-		e.cache = newRowCache(o.RowCacheSize, lo, hi)
+		e.cache = newRowCache(o.RowCacheSize, lo, hi, o.RowCachePin)
 	}
 	return e, nil
 }
@@ -150,7 +153,7 @@ func (b *Batch) Iterate(lo, hi []byte, fn func(k, v []byte) bool) error {
 // Set sets key to value.
 func (b *Batch) Set(key, value []byte) error {
 	if c := b.e.cache; c != nil && c.covers(key) {
-		b.rows.set(key, value, true)
+		b.rows.set(key, value, true, c.pin(key))
 	}
 	return b.b.Set(key, value, nil)
 }
@@ -158,7 +161,7 @@ func (b *Batch) Set(key, value []byte) error {
 // Delete deletes key.
 func (b *Batch) Delete(key []byte) error {
 	if c := b.e.cache; c != nil && c.covers(key) {
-		b.rows.set(key, nil, false)
+		b.rows.set(key, nil, false, c.pin(key))
 	}
 	return b.b.Delete(key, nil)
 }

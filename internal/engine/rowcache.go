@@ -27,6 +27,7 @@ import (
 //     known.
 type rowCache struct {
 	lo, hi []byte // the span of cached keys, [lo, hi)
+	pin    func(key []byte) bool
 	seed   maphash.Seed
 	limit  int // bytes per shard
 	shards [rowCacheShards]rowCacheShard
@@ -51,14 +52,19 @@ type rowCacheShard struct {
 	misses  uint64
 }
 
-// row is a cached key: its value, or that it is absent.
+// row is a cached key: its value, or that it is absent. A pinned row is
+// never evicted to make room.
 type row struct {
-	value []byte
-	found bool
+	value  []byte
+	found  bool
+	pinned bool
 }
 
-func newRowCache(size int64, lo, hi []byte) *rowCache {
-	c := &rowCache{lo: lo, hi: hi, seed: maphash.MakeSeed(), limit: int(size / rowCacheShards)}
+func newRowCache(size int64, lo, hi []byte, pin func(key []byte) bool) *rowCache {
+	if pin == nil {
+		pin = func([]byte) bool { return false }
+	}
+	c := &rowCache{lo: lo, hi: hi, pin: pin, seed: maphash.MakeSeed(), limit: int(size / rowCacheShards)}
 	for i := range c.shards {
 		c.shards[i].rows = make(map[string]row)
 	}
@@ -105,7 +111,7 @@ func (c *rowCache) get(key []byte, read func() ([]byte, bool, error)) ([]byte, b
 	}
 	sh.mu.Lock()
 	if sh.gen == gen {
-		sh.put(string(key), row{value: bytes.Clone(v), found: found}, c.limit)
+		sh.put(string(key), row{value: bytes.Clone(v), found: found, pinned: c.pin(key)}, c.limit)
 	}
 	sh.mu.Unlock()
 	return v, found, nil
@@ -146,7 +152,7 @@ func (sh *rowCacheShard) put(key string, r row, limit int) {
 		if sh.bytes <= limit {
 			break
 		}
-		if k != key {
+		if k != key && !old.pinned {
 			delete(sh.rows, k)
 			sh.bytes -= len(k) + len(old.value) + rowOverhead
 		}
@@ -189,7 +195,7 @@ func (w *rowWrites) written(key []byte) bool {
 	return false
 }
 
-func (w *rowWrites) set(key, value []byte, found bool) {
+func (w *rowWrites) set(key, value []byte, found, pinned bool) {
 	if w.rows == nil {
 		w.rows = make(map[string]row)
 	}
@@ -197,7 +203,7 @@ func (w *rowWrites) set(key, value []byte, found bool) {
 		w.rows[string(key)] = row{} // never installed: do not copy a snapshot's values
 		return
 	}
-	w.rows[string(key)] = row{value: bytes.Clone(value), found: found}
+	w.rows[string(key)] = row{value: bytes.Clone(value), found: found, pinned: pinned}
 }
 
 // writeToken is what begin hands to end: a touch for each shard the

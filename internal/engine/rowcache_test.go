@@ -178,6 +178,44 @@ func TestRowCacheStaysWithinItsSize(t *testing.T) {
 	}
 }
 
+// Pinned rows, whether cached by a write or by a read, stay however many
+// other rows come after them.
+func TestRowCacheKeepsPinnedRows(t *testing.T) {
+	e, err := Open("db", Options{FS: vfs.NewMem(), RowCacheSpan: [2][]byte{{}, {0xff}}, RowCacheSize: 64 << 10,
+		RowCachePin: func(k []byte) bool { return bytes.HasPrefix(k, []byte("pin:")) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for i := range 100 {
+		set(t, e, fmt.Sprintf("pin:w%d", i), "w")
+	}
+	for i := range 100 {
+		b := e.NewWriteBatch()
+		b.Set(fmt.Appendf(nil, "pin:r%d", i), []byte("r"))
+		b.Commit(false)
+		sh := e.cache.shard(fmt.Appendf(nil, "pin:r%d", i))
+		sh.mu.Lock()
+		sh.remove(fmt.Sprintf("pin:r%d", i)) // so that a read brings it back
+		sh.mu.Unlock()
+		wantGet(t, e, fmt.Sprintf("pin:r%d", i), "r", true)
+	}
+	value := bytes.Repeat([]byte("v"), 100)
+	for i := range 5000 {
+		set(t, e, fmt.Sprintf("key:%d", i), string(value))
+	}
+	for i := range 100 {
+		for _, k := range []string{fmt.Sprintf("pin:w%d", i), fmt.Sprintf("pin:r%d", i)} {
+			if _, ok := cached(e, k); !ok {
+				t.Fatalf("pinned row %s was evicted", k)
+			}
+		}
+	}
+	if _, ok := cached(e, "key:0"); ok {
+		t.Fatal("the oldest unpinned row is still cached after 5000 more: nothing was evicted")
+	}
+}
+
 // TestRowCacheNeverGoesBack races writers and readers on a few keys. Each
 // writer commits increasing values to a key it alone writes, so a read
 // that starts after a commit, or after another read returned a value, must
@@ -293,7 +331,7 @@ func (db fakeDB) read(key string) func() ([]byte, bool, error) {
 func writesOf(kv ...string) *rowWrites {
 	w := &rowWrites{}
 	for i := 0; i < len(kv); i += 2 {
-		w.set([]byte(kv[i]), []byte(kv[i+1]), true)
+		w.set([]byte(kv[i]), []byte(kv[i+1]), true, false)
 	}
 	return w
 }
@@ -309,7 +347,7 @@ func wantCached(t *testing.T, c *rowCache, db fakeDB, key, want string) {
 // A reader that misses while a write is in progress may read the old
 // value, but must not cache it: once the write commits, readers see it.
 func TestRowCacheReaderDuringWrite(t *testing.T) {
-	c := newRowCache(1<<20, []byte{}, []byte{0xff})
+	c := newRowCache(1<<20, []byte{}, []byte{0xff}, nil)
 	db := fakeDB{"k": "old"}
 	w := writesOf("k", "new")
 	tok := c.begin(w)
@@ -323,7 +361,7 @@ func TestRowCacheReaderDuringWrite(t *testing.T) {
 // A reader whose read of the database overlaps the start of a write must
 // not cache what it read.
 func TestRowCacheWriteBeginsDuringRead(t *testing.T) {
-	c := newRowCache(1<<20, []byte{}, []byte{0xff})
+	c := newRowCache(1<<20, []byte{}, []byte{0xff}, nil)
 	db := fakeDB{"k": "old"}
 	w := writesOf("k", "new")
 	var tok writeToken
@@ -348,7 +386,7 @@ func TestRowCacheOverlappingWrites(t *testing.T) {
 		{"xw", "xw"}, {"xw", "wx"}, {"wx", "xw"}, {"wx", "wx"},
 	} {
 		t.Run("commits "+tc.commits+" ends "+tc.ends, func(t *testing.T) {
-			c := newRowCache(1<<20, []byte{}, []byte{0xff})
+			c := newRowCache(1<<20, []byte{}, []byte{0xff}, nil)
 			db := fakeDB{"k": "old"}
 			writes := map[byte]*rowWrites{'x': writesOf("k", "x"), 'w': writesOf("k", "w")}
 			toks := map[byte]writeToken{}
@@ -368,7 +406,7 @@ func TestRowCacheOverlappingWrites(t *testing.T) {
 // A write that began alone but saw another begin before it ended does not
 // install either: the other may have committed after it.
 func TestRowCacheWriteOverlappedLater(t *testing.T) {
-	c := newRowCache(1<<20, []byte{}, []byte{0xff})
+	c := newRowCache(1<<20, []byte{}, []byte{0xff}, nil)
 	db := fakeDB{"k": "old"}
 	x, w := writesOf("k", "x"), writesOf("k", "w")
 	tokX := c.begin(x) // alone
@@ -404,13 +442,13 @@ func checkRowCache(t *testing.T, c *rowCache) {
 // One batch's writes to keys in different cache shards, and a key written
 // twice.
 func TestRowCacheBatchEdges(t *testing.T) {
-	c := newRowCache(1<<20, []byte{}, []byte{0xff})
+	c := newRowCache(1<<20, []byte{}, []byte{0xff}, nil)
 	db := fakeDB{}
 	w := &rowWrites{}
 	for i := range 20 {
-		w.set(fmt.Appendf(nil, "k%d", i), []byte("1"), true)
+		w.set(fmt.Appendf(nil, "k%d", i), []byte("1"), true, false)
 	}
-	w.set([]byte("k0"), []byte("2"), true)
+	w.set([]byte("k0"), []byte("2"), true, false)
 	tok := c.begin(w)
 	if len(tok) < 2 {
 		t.Fatalf("20 keys touched %d cache shards; the test needs several", len(tok))
@@ -428,7 +466,7 @@ func TestRowCacheBatchEdges(t *testing.T) {
 // A write that had its shard to itself installs its values; one that did
 // not commit installs nothing.
 func TestRowCacheInstallsOnlyCommittedLoneWrites(t *testing.T) {
-	c := newRowCache(1<<20, []byte{}, []byte{0xff})
+	c := newRowCache(1<<20, []byte{}, []byte{0xff}, nil)
 	db := fakeDB{"k": "old"}
 	w := writesOf("k", "new")
 	tok := c.begin(w)

@@ -10,6 +10,7 @@
 //	'r' shard(8) 'd'                     replica descriptor (what the shard is)
 //	'r' shard(8) 'l' index(8)            raft log entry
 //	'm' ...                              meta shard state
+//	'u' slot(2) 'c'                      number of the slot's expiry index entries
 //	'u' slot(2) 'd' userkey              user data record
 //	'u' slot(2) 'x' expireAt(8) userkey  expiry index entry (empty value)
 //
@@ -30,8 +31,9 @@ const (
 	prefixMeta  = 'm'
 	prefixUser  = 'u'
 
-	kindData   = 'd'
-	kindExpiry = 'x'
+	kindExpiryCount = 'c'
+	kindData        = 'd'
+	kindExpiry      = 'x'
 )
 
 // Slot returns the Redis Cluster hash slot of key, honouring {hash tags}:
@@ -185,6 +187,15 @@ func Expiry(key []byte, expireAtMs int64) []byte {
 	k := userKey(Slot(key), kindExpiry, 8+len(key))
 	k = binary.BigEndian.AppendUint64(k, uint64(expireAtMs))
 	return append(k, key...)
+}
+
+// ExpiryCount is the key of the number of slot's expiry index entries,
+// which package kv keeps once it has counted them.
+func ExpiryCount(slot int) []byte { return userKey(slot, kindExpiryCount, 0) }
+
+// IsExpiryCount reports whether k is an ExpiryCount key.
+func IsExpiryCount(k []byte) bool {
+	return len(k) == 4 && k[0] == prefixUser && k[3] == kindExpiryCount
 }
 
 // ExpirySlotSpan is the span [lo, hi) of slot's expiry index entries that

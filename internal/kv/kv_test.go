@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -155,14 +156,24 @@ func format(v resp.Value) string {
 }
 
 // checkIndex verifies the expiry index invariant: every record with an
-// expiry time has exactly one index entry, at that time, and every index
-// entry belongs to such a record. It also checks every record decodes.
+// expiry time has exactly one index entry, at that time, every index entry
+// belongs to such a record, and a slot's count record, where there is one,
+// counts the slot's entries. It also checks every record decodes.
 func checkIndex(t testing.TB, r Reader) {
 	t.Helper()
 	records := map[string]int64{} // user key -> expireAt, for records with one
 	entries := map[string][]int64{}
+	counts := map[int]uint64{}      // slot -> its count record
+	slotEntries := map[int]uint64{} // slot -> its index entries
 	err := r.Iterate([]byte{'u'}, []byte{'v'}, func(k, v []byte) bool {
+		slot := int(k[1])<<8 | int(k[2])
 		switch {
+		case keys.IsExpiryCount(k):
+			if len(v) != 8 {
+				t.Errorf("count record %q = %q, want 8 bytes", k, v)
+				return true
+			}
+			counts[slot] = binary.BigEndian.Uint64(v)
 		case keys.IsData(k):
 			rec, err := decodeRecord(v)
 			if err != nil {
@@ -181,6 +192,7 @@ func checkIndex(t testing.TB, r Reader) {
 			}
 			key, at := keys.DecodeExpiry(k)
 			entries[string(key)] = append(entries[string(key)], at)
+			slotEntries[slot]++
 		default:
 			t.Errorf("unexpected key %q in user span", k)
 		}
@@ -197,6 +209,11 @@ func checkIndex(t testing.TB, r Reader) {
 	for key, e := range entries {
 		if _, ok := records[key]; !ok {
 			t.Errorf("index entries %v for key %q, which has no expiry", e, key)
+		}
+	}
+	for slot, n := range counts {
+		if n != slotEntries[slot] {
+			t.Errorf("slot %d counts %d index entries, has %d", slot, n, slotEntries[slot])
 		}
 	}
 }

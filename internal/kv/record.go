@@ -18,8 +18,17 @@ import (
 //
 // Every record with expireAt != 0 has exactly one expiry index entry
 // keys.Expiry(key, expireAt) with an empty value, and the index holds no
-// other entries. All writes go through db.store and db.remove, which keep
-// the two in step.
+// other entries. A slot's count record keys.ExpiryCount(slot), where there
+// is one, holds the number of the slot's index entries (8 bytes,
+// big-endian). All writes go through db.store and db.remove, which keep
+// the three in step.
+//
+// The count is what lets a SET skip reading the record it replaces, the
+// costliest part of a SET of a new key (a search of every memtable and
+// level): in a slot without index entries no record has an expiry, so
+// there is no entry to move and the write is the same whatever the key
+// held. A slot gets its count from the first such SET (db.slotExpires);
+// before that, and after FLUSHALL deletes it, writes leave it absent.
 //
 // A record whose expireAt <= Env.NowMs is logically absent (lazy expiry):
 // reads skip it, writes that touch it delete it first, and SHOAL.SWEEP
@@ -136,15 +145,20 @@ func (d *db) store(key []byte, oldExpireAt int64, rec record) error {
 	if oldExpireAt == rec.expireAt {
 		return nil
 	}
+	var entries int64
 	if oldExpireAt != 0 {
 		if err := d.w.Delete(keys.Expiry(key, oldExpireAt)); err != nil {
 			return err
 		}
+		entries--
 	}
 	if rec.expireAt != 0 {
-		return d.w.Set(keys.Expiry(key, rec.expireAt), nil)
+		if err := d.w.Set(keys.Expiry(key, rec.expireAt), nil); err != nil {
+			return err
+		}
+		entries++
 	}
-	return nil
+	return d.countExpiries(keys.Slot(key), entries)
 }
 
 // remove deletes key's record and, if it had one, its expiry index entry.
@@ -153,9 +167,57 @@ func (d *db) remove(key []byte, expireAt int64) error {
 		return err
 	}
 	if expireAt != 0 {
-		return d.w.Delete(keys.Expiry(key, expireAt))
+		if err := d.w.Delete(keys.Expiry(key, expireAt)); err != nil {
+			return err
+		}
+		return d.countExpiries(keys.Slot(key), -1)
 	}
 	return nil
+}
+
+// countExpiries adds delta to slot's count of index entries, if it has one.
+func (d *db) countExpiries(slot int, delta int64) error {
+	if delta == 0 {
+		return nil
+	}
+	k := keys.ExpiryCount(slot)
+	n, ok, err := d.expiryCount(k)
+	if err != nil || !ok {
+		return err
+	}
+	return d.w.Set(k, binary.BigEndian.AppendUint64(nil, uint64(int64(n)+delta)))
+}
+
+// expiryCount reads the count record k.
+func (d *db) expiryCount(k []byte) (n uint64, ok bool, err error) {
+	v, ok, err := d.r.Get(k)
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("kv: expiry count %q: %w", k, ErrCorrupt)
+	}
+	return binary.BigEndian.Uint64(v), true, nil
+}
+
+// slotExpires reports whether slot holds a key with an expiry. The first
+// call for a slot without a count counts its index entries and writes the
+// count, which writes keep from then on.
+func (d *db) slotExpires(slot int) (bool, error) {
+	k := keys.ExpiryCount(slot)
+	n, ok, err := d.expiryCount(k)
+	if err != nil || ok {
+		return n != 0, err
+	}
+	lo, hi := keys.ExpiryIndexSpan(slot)
+	err = d.r.Iterate(lo, hi, func(_, _ []byte) bool {
+		n++
+		return true
+	})
+	if err != nil {
+		return false, err
+	}
+	return n != 0, d.w.Set(k, binary.BigEndian.AppendUint64(nil, n))
 }
 
 // slots returns the shard's slot range clamped to valid slots; ok is false

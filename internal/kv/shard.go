@@ -295,7 +295,7 @@ func cmdSweep(d db, args [][]byte) (resp.Value, error) {
 	var n int64
 	for _, e := range due {
 		if len(e) < 12 { // malformed: drop it, or it stays due forever
-			if err := d.w.Delete(e); err != nil {
+			if err := d.dropEntry(e); err != nil {
 				return resp.Value{}, err
 			}
 			continue
@@ -314,11 +314,19 @@ func cmdSweep(d db, args [][]byte) (resp.Value, error) {
 		}
 		// An entry without its record cannot happen while store and
 		// remove keep the index in step; drop it rather than keep it due.
-		if err := d.w.Delete(e); err != nil {
+		if err := d.dropEntry(e); err != nil {
 			return resp.Value{}, err
 		}
 	}
 	return resp.Int(n), nil
+}
+
+// dropEntry deletes the index entry e, which has no record.
+func (d *db) dropEntry(e []byte) error {
+	if err := d.w.Delete(e); err != nil {
+		return err
+	}
+	return d.countExpiries(int(binary.BigEndian.Uint16(e[1:3])), -1)
 }
 
 // cmdExpired: SHOAL.EXPIRED limit counts, up to limit, the keys of the

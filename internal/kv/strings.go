@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"strconv"
 
+	"github.com/shoaldb/shoal/internal/keys"
 	"github.com/shoaldb/shoal/internal/resp"
 )
 
@@ -28,9 +29,15 @@ func (d *db) lookupString(key []byte) (record, bool, error) {
 }
 
 // putString makes key a string holding value with the given expiry (0 for
-// none), replacing whatever it held.
+// none), replacing whatever it held. It reads the old record only if the
+// key's slot holds keys with an expiry: otherwise the old record has none
+// and the write does not depend on it (record.go).
 func (d *db) putString(key, value []byte, expireAt int64) error {
-	old, _, err := d.lookup(key)
+	var old record
+	expires, err := d.slotExpires(keys.Slot(key))
+	if err == nil && expires {
+		old, _, err = d.lookup(key)
+	}
 	if err != nil {
 		return err
 	}
@@ -150,6 +157,9 @@ func cmdSet(d db, args [][]byte) (resp.Value, error) {
 		}
 	}
 	key := args[1]
+	if !o.get && !o.nx && !o.xx && !o.ifeq && !o.keepTTL {
+		return resp.OK, d.putString(key, args[2], at)
+	}
 	old, found, err := d.lookup(key)
 	if err != nil {
 		return resp.Value{}, err

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/kv/kvtest"
+	"github.com/shoaldb/shoal/internal/resp"
 )
 
 const wrongType = "-WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -386,5 +388,72 @@ func TestReadRejectsWrites(t *testing.T) {
 	}
 	if v, _ := Read(h.mem, h.env, nil); !v.IsError() {
 		t.Fatalf("Read(no args) = %s, want an error reply", format(v))
+	}
+}
+
+// dataReads is a Writer that counts the reads of user data records.
+type dataReads struct {
+	*kvtest.Mem
+	n int
+}
+
+func (r *dataReads) Get(key []byte) ([]byte, bool, error) {
+	if keys.IsData(key) {
+		r.n++
+	}
+	return r.Mem.Get(key)
+}
+
+// A SET reads the record it replaces only if the key's slot holds a key
+// with an expiry: otherwise there is no index entry to move.
+func TestSetReadsOldRecordOnlyInSlotsWithExpiries(t *testing.T) {
+	w := &dataReads{Mem: kvtest.NewMem()}
+	env := Env{NowMs: t0, LastSlot: keys.SlotCount - 1}
+	reads := func(cmd string, want int) {
+		t.Helper()
+		w.n = 0
+		if v, err := Apply(w, env, splitArgs(cmd)); err != nil || v.Kind == resp.KindError {
+			t.Fatalf("%s = %v, %v", cmd, v, err)
+		}
+		if w.n != want {
+			t.Errorf("%s read %d records, want %d", cmd, w.n, want)
+		}
+		checkIndex(t, w.Mem)
+	}
+	reads(`SET {a}1 v`, 0)
+	reads(`SET {a}1 w`, 0)
+	reads(`MSET {a}2 v {a}3 v`, 0)
+	reads(`SET {a}4 v EX 100`, 0) // the slot's first expiry
+	reads(`SET {a}1 x`, 1)        // now {a}1 might have one
+	reads(`SETEX {a}2 10 v`, 1)
+	reads(`SET {b}1 v`, 0) // another slot
+	reads(`SET {a}1 x NX`, 1)
+	reads(`PERSIST {a}4`, 1)
+	reads(`PERSIST {a}2`, 1)
+	reads(`SET {a}1 y`, 0) // no expiries left in the slot
+	reads(`SET {a}5 v PX 10`, 0)
+	env.NowMs += 10
+	reads(`SHOAL.SWEEP 10`, 1) // deletes {a}5
+	reads(`SET {a}1 z`, 0)
+}
+
+// A slot written before counts existed (or after FLUSHALL) gets its count
+// from its first plain SET, which reads the old record like any write in a
+// slot with expiries.
+func TestExpiryCountOfAnUncountedSlot(t *testing.T) {
+	h := newHarness(t)
+	h.must(`SET {a}1 v EX 100`, `+OK`)
+	h.must(`SET {a}2 v PX 5000`, `+OK`)
+	slot := keys.Slot([]byte("a"))
+	h.mem.Delete(keys.ExpiryCount(slot)) // as an older version wrote it
+	h.must(`SET {a}1 w`, `+OK`)          // counts 2, then removes {a}1's entry
+	if n, ok, _ := (&db{r: h.mem}).expiryCount(keys.ExpiryCount(slot)); !ok || n != 1 {
+		t.Fatalf("count after the first SET = %d, %v; want 1", n, ok)
+	}
+	h.must(`TTL {a}1`, `:-1`)
+	h.must(`FLUSHALL`, `+OK`)
+	h.must(`SET {a}1 v`, `+OK`)
+	if n, ok, _ := (&db{r: h.mem}).expiryCount(keys.ExpiryCount(slot)); !ok || n != 0 {
+		t.Fatalf("count after FLUSHALL and a SET = %d, %v; want 0", n, ok)
 	}
 }

@@ -208,7 +208,7 @@ func Run(cfg Config) (*Result, error) {
 func (n *node) start() error {
 	lo, hi := keys.UserSpan()
 	eng, err := engine.Open("db", engine.Options{FS: n.fs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		RowCacheSpan: [2][]byte{lo, hi}})
+		RowCacheSpan: [2][]byte{lo, hi}, RowCachePin: keys.IsExpiryCount})
 	if err != nil {
 		return fmt.Errorf("sim: open node %d: %w", n.id, err)
 	}
