@@ -40,8 +40,9 @@ type Options struct {
 	// RowCacheSize bounds the row cache in bytes; default
 	// DefaultRowCacheSize.
 	RowCacheSize int64
-	// RowCachePin reports whether the row cache keeps key however full it
-	// is: for a small, bounded set of hot keys. None when nil.
+	// RowCachePin reports whether the row cache keeps key when other rows
+	// need room: for a small set of hot keys. Pinned rows take at most
+	// half of the cache; beyond that, keys are not pinned. None when nil.
 	RowCachePin func(key []byte) bool
 }
 

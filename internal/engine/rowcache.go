@@ -46,6 +46,7 @@ type rowCacheShard struct {
 	mu      sync.Mutex
 	rows    map[string]row
 	bytes   int
+	pinned  int    // bytes of pinned rows, at most half of the limit
 	gen     uint64 // bumped when a write begins
 	writers int    // writes in progress
 	hits    uint64
@@ -53,7 +54,8 @@ type rowCacheShard struct {
 }
 
 // row is a cached key: its value, or that it is absent. A pinned row is
-// never evicted to make room.
+// never evicted to make room, as long as pinned rows take at most half of
+// their shard's limit; beyond that, rows asked to be pinned are not.
 type row struct {
 	value  []byte
 	found  bool
@@ -146,8 +148,14 @@ func (sh *rowCacheShard) put(key string, r row, limit int) {
 	if cost > limit/4 {
 		return
 	}
+	if r.pinned && sh.pinned+cost > limit/2 {
+		r.pinned = false // a cache too small for all the pins: evict as usual
+	}
 	sh.rows[key] = r
 	sh.bytes += cost
+	if r.pinned {
+		sh.pinned += cost
+	}
 	for k, old := range sh.rows {
 		if sh.bytes <= limit {
 			break
@@ -162,7 +170,11 @@ func (sh *rowCacheShard) put(key string, r row, limit int) {
 func (sh *rowCacheShard) remove(key string) {
 	if old, ok := sh.rows[key]; ok {
 		delete(sh.rows, key)
-		sh.bytes -= len(key) + len(old.value) + rowOverhead
+		cost := len(key) + len(old.value) + rowOverhead
+		sh.bytes -= cost
+		if old.pinned {
+			sh.pinned -= cost
+		}
 	}
 }
 

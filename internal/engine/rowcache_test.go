@@ -181,7 +181,7 @@ func TestRowCacheStaysWithinItsSize(t *testing.T) {
 // Pinned rows, whether cached by a write or by a read, stay however many
 // other rows come after them.
 func TestRowCacheKeepsPinnedRows(t *testing.T) {
-	e, err := Open("db", Options{FS: vfs.NewMem(), RowCacheSpan: [2][]byte{{}, {0xff}}, RowCacheSize: 64 << 10,
+	e, err := Open("db", Options{FS: vfs.NewMem(), RowCacheSpan: [2][]byte{{}, {0xff}}, RowCacheSize: 256 << 10,
 		RowCachePin: func(k []byte) bool { return bytes.HasPrefix(k, []byte("pin:")) }})
 	if err != nil {
 		t.Fatal(err)
@@ -214,6 +214,14 @@ func TestRowCacheKeepsPinnedRows(t *testing.T) {
 	if _, ok := cached(e, "key:0"); ok {
 		t.Fatal("the oldest unpinned row is still cached after 5000 more: nothing was evicted")
 	}
+	checkRowCache(t, e.cache)
+
+	// More pins than half the cache: the cache keeps within its size and
+	// pins no more than half of it.
+	for i := range 5000 {
+		set(t, e, fmt.Sprintf("pin:many%d", i), "p")
+	}
+	checkRowCache(t, e.cache)
 }
 
 // TestRowCacheNeverGoesBack races writers and readers on a few keys. Each
@@ -427,14 +435,21 @@ func checkRowCache(t *testing.T, c *rowCache) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		sum := 0
+		sum, pinned := 0, 0
 		for k, r := range sh.rows {
 			sum += len(k) + len(r.value) + rowOverhead
+			if r.pinned {
+				pinned += len(k) + len(r.value) + rowOverhead
+			}
 		}
-		bytes, writers := sh.bytes, sh.writers
+		bytes, pinnedBytes, writers := sh.bytes, sh.pinned, sh.writers
 		sh.mu.Unlock()
-		if bytes != sum || writers != 0 {
-			t.Fatalf("shard %d at rest: %d bytes counted, rows cost %d; %d writers", i, bytes, sum, writers)
+		if bytes != sum || pinnedBytes != pinned || writers != 0 {
+			t.Fatalf("shard %d at rest: %d bytes (%d pinned) counted, rows cost %d (%d pinned); %d writers",
+				i, bytes, pinnedBytes, sum, pinned, writers)
+		}
+		if bytes > c.limit || pinned > c.limit/2 {
+			t.Fatalf("shard %d holds %d bytes, %d pinned; its limit is %d", i, bytes, pinned, c.limit)
 		}
 	}
 }

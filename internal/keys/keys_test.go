@@ -79,6 +79,19 @@ func TestDataKeysStayInSlotSpan(t *testing.T) {
 		if bytes.Compare(e, elo) >= 0 && bytes.Compare(e, ehi) < 0 {
 			t.Errorf("Expiry(%q, 1234) inside ExpirySlotSpan(now=1233)", k)
 		}
+		// The count is in the slot's span, outside its data and its index.
+		c := ExpiryCount(s)
+		ilo, ihi := ExpiryIndexSpan(s)
+		dlo, dhi := DataSlotPrefix(s)
+		switch {
+		case bytes.Compare(c, lo) < 0 || bytes.Compare(c, hi) >= 0:
+			t.Errorf("ExpiryCount(%d) outside SlotSpan(%d)", s, s)
+		case bytes.Compare(c, ilo) >= 0 && bytes.Compare(c, ihi) < 0,
+			bytes.Compare(c, dlo) >= 0 && bytes.Compare(c, dhi) < 0:
+			t.Errorf("ExpiryCount(%d) inside the slot's index or data", s)
+		case !IsExpiryCount(c) || IsData(c) || IsExpiryCount(d) || IsExpiryCount(e):
+			t.Errorf("IsExpiryCount or IsData confuses %q, %q and %q", c, d, e)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
@@ -369,13 +370,19 @@ func TestNextExpiry(t *testing.T) {
 	// A malformed entry first in its slot (shorter than any expiry key)
 	// does not hide the slot: it is due at once, and the sweep drops it.
 	h.env.FirstSlot, h.env.LastSlot = 0, keys.SlotCount-1
-	lo, _ := keys.ExpiryIndexSpan(keys.Slot([]byte("a")))
+	sa := keys.Slot([]byte("a"))
+	lo, _ := keys.ExpiryIndexSpan(sa)
 	if err := h.mem.Set(append(lo, 0), nil); err != nil {
+		t.Fatal(err)
+	}
+	// The slot's count, as a count made after the corruption would be.
+	if err := h.mem.Set(keys.ExpiryCount(sa), binary.BigEndian.AppendUint64(nil, 2)); err != nil {
 		t.Fatal(err)
 	}
 	next(0, true)
 	h.must(`SHOAL.SWEEP 10`, `:0`)
 	next(start+500, true)
+	checkIndex(t, h.mem) // the count lost the dropped entry
 }
 
 func TestSweep(t *testing.T) {
@@ -431,5 +438,23 @@ func TestSweep(t *testing.T) {
 	h.must(`SHOAL.EXPIRED 10`, `:1`)
 	if strings.Contains(string(dump(t, h.mem)), "{a}1") {
 		t.Errorf("{a}1 survived its shard's sweep")
+	}
+}
+
+// An index entry without its record (left by the blind SETs of b9e81a5, or
+// by corruption) is counted by the first SET of its slot; the sweep that
+// drops it must take it off the count.
+func TestSweepUncountsOrphanEntry(t *testing.T) {
+	h := newHarness(t)
+	h.must(`SET {a}1 v PX 100000`, `+OK`)
+	slot := keys.Slot([]byte("a"))
+	h.mem.Delete(keys.ExpiryCount(slot))               // as an older version left it
+	h.mem.Set(keys.Expiry([]byte("{a}2"), t0+50), nil) // a stale entry, as b9e81a5 left them
+	h.must(`SET {a}3 v`, `+OK`)                        // counts 2 entries
+	h.env.NowMs += 60
+	h.must(`SHOAL.SWEEP 10`, `:0`) // drops the stale entry
+	checkIndex(t, h.mem)
+	if n, ok, _ := (&db{r: h.mem}).expiryCount(keys.ExpiryCount(slot)); !ok || n != 1 {
+		t.Fatalf("count after the sweep = %d, %v; want 1", n, ok)
 	}
 }
