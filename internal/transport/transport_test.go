@@ -107,7 +107,7 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // start returns a transport for node id on a free loopback port, closed
 // when the test ends.
-func start(t *testing.T, id uint64, h transport.Handler) *transport.Transport {
+func start(t testing.TB, id uint64, h transport.Handler) *transport.Transport {
 	t.Helper()
 	return startCfg(t, transport.Config{Addr: "127.0.0.1:0", NodeID: id, Handler: h})
 }
@@ -124,7 +124,7 @@ func transportConfig(id uint64, h transport.Handler, queueLen int) transport.Con
 	}
 }
 
-func startCfg(t *testing.T, cfg transport.Config) *transport.Transport {
+func startCfg(t testing.TB, cfg transport.Config) *transport.Transport {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = quiet()
