@@ -27,8 +27,10 @@ import (
 // costliest part of a SET of a new key (a search of every memtable and
 // level): in a slot without index entries no record has an expiry, so
 // there is no entry to move and the write is the same whatever the key
-// held. A slot gets its count from the first such SET (db.slotExpires);
-// before that, and after FLUSHALL deletes it, writes leave it absent.
+// held. The slots of a new cluster's shards start with a count of 0
+// (WriteEmptySlots); a slot without one (written by an older version, or
+// after FLUSHALL deleted it) gets it from its first such SET
+// (db.slotExpires), and writes leave it absent until then.
 //
 // A record whose expireAt <= Env.NowMs is logically absent (lazy expiry):
 // reads skip it, writes that touch it delete it first, and SHOAL.SWEEP
@@ -198,6 +200,19 @@ func (d *db) expiryCount(k []byte) (n uint64, ok bool, err error) {
 		return 0, false, fmt.Errorf("kv: expiry count %q: %w", k, ErrCorrupt)
 	}
 	return binary.BigEndian.Uint64(v), true, nil
+}
+
+// WriteEmptySlots writes what the slots [first, last] of a new, empty
+// shard start with: a count of no expiry index entries each, so that their
+// first writes need not count them.
+func WriteEmptySlots(w Writer, first, last int) error {
+	zero := make([]byte, 8)
+	for slot := max(first, 0); slot <= min(last, keys.SlotCount-1); slot++ {
+		if err := w.Set(keys.ExpiryCount(slot), zero); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // slotExpires reports whether slot holds a key with an expiry. The first

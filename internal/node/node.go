@@ -26,6 +26,7 @@ import (
 	"github.com/shoaldb/shoal/internal/admin"
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/kv"
 	"github.com/shoaldb/shoal/internal/meta"
 	"github.com/shoaldb/shoal/internal/server"
 	"github.com/shoaldb/shoal/internal/shoalpb"
@@ -458,6 +459,13 @@ func (n *Node) bootstrap() error {
 		}
 		identBytes, _ := proto.Marshal(n.ident)
 		b.Set(keys.Ident(), identBytes)
+		for _, d := range descs {
+			if !d.GetMeta() {
+				if err := kv.WriteEmptySlots(b, int(d.GetFirstSlot()), int(d.GetLastSlot())); err != nil {
+					panic(fmt.Sprintf("node: write the new shards' slots: %v", err))
+				}
+			}
+		}
 	})
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package shoaltest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/shoaldb/shoal/internal/keys"
 )
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -56,6 +58,14 @@ func TestUpReplicationFromOneNode(t *testing.T) {
 	})
 	for id := uint64(1); id <= 3; id++ {
 		checkKeys(t, c, id, want)
+		// The new cluster's slots started with expiry counts of 0 (no
+		// key has a TTL), and snapshots brought them to the new nodes.
+		for slot := range keys.SlotCount {
+			v, ok, err := c.Node(id).Engine().Get(keys.ExpiryCount(slot))
+			if err != nil || !ok || !bytes.Equal(v, make([]byte, 8)) {
+				t.Fatalf("node %d: slot %d expiry count = %x, %v, %v; want 0", id, slot, v, ok, err)
+			}
+		}
 	}
 	// Every node holds every shard's data locally: read it with READONLY.
 	for id := uint64(2); id <= 3; id++ {
