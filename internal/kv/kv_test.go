@@ -2,7 +2,6 @@ package kv
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -155,66 +154,12 @@ func format(v resp.Value) string {
 	return fmt.Sprintf("?%v", v)
 }
 
-// checkIndex verifies the expiry index invariant: every record with an
-// expiry time has exactly one index entry, at that time, every index entry
-// belongs to such a record, and a slot's count record, where there is one,
-// counts the slot's entries. It also checks every record decodes.
+// checkIndex fails the test if CheckIndex finds the store's user data
+// breaking the invariants of record.go.
 func checkIndex(t testing.TB, r Reader) {
 	t.Helper()
-	records := map[string]int64{} // user key -> expireAt, for records with one
-	entries := map[string][]int64{}
-	counts := map[int]uint64{}      // slot -> its count record
-	slotEntries := map[int]uint64{} // slot -> its index entries
-	err := r.Iterate([]byte{'u'}, []byte{'v'}, func(k, v []byte) bool {
-		slot := int(k[1])<<8 | int(k[2])
-		switch {
-		case keys.IsExpiryCount(k):
-			if len(v) != 8 {
-				t.Errorf("count record %q = %q, want 8 bytes", k, v)
-				return true
-			}
-			counts[slot] = binary.BigEndian.Uint64(v)
-		case keys.IsData(k):
-			rec, err := decodeRecord(v)
-			if err != nil {
-				t.Errorf("record %q: %v", k, err)
-				return true
-			}
-			if keys.Slot(keys.DataUserKey(k)) != int(k[1])<<8|int(k[2]) {
-				t.Errorf("record %q stored under the wrong slot", k)
-			}
-			if rec.expireAt != 0 {
-				records[string(keys.DataUserKey(k))] = rec.expireAt
-			}
-		case len(k) >= 12 && k[3] == 'x':
-			if len(v) != 0 {
-				t.Errorf("index entry %q has value %q, want empty", k, v)
-			}
-			key, at := keys.DecodeExpiry(k)
-			entries[string(key)] = append(entries[string(key)], at)
-			slotEntries[slot]++
-		default:
-			t.Errorf("unexpected key %q in user span", k)
-		}
-		return true
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for key, at := range records {
-		if e := entries[key]; len(e) != 1 || e[0] != at {
-			t.Errorf("key %q expires at %d but its index entries are %v", key, at, e)
-		}
-	}
-	for key, e := range entries {
-		if _, ok := records[key]; !ok {
-			t.Errorf("index entries %v for key %q, which has no expiry", e, key)
-		}
-	}
-	for slot, n := range counts {
-		if n != slotEntries[slot] {
-			t.Errorf("slot %d counts %d index entries, has %d", slot, n, slotEntries[slot])
-		}
+	if err := CheckIndex(r, 0, keys.SlotCount-1); err != nil {
+		t.Error(err)
 	}
 }
 

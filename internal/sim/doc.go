@@ -14,5 +14,7 @@
 // recorded as indeterminate, and the history is checked for
 // linearizability with porcupine. Final reads after healing make the same
 // check cover durability: an acknowledged write that was lost makes the
-// history non-linearizable.
+// history non-linearizable. Half the SETs carry a TTL far beyond the run,
+// so the replicas keep expiry index entries and their per-slot counts
+// through the faults; at the end kv.CheckIndex checks them on every node.
 package sim
