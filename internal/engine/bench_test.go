@@ -33,6 +33,21 @@ func appendLog(w *Batch, index *[16]uint64, i int, entry []byte) uint64 {
 	return shard
 }
 
+// fillAmidRaftLog writes 400 000 raft log entries of 16 shards, each with
+// a write of one of nkeys user keys ("key:<i>").
+func fillAmidRaftLog(b *testing.B, e *Engine, nkeys int) {
+	entry, value := make([]byte, 150), make([]byte, 80)
+	var index [16]uint64
+	for i := range 400_000 {
+		w := e.NewWriteBatch()
+		appendLog(w, &index, i, entry)
+		w.Set(keys.Data([]byte(fmt.Sprint("key:", i%nkeys))), value)
+		if err := w.Commit(false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkGetAmidRaftLog measures a point read of user data in a database
 // shaped like a busy node's: 10 000 keys overwritten again and again among
 // raft log entries of 16 shards that are appended and truncated.
@@ -41,16 +56,7 @@ func BenchmarkGetAmidRaftLog(b *testing.B) {
 		b.Run(fmt.Sprintf("memtable=%dMiB", mem>>20), func(b *testing.B) {
 			e := openBench(b, Options{MemTableSize: mem})
 			const nkeys = 10000
-			entry, value := make([]byte, 150), make([]byte, 80)
-			var index [16]uint64
-			for i := range 400_000 {
-				w := e.NewWriteBatch()
-				appendLog(w, &index, i, entry)
-				w.Set(keys.Data([]byte(fmt.Sprint("key:", i%nkeys))), value)
-				if err := w.Commit(false); err != nil {
-					b.Fatal(err)
-				}
-			}
+			fillAmidRaftLog(b, e, nkeys)
 			b.ResetTimer()
 			for i := range b.N {
 				if _, ok, err := e.Get(keys.Data([]byte(fmt.Sprint("key:", (i*7919)%nkeys)))); !ok || err != nil {
@@ -66,17 +72,7 @@ func BenchmarkGetAmidRaftLog(b *testing.B) {
 // search of every memtable and every level that holds sstables.
 func BenchmarkGetMissAmidRaftLog(b *testing.B) {
 	e := openBench(b, Options{MemTableSize: 8 << 20})
-	const nkeys = 100000
-	entry, value := make([]byte, 150), make([]byte, 80)
-	var index [16]uint64
-	for i := range 400_000 {
-		w := e.NewWriteBatch()
-		appendLog(w, &index, i, entry)
-		w.Set(keys.Data([]byte(fmt.Sprint("key:", i%nkeys))), value)
-		if err := w.Commit(false); err != nil {
-			b.Fatal(err)
-		}
-	}
+	fillAmidRaftLog(b, e, 100000)
 	b.ResetTimer()
 	for i := range b.N {
 		if _, ok, err := e.Get(keys.Data([]byte(fmt.Sprint("absent:", i)))); ok || err != nil {
