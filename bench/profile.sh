@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Profiles shoal binaries under one workload, each on a fresh local 3-node
+# cluster, and prints where the server CPU goes per operation: for A/B
+# comparisons of a change, where machines are too noisy for throughput
+# alone. List binaries in alternating order to pair them:
+#   bench/profile.sh /tmp/old /tmp/new /tmp/old /tmp/new
+#   bench/profile.sh -w get -shards 1 -s 10 ./shoal
+# Without binaries it builds the working tree. Needs redis-cli (redis-tools).
+# Options: -w set|get|setp16 (default set), -shards N (16), -s seconds
+# measured (10), -keys K (100000), -plain (clients that do not route by
+# slot), -keep DIR (keep the profiles there). Nodes listen on
+# 127.0.0.1:7101-7103 (bus +10000, HTTP +20000, pprof +30000).
+set -euo pipefail
+
+bench=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$bench")
+workload=set shards=16 secs=10 keys=100000 cluster=-cluster keep=""
+bins=()
+while (($#)); do
+	case $1 in
+	-w) workload=$2; shift 2 ;;
+	-shards) shards=$2; shift 2 ;;
+	-s) secs=$2; shift 2 ;;
+	-keys) keys=$2; shift 2 ;;
+	-plain) cluster=""; shift ;;
+	-keep) keep=$2; shift 2 ;;
+	-*) echo "unknown option $1" >&2; exit 2 ;;
+	*) bins+=("$1"); shift ;;
+	esac
+done
+command -v redis-cli >/dev/null || { echo "profile.sh needs redis-cli (apt-get install redis-tools)" >&2; exit 1; }
+
+work=$(mktemp -d -t shoal-profile-XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+(cd "$bench" && go build -o "$work/loadgen" ./cmd/loadgen)
+if ((${#bins[@]} == 0)); then
+	(cd "$root" && go build -o "$work/shoal" ./cmd/shoal)
+	bins=("$work/shoal")
+fi
+case $workload in
+set) wargs=() ;;
+get) wargs=(-read-ratio 1 -preload) ;;
+setp16) wargs=(-pipeline 16) ;;
+*) echo "unknown workload $workload" >&2; exit 2 ;;
+esac
+addrs=127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103
+
+# cum prints the cumulative seconds of the first function whose name ends
+# with $1 in a `pprof -top -cum` listing on stdin.
+cum() {
+	awk -v f="$1" '
+		$NF ~ f"$" && NF >= 6 && !done {
+			v = $4; s = (v ~ /ms$/) ? substr(v, 1, length(v) - 2) / 1000 : substr(v, 1, length(v) - 1)
+			print s; done = 1
+		}
+		END { if (!done) print 0 }'
+}
+
+run=0
+for bin in "${bins[@]}"; do
+	run=$((run + 1))
+	dir="$work/run$run"
+	mkdir -p "$dir"
+	pids=()
+	for i in 1 2 3; do
+		join=()
+		((i > 1)) && join=(--join 127.0.0.1:7101)
+		"$bin" start --addr 127.0.0.1:710$i --data-dir "$dir/d$i" --shards "$shards" \
+			--pprof-addr 127.0.0.1:3710$i "${join[@]}" >"$dir/n$i.log" 2>&1 &
+		pids+=($!)
+		((i == 1)) && sleep 1
+	done
+	# Ready: every node holds a replica of every shard and each has a leader.
+	for _ in $(seq 1 240); do
+		ok=0
+		for i in 1 2 3; do
+			r=$(curl -s "127.0.0.1:2710$i/readyz" || true)
+			[[ $r == *"\"shards_with_leader\":$shards,"* && $r == *"\"local_replicas\":$((shards + 1)),"* ]] && ok=$((ok + 1))
+		done
+		((ok == 3)) && break
+		sleep 0.5
+	done
+	# A warm-up: leadership spreads over the nodes in the first seconds.
+	"$work/loadgen" -addrs "$addrs" $cluster -clients 50 -keys "$keys" -duration 4s -warmup 0s "${wargs[@]}" >/dev/null 2>&1
+	profs=()
+	for i in 1 2 3; do
+		(sleep 2 && curl -s -o "$dir/n$i.prof" "127.0.0.1:3710$i/debug/pprof/profile?seconds=$((secs - 2))") &
+		profs+=($!)
+	done
+	out=$("$work/loadgen" -addrs "$addrs" $cluster -clients 50 -keys "$keys" -duration "${secs}s" -warmup 1s "${wargs[@]}" 2>/dev/null)
+	wait "${profs[@]}"
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
+	pids=()
+	ops=$(sed -n 's/.*"ops_per_sec":\([0-9.]*\).*/\1/p' <<<"$out")
+	top=$(go tool pprof -top -cum -nodecount=5000 "$bin" "$dir"/n?.prof 2>/dev/null)
+	total=$(sed -n 's/.*Total samples = \([0-9.]*\)\(m\?s\).*/\1 \2/p' <<<"$top" | awk '{print ($2 == "ms") ? $1 / 1000 : $1}')
+	# Per operation: the profile covers secs-2 seconds of the run.
+	per() { awk -v s="$1" -v o="$ops" -v t="$secs" 'BEGIN { printf "%.0f", s * 1e6 / (o * (t - 2)) }'; }
+	line="$(basename "$bin") ops/s=${ops%.*} server-cpu-µs/op=$(per "$total")"
+	for part in loop='store.(*Store).run' apply='store.(*Store).apply' kv='kv.execute' \
+		memtable='pebble/v2.(*memTable).apply' wal='record.(*LogWriter).flushLoop' \
+		clients='server.(*conn).serve' grpc-writer='transport.(*loopyWriter).run' \
+		grpc-handlers='grpc.(*Server).handleStream' scheduler='runtime.findRunnable' \
+		gc='runtime.gcBgMarkWorker'; do
+		fn=${part#*=}
+		line+=" ${part%%=*}=$(per "$(cum "$(sed 's/[().*]/\\&/g' <<<"$fn")" <<<"$top")")"
+	done
+	echo "$line"
+	if [[ -n $keep ]]; then
+		mkdir -p "$keep/run$run"
+		cp "$dir"/n?.prof "$keep/run$run/"
+	fi
+done
