@@ -1,7 +1,6 @@
 package kv
 
 import (
-	"strconv"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -27,10 +26,8 @@ func BenchmarkApplySetOnEngine(b *testing.B) {
 			}
 			defer e.Close()
 			env := Env{NowMs: t0, LastSlot: keys.SlotCount - 1}
-			value := make([]byte, 64)
-			all := make([][][]byte, benchKeys)
+			all := benchArgs("SET", true)
 			for i := range all {
-				all[i] = [][]byte{[]byte("SET"), []byte("key:" + strconv.Itoa(i)), value}
 				for _, o := range tc.opts {
 					all[i] = append(all[i], []byte(o))
 				}

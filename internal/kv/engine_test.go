@@ -2,7 +2,6 @@ package kv
 
 import (
 	"bytes"
-	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -12,19 +11,6 @@ import (
 	"github.com/shoaldb/shoal/internal/keys"
 	"github.com/shoaldb/shoal/internal/kv/kvtest"
 )
-
-// engineDump is dump for the engine's user span.
-func engineDump(t testing.TB, r Reader) []byte {
-	var b bytes.Buffer
-	lo, hi := keys.UserSpan()
-	if err := r.Iterate(lo, hi, func(k, v []byte) bool {
-		fmt.Fprintf(&b, "%q=%q\n", k, v)
-		return true
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
 
 // Random commands applied several to a batch, as the store applies a
 // cycle's entries, on the engine with a small pinning row cache, must give
@@ -64,7 +50,7 @@ func TestEngineBatchesMatchMem(t *testing.T) {
 			if err := b.Commit(false); err != nil {
 				t.Fatal(err)
 			}
-			if de, dm := engineDump(t, e), dump(t, mem); !bytes.Equal(de, dm) {
+			if de, dm := dump(t, e), dump(t, mem); !bytes.Equal(de, dm) {
 				t.Fatalf("seed %d step %d: engine and mem differ:\n%s\n---\n%s", seed, step, de, dm)
 			}
 			checkIndex(t, e)
@@ -72,7 +58,7 @@ func TestEngineBatchesMatchMem(t *testing.T) {
 				t.Fatalf("seed %d step %d", seed, step)
 			}
 		}
-		if d := engineDump(t, e); !bytes.Contains(d, []byte(`c"=`)) {
+		if d := dump(t, e); !bytes.Contains(d, []byte(`c"=`)) {
 			t.Fatalf("seed %d: no count records at the end:\n%s", seed, d)
 		}
 		e.Close()

@@ -164,9 +164,9 @@ func checkIndex(t testing.TB, r Reader) {
 }
 
 // dump returns every key and value of m in order, for comparing stores.
-func dump(t testing.TB, m *kvtest.Mem) []byte {
+func dump(t testing.TB, r Reader) []byte {
 	var b bytes.Buffer
-	err := m.Iterate(nil, nil, func(k, v []byte) bool {
+	err := r.Iterate(nil, nil, func(k, v []byte) bool {
 		fmt.Fprintf(&b, "%q=%q\n", k, v)
 		return true
 	})

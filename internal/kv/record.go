@@ -20,8 +20,9 @@ import (
 // keys.Expiry(key, expireAt) with an empty value, and the index holds no
 // other entries. A slot's count record keys.ExpiryCount(slot), where there
 // is one, holds the number of the slot's index entries (8 bytes,
-// big-endian). All writes go through db.store and db.remove, which keep
-// the three in step.
+// big-endian). All writes go through db.store and db.remove (and the
+// sweep's db.dropEntry, for an entry without its record), which keep the
+// three in step.
 //
 // The count is what lets a SET skip reading the record it replaces, the
 // costliest part of a SET of a new key (a search of every memtable and
