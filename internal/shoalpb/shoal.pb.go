@@ -24,6 +24,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type CallEnded int32
+
+const (
+	CallEnded_CALL_ENDED_NO       CallEnded = 0
+	CallEnded_CALL_ENDED_DEADLINE CallEnded = 1
+	CallEnded_CALL_ENDED_CANCELED CallEnded = 2
+)
+
+// Enum value maps for CallEnded.
+var (
+	CallEnded_name = map[int32]string{
+		0: "CALL_ENDED_NO",
+		1: "CALL_ENDED_DEADLINE",
+		2: "CALL_ENDED_CANCELED",
+	}
+	CallEnded_value = map[string]int32{
+		"CALL_ENDED_NO":       0,
+		"CALL_ENDED_DEADLINE": 1,
+		"CALL_ENDED_CANCELED": 2,
+	}
+)
+
+func (x CallEnded) Enum() *CallEnded {
+	p := new(CallEnded)
+	*p = x
+	return p
+}
+
+func (x CallEnded) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CallEnded) Descriptor() protoreflect.EnumDescriptor {
+	return file_shoal_proto_enumTypes[0].Descriptor()
+}
+
+func (CallEnded) Type() protoreflect.EnumType {
+	return &file_shoal_proto_enumTypes[0]
+}
+
+func (x CallEnded) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CallEnded.Descriptor instead.
+func (CallEnded) EnumDescriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{0}
+}
+
 type Empty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -228,10 +277,15 @@ func (x *SnapshotChunk) GetFromNode() uint64 {
 }
 
 type CallRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Method        string                 `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
-	Body          []byte                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
-	FromNode      uint64                 `protobuf:"varint,3,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Method   string                 `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	Body     []byte                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	FromNode uint64                 `protobuf:"varint,3,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
+	// id names the call on a Calls stream; unique per stream.
+	Id uint64 `protobuf:"varint,4,opt,name=id,proto3" json:"id,omitempty"`
+	// timeout_us is how long the caller will wait, from when it sent the
+	// call; 0 means no deadline. Used on Calls streams only.
+	TimeoutUs     int64 `protobuf:"varint,5,opt,name=timeout_us,json=timeoutUs,proto3" json:"timeout_us,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -287,12 +341,31 @@ func (x *CallRequest) GetFromNode() uint64 {
 	return 0
 }
 
+func (x *CallRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *CallRequest) GetTimeoutUs() int64 {
+	if x != nil {
+		return x.TimeoutUs
+	}
+	return 0
+}
+
 type CallReply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Body  []byte                 `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`
 	// error is set when the call failed; code classifies it for the caller.
-	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
-	Code          string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
+	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Code  string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
+	// id is the id of the request this answers (Calls streams only).
+	Id uint64 `protobuf:"varint,4,opt,name=id,proto3" json:"id,omitempty"`
+	// ended says that the handler gave up because the call's context
+	// ended (Calls streams only).
+	Ended         CallEnded `protobuf:"varint,5,opt,name=ended,proto3,enum=shoal.CallEnded" json:"ended,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -348,6 +421,83 @@ func (x *CallReply) GetCode() string {
 	return ""
 }
 
+func (x *CallReply) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *CallReply) GetEnded() CallEnded {
+	if x != nil {
+		return x.Ended
+	}
+	return CallEnded_CALL_ENDED_NO
+}
+
+// CallBatch is one message on a Calls stream: the caller sends requests
+// and cancellations, the callee sends replies.
+type CallBatch struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Requests []*CallRequest         `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	Replies  []*CallReply           `protobuf:"bytes,2,rep,name=replies,proto3" json:"replies,omitempty"`
+	// cancels are ids of calls whose callers stopped waiting.
+	Cancels       []uint64 `protobuf:"varint,3,rep,packed,name=cancels,proto3" json:"cancels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallBatch) Reset() {
+	*x = CallBatch{}
+	mi := &file_shoal_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallBatch) ProtoMessage() {}
+
+func (x *CallBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallBatch.ProtoReflect.Descriptor instead.
+func (*CallBatch) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CallBatch) GetRequests() []*CallRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+func (x *CallBatch) GetReplies() []*CallReply {
+	if x != nil {
+		return x.Replies
+	}
+	return nil
+}
+
+func (x *CallBatch) GetCancels() []uint64 {
+	if x != nil {
+		return x.Cancels
+	}
+	return nil
+}
+
 // NodeIdent is this node's identity, assigned by the cluster.
 type NodeIdent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -359,7 +509,7 @@ type NodeIdent struct {
 
 func (x *NodeIdent) Reset() {
 	*x = NodeIdent{}
-	mi := &file_shoal_proto_msgTypes[6]
+	mi := &file_shoal_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -371,7 +521,7 @@ func (x *NodeIdent) String() string {
 func (*NodeIdent) ProtoMessage() {}
 
 func (x *NodeIdent) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[6]
+	mi := &file_shoal_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -384,7 +534,7 @@ func (x *NodeIdent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeIdent.ProtoReflect.Descriptor instead.
 func (*NodeIdent) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{6}
+	return file_shoal_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *NodeIdent) GetNodeId() uint64 {
@@ -415,7 +565,7 @@ type ShardDescriptor struct {
 
 func (x *ShardDescriptor) Reset() {
 	*x = ShardDescriptor{}
-	mi := &file_shoal_proto_msgTypes[7]
+	mi := &file_shoal_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -427,7 +577,7 @@ func (x *ShardDescriptor) String() string {
 func (*ShardDescriptor) ProtoMessage() {}
 
 func (x *ShardDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[7]
+	mi := &file_shoal_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -440,7 +590,7 @@ func (x *ShardDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardDescriptor.ProtoReflect.Descriptor instead.
 func (*ShardDescriptor) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{7}
+	return file_shoal_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ShardDescriptor) GetId() uint64 {
@@ -483,7 +633,7 @@ type AppliedState struct {
 
 func (x *AppliedState) Reset() {
 	*x = AppliedState{}
-	mi := &file_shoal_proto_msgTypes[8]
+	mi := &file_shoal_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +645,7 @@ func (x *AppliedState) String() string {
 func (*AppliedState) ProtoMessage() {}
 
 func (x *AppliedState) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[8]
+	mi := &file_shoal_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +658,7 @@ func (x *AppliedState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppliedState.ProtoReflect.Descriptor instead.
 func (*AppliedState) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{8}
+	return file_shoal_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AppliedState) GetIndex() uint64 {
@@ -543,7 +693,7 @@ type TruncatedState struct {
 
 func (x *TruncatedState) Reset() {
 	*x = TruncatedState{}
-	mi := &file_shoal_proto_msgTypes[9]
+	mi := &file_shoal_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +705,7 @@ func (x *TruncatedState) String() string {
 func (*TruncatedState) ProtoMessage() {}
 
 func (x *TruncatedState) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[9]
+	mi := &file_shoal_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +718,7 @@ func (x *TruncatedState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TruncatedState.ProtoReflect.Descriptor instead.
 func (*TruncatedState) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{9}
+	return file_shoal_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TruncatedState) GetIndex() uint64 {
@@ -599,7 +749,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_shoal_proto_msgTypes[10]
+	mi := &file_shoal_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +761,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[10]
+	mi := &file_shoal_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +774,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{10}
+	return file_shoal_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Command) GetId() uint64 {
@@ -668,7 +818,7 @@ type SnapshotData struct {
 
 func (x *SnapshotData) Reset() {
 	*x = SnapshotData{}
-	mi := &file_shoal_proto_msgTypes[11]
+	mi := &file_shoal_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +830,7 @@ func (x *SnapshotData) String() string {
 func (*SnapshotData) ProtoMessage() {}
 
 func (x *SnapshotData) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[11]
+	mi := &file_shoal_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +843,7 @@ func (x *SnapshotData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotData.ProtoReflect.Descriptor instead.
 func (*SnapshotData) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{11}
+	return file_shoal_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SnapshotData) GetDescriptor_() *ShardDescriptor {
@@ -730,7 +880,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_shoal_proto_msgTypes[12]
+	mi := &file_shoal_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +892,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[12]
+	mi := &file_shoal_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +905,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{12}
+	return file_shoal_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ForwardRequest) GetShardId() uint64 {
@@ -802,15 +952,24 @@ const file_shoal_proto_rawDesc = "" +
 	"\rSnapshotChunk\x12/\n" +
 	"\benvelope\x18\x01 \x01(\v2\x13.shoal.RaftEnvelopeR\benvelope\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x1b\n" +
-	"\tfrom_node\x18\x03 \x01(\x04R\bfromNode\"V\n" +
+	"\tfrom_node\x18\x03 \x01(\x04R\bfromNode\"\x85\x01\n" +
 	"\vCallRequest\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\fR\x04body\x12\x1b\n" +
-	"\tfrom_node\x18\x03 \x01(\x04R\bfromNode\"I\n" +
+	"\tfrom_node\x18\x03 \x01(\x04R\bfromNode\x12\x0e\n" +
+	"\x02id\x18\x04 \x01(\x04R\x02id\x12\x1d\n" +
+	"\n" +
+	"timeout_us\x18\x05 \x01(\x03R\ttimeoutUs\"\x81\x01\n" +
 	"\tCallReply\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x12\n" +
-	"\x04code\x18\x03 \x01(\tR\x04code\"C\n" +
+	"\x04code\x18\x03 \x01(\tR\x04code\x12\x0e\n" +
+	"\x02id\x18\x04 \x01(\x04R\x02id\x12&\n" +
+	"\x05ended\x18\x05 \x01(\x0e2\x10.shoal.CallEndedR\x05ended\"\x81\x01\n" +
+	"\tCallBatch\x12.\n" +
+	"\brequests\x18\x01 \x03(\v2\x12.shoal.CallRequestR\brequests\x12*\n" +
+	"\areplies\x18\x02 \x03(\v2\x10.shoal.CallReplyR\areplies\x12\x18\n" +
+	"\acancels\x18\x03 \x03(\x04R\acancels\"C\n" +
 	"\tNodeIdent\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x1d\n" +
 	"\n" +
@@ -844,11 +1003,16 @@ const file_shoal_proto_rawDesc = "" +
 	"\bshard_id\x18\x01 \x01(\x04R\ashardId\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\fR\x04args\x12\x14\n" +
 	"\x05write\x18\x03 \x01(\bR\x05write\x12#\n" +
-	"\rfollower_read\x18\x04 \x01(\bR\ffollowerRead2\x90\x01\n" +
+	"\rfollower_read\x18\x04 \x01(\bR\ffollowerRead*P\n" +
+	"\tCallEnded\x12\x11\n" +
+	"\rCALL_ENDED_NO\x10\x00\x12\x17\n" +
+	"\x13CALL_ENDED_DEADLINE\x10\x01\x12\x17\n" +
+	"\x13CALL_ENDED_CANCELED\x10\x022\xc1\x01\n" +
 	"\x04Node\x12(\n" +
 	"\x04Raft\x12\x10.shoal.RaftBatch\x1a\f.shoal.Empty(\x01\x120\n" +
 	"\bSnapshot\x12\x14.shoal.SnapshotChunk\x1a\f.shoal.Empty(\x01\x12,\n" +
-	"\x04Call\x12\x12.shoal.CallRequest\x1a\x10.shoal.CallReplyB+Z)github.com/shoaldb/shoal/internal/shoalpbb\x06proto3"
+	"\x04Call\x12\x12.shoal.CallRequest\x1a\x10.shoal.CallReply\x12/\n" +
+	"\x05Calls\x12\x10.shoal.CallBatch\x1a\x10.shoal.CallBatch(\x010\x01B+Z)github.com/shoaldb/shoal/internal/shoalpbb\x06proto3"
 
 var (
 	file_shoal_proto_rawDescOnce sync.Once
@@ -862,41 +1026,49 @@ func file_shoal_proto_rawDescGZIP() []byte {
 	return file_shoal_proto_rawDescData
 }
 
-var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_shoal_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_shoal_proto_goTypes = []any{
-	(*Empty)(nil),            // 0: shoal.Empty
-	(*RaftEnvelope)(nil),     // 1: shoal.RaftEnvelope
-	(*RaftBatch)(nil),        // 2: shoal.RaftBatch
-	(*SnapshotChunk)(nil),    // 3: shoal.SnapshotChunk
-	(*CallRequest)(nil),      // 4: shoal.CallRequest
-	(*CallReply)(nil),        // 5: shoal.CallReply
-	(*NodeIdent)(nil),        // 6: shoal.NodeIdent
-	(*ShardDescriptor)(nil),  // 7: shoal.ShardDescriptor
-	(*AppliedState)(nil),     // 8: shoal.AppliedState
-	(*TruncatedState)(nil),   // 9: shoal.TruncatedState
-	(*Command)(nil),          // 10: shoal.Command
-	(*SnapshotData)(nil),     // 11: shoal.SnapshotData
-	(*ForwardRequest)(nil),   // 12: shoal.ForwardRequest
-	(*raftpb.Message)(nil),   // 13: raftpb.Message
-	(*raftpb.ConfState)(nil), // 14: raftpb.ConfState
+	(CallEnded)(0),           // 0: shoal.CallEnded
+	(*Empty)(nil),            // 1: shoal.Empty
+	(*RaftEnvelope)(nil),     // 2: shoal.RaftEnvelope
+	(*RaftBatch)(nil),        // 3: shoal.RaftBatch
+	(*SnapshotChunk)(nil),    // 4: shoal.SnapshotChunk
+	(*CallRequest)(nil),      // 5: shoal.CallRequest
+	(*CallReply)(nil),        // 6: shoal.CallReply
+	(*CallBatch)(nil),        // 7: shoal.CallBatch
+	(*NodeIdent)(nil),        // 8: shoal.NodeIdent
+	(*ShardDescriptor)(nil),  // 9: shoal.ShardDescriptor
+	(*AppliedState)(nil),     // 10: shoal.AppliedState
+	(*TruncatedState)(nil),   // 11: shoal.TruncatedState
+	(*Command)(nil),          // 12: shoal.Command
+	(*SnapshotData)(nil),     // 13: shoal.SnapshotData
+	(*ForwardRequest)(nil),   // 14: shoal.ForwardRequest
+	(*raftpb.Message)(nil),   // 15: raftpb.Message
+	(*raftpb.ConfState)(nil), // 16: raftpb.ConfState
 }
 var file_shoal_proto_depIdxs = []int32{
-	13, // 0: shoal.RaftEnvelope.message:type_name -> raftpb.Message
-	1,  // 1: shoal.RaftBatch.envelopes:type_name -> shoal.RaftEnvelope
-	1,  // 2: shoal.SnapshotChunk.envelope:type_name -> shoal.RaftEnvelope
-	14, // 3: shoal.AppliedState.conf_state:type_name -> raftpb.ConfState
-	7,  // 4: shoal.SnapshotData.descriptor:type_name -> shoal.ShardDescriptor
-	2,  // 5: shoal.Node.Raft:input_type -> shoal.RaftBatch
-	3,  // 6: shoal.Node.Snapshot:input_type -> shoal.SnapshotChunk
-	4,  // 7: shoal.Node.Call:input_type -> shoal.CallRequest
-	0,  // 8: shoal.Node.Raft:output_type -> shoal.Empty
-	0,  // 9: shoal.Node.Snapshot:output_type -> shoal.Empty
-	5,  // 10: shoal.Node.Call:output_type -> shoal.CallReply
-	8,  // [8:11] is the sub-list for method output_type
-	5,  // [5:8] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	15, // 0: shoal.RaftEnvelope.message:type_name -> raftpb.Message
+	2,  // 1: shoal.RaftBatch.envelopes:type_name -> shoal.RaftEnvelope
+	2,  // 2: shoal.SnapshotChunk.envelope:type_name -> shoal.RaftEnvelope
+	0,  // 3: shoal.CallReply.ended:type_name -> shoal.CallEnded
+	5,  // 4: shoal.CallBatch.requests:type_name -> shoal.CallRequest
+	6,  // 5: shoal.CallBatch.replies:type_name -> shoal.CallReply
+	16, // 6: shoal.AppliedState.conf_state:type_name -> raftpb.ConfState
+	9,  // 7: shoal.SnapshotData.descriptor:type_name -> shoal.ShardDescriptor
+	3,  // 8: shoal.Node.Raft:input_type -> shoal.RaftBatch
+	4,  // 9: shoal.Node.Snapshot:input_type -> shoal.SnapshotChunk
+	5,  // 10: shoal.Node.Call:input_type -> shoal.CallRequest
+	7,  // 11: shoal.Node.Calls:input_type -> shoal.CallBatch
+	1,  // 12: shoal.Node.Raft:output_type -> shoal.Empty
+	1,  // 13: shoal.Node.Snapshot:output_type -> shoal.Empty
+	6,  // 14: shoal.Node.Call:output_type -> shoal.CallReply
+	7,  // 15: shoal.Node.Calls:output_type -> shoal.CallBatch
+	12, // [12:16] is the sub-list for method output_type
+	8,  // [8:12] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_shoal_proto_init() }
@@ -909,13 +1081,14 @@ func file_shoal_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_proto_rawDesc), len(file_shoal_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   13,
+			NumEnums:      1,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_shoal_proto_goTypes,
 		DependencyIndexes: file_shoal_proto_depIdxs,
+		EnumInfos:         file_shoal_proto_enumTypes,
 		MessageInfos:      file_shoal_proto_msgTypes,
 	}.Build()
 	File_shoal_proto = out.File

@@ -24,6 +24,7 @@ const (
 	Node_Raft_FullMethodName     = "/shoal.Node/Raft"
 	Node_Snapshot_FullMethodName = "/shoal.Node/Snapshot"
 	Node_Call_FullMethodName     = "/shoal.Node/Call"
+	Node_Calls_FullMethodName    = "/shoal.Node/Calls"
 )
 
 // NodeClient is the client API for Node service.
@@ -39,7 +40,12 @@ type NodeClient interface {
 	Snapshot(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SnapshotChunk, Empty], error)
 	// Call is a generic request/reply used by the node layer (forwarded
 	// commands, joins, placement operations); method names the operation.
+	// Calls to a known peer travel on Calls; Call serves calls made before
+	// node ids are known (joining) and peers that predate Calls.
 	Call(ctx context.Context, in *CallRequest, opts ...grpc.CallOption) (*CallReply, error)
+	// Calls carries the Calls of one peer and their replies, batched, on one
+	// long-lived stream per peer. Requests and replies are matched by id.
+	Calls(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CallBatch, CallBatch], error)
 }
 
 type nodeClient struct {
@@ -86,6 +92,19 @@ func (c *nodeClient) Call(ctx context.Context, in *CallRequest, opts ...grpc.Cal
 	return out, nil
 }
 
+func (c *nodeClient) Calls(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CallBatch, CallBatch], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Node_ServiceDesc.Streams[2], Node_Calls_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CallBatch, CallBatch]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Node_CallsClient = grpc.BidiStreamingClient[CallBatch, CallBatch]
+
 // NodeServer is the server API for Node service.
 // All implementations must embed UnimplementedNodeServer
 // for forward compatibility.
@@ -99,7 +118,12 @@ type NodeServer interface {
 	Snapshot(grpc.ClientStreamingServer[SnapshotChunk, Empty]) error
 	// Call is a generic request/reply used by the node layer (forwarded
 	// commands, joins, placement operations); method names the operation.
+	// Calls to a known peer travel on Calls; Call serves calls made before
+	// node ids are known (joining) and peers that predate Calls.
 	Call(context.Context, *CallRequest) (*CallReply, error)
+	// Calls carries the Calls of one peer and their replies, batched, on one
+	// long-lived stream per peer. Requests and replies are matched by id.
+	Calls(grpc.BidiStreamingServer[CallBatch, CallBatch]) error
 	mustEmbedUnimplementedNodeServer()
 }
 
@@ -118,6 +142,9 @@ func (UnimplementedNodeServer) Snapshot(grpc.ClientStreamingServer[SnapshotChunk
 }
 func (UnimplementedNodeServer) Call(context.Context, *CallRequest) (*CallReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Call not implemented")
+}
+func (UnimplementedNodeServer) Calls(grpc.BidiStreamingServer[CallBatch, CallBatch]) error {
+	return status.Error(codes.Unimplemented, "method Calls not implemented")
 }
 func (UnimplementedNodeServer) mustEmbedUnimplementedNodeServer() {}
 func (UnimplementedNodeServer) testEmbeddedByValue()              {}
@@ -172,6 +199,13 @@ func _Node_Call_Handler(srv interface{}, ctx context.Context, dec func(interface
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Node_Calls_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(NodeServer).Calls(&grpc.GenericServerStream[CallBatch, CallBatch]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Node_CallsServer = grpc.BidiStreamingServer[CallBatch, CallBatch]
+
 // Node_ServiceDesc is the grpc.ServiceDesc for Node service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -193,6 +227,12 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Snapshot",
 			Handler:       _Node_Snapshot_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Calls",
+			Handler:       _Node_Calls_Handler,
+			ServerStreams: true,
 			ClientStreams: true,
 		},
 	},

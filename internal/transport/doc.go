@@ -13,7 +13,10 @@
 //     its own Snapshot stream, at most two at a time per peer, and the result
 //     is reported with Handler.ReportSnapshot.
 //   - Calls: generic request/reply RPCs (forwarded commands, joins, placement
-//     operations) named by a method string.
+//     operations) named by a method string. Calls to a peer share one
+//     long-lived Calls stream: concurrent calls are written together in one
+//     batch, and replies come back batched. CallAddr, and calls to peers
+//     whose binary predates the stream, use one unary gRPC call each.
 //
 // # Delivery contract
 //

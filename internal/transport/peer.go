@@ -27,6 +27,8 @@ type peer struct {
 	queue  chan *shoalpb.RaftEnvelope
 	// snaps is a semaphore bounding concurrent snapshot sends.
 	snaps chan struct{}
+	// calls carries Calls to the peer.
+	calls *callStream
 	// ctx is cancelled by stop; it is the parent of the peer's streams.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -55,6 +57,7 @@ func newPeer(t *Transport, id uint64, addr string) (*peer, error) {
 		snaps:  make(chan struct{}, maxSnapshotsPerPeer),
 	}
 	p.ctx, p.cancel = context.WithCancel(t.ctx)
+	p.calls = newCallStream(p)
 	return p, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc/codes"
@@ -84,18 +86,30 @@ func (s *server) Snapshot(stream shoalpb.Node_SnapshotServer) error {
 	return stream.SendAndClose(&shoalpb.Empty{})
 }
 
-// Call serves one Call; a handler error goes back in the reply, not as a
-// gRPC error, so the caller can tell it from a transport failure.
+// Call serves one unary Call; a handler error goes back in the reply, not
+// as a gRPC error, so the caller can tell it from a transport failure.
 func (s *server) Call(ctx context.Context, req *shoalpb.CallRequest) (*shoalpb.CallReply, error) {
 	if !s.t.enter() {
 		return nil, errClosing
 	}
 	defer s.t.wg.Done()
-	body, err := s.t.cfg.Handler.HandleCall(ctx, req.GetFromNode(), req.GetMethod(), req.GetBody())
+	r := s.t.serveCall(ctx, req)
+	if r.GetEnded() != shoalpb.CallEnded_CALL_ENDED_NO {
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	return r, nil
+}
+
+// serveCall runs req's handler under ctx and returns its reply.
+func (t *Transport) serveCall(ctx context.Context, req *shoalpb.CallRequest) *shoalpb.CallReply {
+	body, err := t.cfg.Handler.HandleCall(ctx, req.GetFromNode(), req.GetMethod(), req.GetBody())
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		// The handler gave up because the caller's deadline passed or
 		// the caller went away: the caller sees its context's error.
-		return nil, status.FromContextError(ctx.Err()).Err()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return &shoalpb.CallReply{Ended: shoalpb.CallEnded_CALL_ENDED_DEADLINE}
+		}
+		return &shoalpb.CallReply{Ended: shoalpb.CallEnded_CALL_ENDED_CANCELED}
 	}
 	if err != nil {
 		r := &shoalpb.CallReply{Error: err.Error()}
@@ -105,7 +119,126 @@ func (s *server) Call(ctx context.Context, req *shoalpb.CallRequest) (*shoalpb.C
 		if r.Error == "" && r.Code == "" {
 			r.Error = "transport: handler failed"
 		}
-		return r, nil
+		return r
 	}
-	return &shoalpb.CallReply{Body: body}, nil
+	return &shoalpb.CallReply{Body: body}
+}
+
+// Calls serves a peer's Calls stream: each request runs in its own
+// goroutine under the caller's deadline, until it returns, the caller
+// cancels it or the stream ends, and the replies go back batched. The
+// stream is served until the peer closes it, and returns only once every
+// call it started has returned.
+func (s *server) Calls(stream shoalpb.Node_CallsServer) error {
+	if !s.t.enter() {
+		return errClosing
+	}
+	defer s.t.wg.Done()
+	ctx, cancel := context.WithCancel(stream.Context())
+	r := &replier{stream: stream}
+	r.mu.running = make(map[uint64]context.CancelFunc)
+	defer func() {
+		cancel()
+		r.wg.Wait()
+	}()
+	for {
+		b, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		for _, id := range b.GetCancels() {
+			if stop := r.mu.running[id]; stop != nil {
+				stop()
+			}
+		}
+		r.mu.Unlock()
+		for _, req := range b.GetRequests() {
+			r.start(ctx, s.t, req)
+		}
+	}
+}
+
+// replier is the serving side of one Calls stream.
+type replier struct {
+	stream shoalpb.Node_CallsServer
+	wg     sync.WaitGroup // the calls running
+	mu     struct {
+		sync.Mutex
+		// running cancels the calls running, by id.
+		running map[uint64]context.CancelFunc
+		// Invariant: if queue is not empty, writing is set and its
+		// writer will write it (unless the stream broke).
+		queue   []*shoalpb.CallReply
+		writing bool
+		broken  bool
+	}
+}
+
+// start runs req in a goroutine and sends its reply.
+func (r *replier) start(ctx context.Context, t *Transport, req *shoalpb.CallRequest) {
+	var cancel context.CancelFunc
+	if us := req.GetTimeoutUs(); us > 0 {
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(us)*time.Microsecond)
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
+	}
+	id := req.GetId()
+	r.mu.Lock()
+	r.mu.running[id] = cancel
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		reply := t.serveCall(ctx, req)
+		reply.Id = id
+		r.mu.Lock()
+		delete(r.mu.running, id)
+		cancel()
+		r.mu.queue = append(r.mu.queue, reply)
+		r.writeLocked()
+	}()
+}
+
+// writeLocked writes the queued replies unless another goroutine is doing
+// so; it is called with r.mu held and returns with it released.
+func (r *replier) writeLocked() {
+	if r.mu.broken {
+		clear(r.mu.queue)
+		r.mu.queue = r.mu.queue[:0]
+	}
+	if r.mu.writing || r.mu.broken {
+		r.mu.Unlock()
+		return
+	}
+	r.mu.writing = true
+	for len(r.mu.queue) > 0 {
+		b := &shoalpb.CallBatch{}
+		n, size := 0, 0
+		for _, reply := range r.mu.queue {
+			if size >= maxBatchBytes {
+				break
+			}
+			n++
+			b.Replies = append(b.Replies, reply)
+			size += 64 + len(reply.GetBody()) + len(reply.GetError())
+		}
+		rest := copy(r.mu.queue, r.mu.queue[n:])
+		clear(r.mu.queue[rest:])
+		r.mu.queue = r.mu.queue[:rest]
+		r.mu.Unlock()
+		err := r.stream.Send(b)
+		r.mu.Lock()
+		if err != nil {
+			// The stream is gone, and with it the callers' wait.
+			r.mu.broken = true
+			clear(r.mu.queue)
+			r.mu.queue = r.mu.queue[:0]
+		}
+	}
+	r.mu.writing = false
+	r.mu.Unlock()
 }

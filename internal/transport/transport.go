@@ -274,6 +274,12 @@ func (t *Transport) Call(ctx context.Context, to uint64, method string, body []b
 		}
 		return nil, fmt.Errorf("node %d: %w", to, ErrUnknownPeer)
 	}
+	if !p.calls.legacy() {
+		out, err := p.calls.call(ctx, method, body)
+		if !errors.Is(err, errLegacy) {
+			return out, err
+		}
+	}
 	return t.call(ctx, p.client, method, body)
 }
 

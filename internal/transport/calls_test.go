@@ -1,0 +1,289 @@
+package transport_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shoaldb/shoal/internal/shoalpb"
+	"github.com/shoaldb/shoal/internal/transport"
+)
+
+// Many callers at once share the peer's Calls stream; each gets the reply
+// to its own call.
+func TestConcurrentCallsGetTheirOwnReplies(t *testing.T) {
+	var served atomic.Int64
+	hb := newRecorder()
+	hb.call = func(_ context.Context, from uint64, method string, body []byte) ([]byte, error) {
+		served.Add(1)
+		if method == "fail" {
+			return nil, &transport.CallError{Code: "E", Msg: string(body)}
+		}
+		return fmt.Appendf(nil, "%d/%s/%s", from, method, body), nil
+	}
+	a, b := start(t, 1, newRecorder()), start(t, 2, hb)
+	a.SetPeer(2, b.Addr())
+	const callers, calls = 64, 100
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for c := range callers {
+		wg.Go(func() {
+			for i := range calls {
+				body := fmt.Sprintf("c%d-i%d", c, i)
+				if i%10 == 9 {
+					_, err := a.Call(context.Background(), 2, "fail", []byte(body))
+					if ce, ok := errors.AsType[*transport.CallError](err); !ok || ce.Msg != body {
+						errs <- fmt.Errorf("Call(fail, %s) = %v, want CallError %q", body, err, body)
+						return
+					}
+					continue
+				}
+				got, err := a.Call(context.Background(), 2, "echo", []byte(body))
+				if want := "1/echo/" + body; err != nil || string(got) != want {
+					errs <- fmt.Errorf("Call(echo, %s) = %q, %v; want %q", body, got, err, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := served.Load(); n != callers*calls {
+		t.Errorf("the peer served %d calls, want %d", n, callers*calls)
+	}
+}
+
+// The peer runs a call under the caller's deadline, and a caller that
+// stops waiting cancels the call on the peer.
+func TestCallContextReachesPeer(t *testing.T) {
+	started := make(chan struct{}, 1)
+	ended := make(chan error, 1)
+	hb := newRecorder()
+	hb.call = func(ctx context.Context, _ uint64, method string, _ []byte) ([]byte, error) {
+		switch method {
+		case "deadline":
+			dl, ok := ctx.Deadline()
+			if !ok {
+				return []byte("none"), nil
+			}
+			return []byte(time.Until(dl).Round(time.Second).String()), nil
+		case "block":
+			started <- struct{}{}
+			<-ctx.Done()
+			ended <- ctx.Err()
+			return nil, ctx.Err()
+		}
+		return nil, nil
+	}
+	a, b := start(t, 1, newRecorder()), start(t, 2, hb)
+	a.SetPeer(2, b.Addr())
+
+	got, err := a.Call(context.Background(), 2, "deadline", nil)
+	if err != nil || string(got) != "none" {
+		t.Errorf("Call without a deadline: the peer saw deadline %q, %v; want none", got, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	got, err = a.Call(ctx, 2, "deadline", nil)
+	cancel()
+	if err != nil || string(got) != "1m0s" {
+		t.Errorf("Call with a minute's deadline: the peer saw %q, %v; want 1m0s", got, err)
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	res := make(chan error, 1)
+	go func() {
+		_, err := a.Call(ctx, 2, "block", nil)
+		res <- err
+	}()
+	<-started
+	cancel()
+	if err := <-res; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled Call = %v, want context.Canceled", err)
+	}
+	if err := within(t, ended); !errors.Is(err, context.Canceled) {
+		t.Errorf("the peer's call ended with %v, want context.Canceled", err)
+	}
+
+	// When the deadline passes, the call ends on the peer too: by the
+	// peer's own timer or by the caller's cancellation, whichever fires
+	// first.
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	go func() {
+		_, err := a.Call(ctx, 2, "block", nil)
+		res <- err
+	}()
+	<-started
+	if err := <-res; !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Call past its deadline = %v, want DeadlineExceeded", err)
+	}
+	if err := within(t, ended); !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		t.Errorf("the peer's call ended with %v, want DeadlineExceeded or Canceled", err)
+	}
+}
+
+// scripted serves Calls streams with replies chosen by each request's
+// method, so a caller's reading of every kind of reply can be checked.
+type scripted struct {
+	shoalpb.UnimplementedNodeServer
+}
+
+func (scripted) Calls(s shoalpb.Node_CallsServer) error {
+	for {
+		b, err := s.Recv()
+		if err != nil {
+			return err
+		}
+		for _, req := range b.GetRequests() {
+			r := &shoalpb.CallReply{Id: req.GetId()}
+			switch req.GetMethod() {
+			case "deadline":
+				r.Ended = shoalpb.CallEnded_CALL_ENDED_DEADLINE
+			case "canceled":
+				r.Ended = shoalpb.CallEnded_CALL_ENDED_CANCELED
+			case "break":
+				return status.Error(codes.Internal, "broken on purpose")
+			case "stranger":
+				r.Id = req.GetId() + 1000 // answers no call: ignored
+				if err := s.Send(&shoalpb.CallBatch{Replies: []*shoalpb.CallReply{r}}); err != nil {
+					return err
+				}
+				r = &shoalpb.CallReply{Id: req.GetId(), Body: []byte("mine")}
+			}
+			if err := s.Send(&shoalpb.CallBatch{Replies: []*shoalpb.CallReply{r}}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// serveFake serves srv on a loopback port and returns its address.
+func serveFake(t *testing.T, srv shoalpb.NodeServer) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	shoalpb.RegisterNodeServer(g, srv)
+	go g.Serve(lis)
+	t.Cleanup(g.Stop)
+	return lis.Addr().String()
+}
+
+// How a caller reads the peer's verdicts: a deadline the peer enforced is
+// the caller's deadline, a call the peer cancelled by itself is
+// unreachable, a stream that breaks under a call leaves its outcome
+// unknown, and a reply to no pending call is ignored.
+func TestCallReplies(t *testing.T) {
+	a := start(t, 1, newRecorder())
+	a.SetPeer(2, serveFake(t, scripted{}))
+	ctx := context.Background()
+	if _, err := a.Call(ctx, 2, "deadline", nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Call ended by the peer's deadline = %v, want DeadlineExceeded", err)
+	}
+	if _, err := a.Call(ctx, 2, "canceled", nil); !errors.Is(err, transport.ErrUnreachable) || errors.Is(err, transport.ErrNotSent) {
+		t.Errorf("Call cancelled by the peer = %v, want ErrUnreachable without ErrNotSent", err)
+	}
+	if got, err := a.Call(ctx, 2, "stranger", nil); err != nil || string(got) != "mine" {
+		t.Errorf("Call after a reply to no call = %q, %v; want \"mine\"", got, err)
+	}
+	if _, err := a.Call(ctx, 2, "break", nil); !errors.Is(err, transport.ErrUnreachable) || errors.Is(err, transport.ErrNotSent) {
+		t.Errorf("Call on a stream that broke = %v, want ErrUnreachable without ErrNotSent", err)
+	}
+	if got, err := a.Call(ctx, 2, "ok", nil); err != nil || len(got) != 0 {
+		t.Errorf("Call on a new stream after a break = %q, %v; want an empty reply", got, err)
+	}
+}
+
+// within receives from ch, failing the test if nothing comes for long.
+func within[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(20 * time.Second):
+		t.Fatal("timed out")
+		panic("unreachable")
+	}
+}
+
+// A call in flight when its peer goes away fails as unreachable with an
+// unknown outcome (not ErrNotSent: it reached the peer); once the peer is
+// back at its address, calls reach it again.
+func TestCallsAcrossPeerRestart(t *testing.T) {
+	started := make(chan struct{}, 1)
+	hb := newRecorder()
+	hb.call = func(ctx context.Context, _ uint64, method string, body []byte) ([]byte, error) {
+		if method == "block" {
+			started <- struct{}{}
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return body, nil
+	}
+	a, b := start(t, 1, newRecorder()), start(t, 2, hb)
+	addr := b.Addr()
+	a.SetPeer(2, addr)
+	if _, err := a.Call(context.Background(), 2, "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() {
+		_, err := a.Call(context.Background(), 2, "block", nil)
+		res <- err
+	}()
+	<-started
+	b.Close()
+	err := <-res
+	if !errors.Is(err, transport.ErrUnreachable) || errors.Is(err, transport.ErrNotSent) {
+		t.Fatalf("Call in flight when the peer closed = %v, want ErrUnreachable without ErrNotSent", err)
+	}
+
+	startCfg(t, transport.Config{Addr: addr, NodeID: 2, Handler: newRecorder()})
+	waitFor(t, "a call to the restarted peer", func() bool {
+		got, err := a.Call(context.Background(), 2, "echo", []byte("back"))
+		return err == nil && string(got) == "back"
+	})
+}
+
+// unaryOnly serves only the unary Call, as binaries before the Calls
+// stream did.
+type unaryOnly struct {
+	shoalpb.UnimplementedNodeServer
+	calls atomic.Int64
+}
+
+func (u *unaryOnly) Call(_ context.Context, req *shoalpb.CallRequest) (*shoalpb.CallReply, error) {
+	u.calls.Add(1)
+	return &shoalpb.CallReply{Body: append([]byte("unary:"), req.GetBody()...)}, nil
+}
+
+// Calls to a peer that does not serve the Calls stream go as unary calls.
+func TestCallsToAnOlderPeer(t *testing.T) {
+	old := &unaryOnly{}
+	a := start(t, 1, newRecorder())
+	a.SetPeer(2, serveFake(t, old))
+	for i := range 3 {
+		body := fmt.Sprint(i)
+		got, err := a.Call(context.Background(), 2, "echo", []byte(body))
+		if err != nil || string(got) != "unary:"+body {
+			t.Fatalf("Call %d to an older peer = %q, %v; want %q", i, got, err, "unary:"+body)
+		}
+	}
+	if n := old.calls.Load(); n != 3 {
+		t.Fatalf("the older peer served %d calls, want 3 (each exactly once)", n)
+	}
+}
