@@ -160,6 +160,9 @@ func (n *Node) tryExecute(ctx context.Context, req server.Request, hint uint64, 
 			}
 			return resp.Value{}, errors.New(ce.Msg), false
 		}
+		if errors.Is(err, transport.ErrTooLarge) {
+			return resp.Value{}, err, false // it never will fit
+		}
 		// The leader could not be reached. A read is safe to retry; a
 		// write may have been executed if the request got through.
 		if !req.Write || errors.Is(err, transport.ErrUnknownPeer) || notSent(err) {

@@ -23,12 +23,14 @@ const legacyRetry = 30 * time.Second
 // unimplemented: none of them ran, and Call repeats them as unary Calls.
 var errLegacy = errors.New("transport: peer does not serve Calls streams")
 
-// callStream is the calling side of the Calls stream to one peer. A call is
-// queued, and whichever caller finds nobody writing writes everything
-// queued as one batch, again until the queue is empty; so concurrent calls
+// callStream is the calling side of the Calls stream to one peer. A caller
+// that finds the stream open and nobody writing writes everything queued
+// (its own call and whatever others queued) as one batch; whatever is
+// queued while a batch is being written is written by a flusher goroutine,
+// which also opens the stream and writes cancellations. So concurrent calls
 // share stream messages and system calls instead of paying a gRPC stream
-// each. One goroutine per stream reads the batched replies and hands each
-// to its waiting caller by id.
+// each, and no caller writes more than one batch. One goroutine per stream
+// reads the batched replies and hands each to its waiting caller by id.
 //
 // Outcomes follow unary gRPC calls: a call that was never written fails
 // with ErrNotSent, one written to a stream that then broke fails with
@@ -37,16 +39,18 @@ var errLegacy = errors.New("transport: peer does not serve Calls streams")
 // caller's deadline.
 type callStream struct {
 	p *peer
-	// legacyUntil, in Unix nanoseconds, is when to try the stream again
-	// after the peer refused it; 0 if it never did.
+	// born is when the callStream was made; legacyUntil is the time since
+	// born until which calls go as unary calls, because the peer refused
+	// the stream; 0 if it never did.
+	born        time.Time
 	legacyUntil atomic.Int64
 
 	mu struct {
 		sync.Mutex
-		// Invariant: if queue or cancels is not empty, writing is set
-		// and its writer will write them.
+		// Invariant: if queue or cancels is not empty, writing is set,
+		// and whoever set it writes them or hands them to a flusher.
 		nextID  uint64
-		pending map[uint64]*pendingCall // calls awaiting a reply, by id
+		pending map[uint64]*pendingCall // calls awaiting an outcome, by id
 		queue   []*pendingCall          // calls not yet written, in order
 		cancels []uint64                // written calls the caller gave up
 		writing bool
@@ -55,13 +59,19 @@ type callStream struct {
 		s      shoalpb.Node_CallsClient
 		gen    uint64
 		cancel context.CancelFunc // ends s
+		// ended is closed once stream gen has ended and its calls have
+		// failed with the stream's own error.
+		ended chan struct{}
+		// replied is set once stream gen has delivered a reply.
+		replied bool
 	}
 }
 
 // pendingCall is one call from queueing to its outcome, which is set, and
 // done closed, under callStream.mu.
 type pendingCall struct {
-	req *shoalpb.CallRequest
+	req      *shoalpb.CallRequest
+	deadline time.Time // the caller's; zero if none
 	// gen is the stream the call was written on, 0 until written.
 	gen       uint64
 	abandoned bool // the caller stopped waiting before it was written
@@ -71,7 +81,7 @@ type pendingCall struct {
 }
 
 func newCallStream(p *peer) *callStream {
-	c := &callStream{p: p}
+	c := &callStream{p: p, born: time.Now()}
 	c.mu.pending = make(map[uint64]*pendingCall)
 	return c
 }
@@ -79,27 +89,27 @@ func newCallStream(p *peer) *callStream {
 // legacy reports whether calls to the peer should go as unary Calls.
 func (c *callStream) legacy() bool {
 	u := c.legacyUntil.Load()
-	return u != 0 && time.Now().UnixNano() < u
+	return u != 0 && time.Since(c.born) < time.Duration(u)
 }
 
 // call runs method on the peer over the Calls stream. It fails with
 // errLegacy if the peer does not serve the stream.
 func (c *callStream) call(ctx context.Context, method string, body []byte) ([]byte, error) {
-	req := &shoalpb.CallRequest{Method: method, Body: body, FromNode: c.p.t.nodeID.Load()}
-	if dl, ok := ctx.Deadline(); ok {
-		d := time.Until(dl)
-		if d <= 0 || ctx.Err() != nil {
-			return nil, fmt.Errorf("transport: call %s: %w", method, context.DeadlineExceeded)
-		}
-		req.TimeoutUs = max(d.Microseconds(), 1)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("transport: call %s: %w", method, err)
 	}
+	if n := callSize(method, body); n > maxCallBytes {
+		return nil, fmt.Errorf("transport: call %s: request of %d bytes: %w", method, n, ErrTooLarge)
+	}
+	req := &shoalpb.CallRequest{Method: method, Body: body, FromNode: c.p.t.nodeID.Load()}
 	pc := &pendingCall{req: req, done: make(chan struct{})}
+	pc.deadline, _ = ctx.Deadline()
 	c.mu.Lock()
 	c.mu.nextID++
 	req.Id = c.mu.nextID
 	c.mu.pending[req.Id] = pc
 	c.mu.queue = append(c.mu.queue, pc)
-	c.writeLocked()
+	c.writeLocked(true)
 
 	select {
 	case <-pc.done:
@@ -127,6 +137,9 @@ func (c *callStream) call(ctx context.Context, method string, body []byte) ([]by
 	return r.GetBody(), nil
 }
 
+// callSize is about what a call adds to a stream message.
+func callSize(method string, body []byte) int { return 64 + len(method) + len(body) }
+
 // abandon withdraws pc, whose caller stopped waiting: a queued call is not
 // written, a written one is cancelled on the peer. It reports false if pc
 // already had its outcome, which the caller then takes.
@@ -138,67 +151,123 @@ func (c *callStream) abandon(pc *pendingCall) bool {
 		return false
 	}
 	delete(c.mu.pending, id)
-	if pc.gen == 0 {
+	switch {
+	case pc.gen == 0:
 		pc.abandoned = true
-		c.mu.Unlock()
-		return true
-	}
-	if pc.gen == c.mu.gen && c.mu.s != nil {
+	case pc.gen == c.mu.gen && c.mu.s != nil:
 		c.mu.cancels = append(c.mu.cancels, id)
-		c.writeLocked()
+		c.writeLocked(false)
 		return true
 	}
 	c.mu.Unlock()
 	return true
 }
 
-// writeLocked writes what is queued unless another caller is doing so; it
-// is called with c.mu held and returns with it released.
-func (c *callStream) writeLocked() {
+// writeLocked sees that what is queued gets written; it is called with
+// c.mu held and returns with it released. A caller (byCaller) writes one
+// batch itself if the stream is open and nobody is writing; everything
+// else is left to the writer at work or to a new flusher goroutine.
+func (c *callStream) writeLocked(byCaller bool) {
 	if c.mu.writing {
 		c.mu.Unlock()
 		return
 	}
 	c.mu.writing = true
+	if byCaller && c.mu.s != nil {
+		c.writeBatchLocked()
+		if len(c.mu.queue) == 0 && len(c.mu.cancels) == 0 {
+			c.mu.writing = false
+			c.mu.Unlock()
+			return
+		}
+	}
+	c.mu.Unlock()
+	if !c.p.t.goFunc(c.flush) {
+		c.mu.Lock()
+		c.failQueuedLocked(func(*pendingCall) error { return ErrClosed })
+		c.mu.cancels = nil
+		c.mu.writing = false
+		c.mu.Unlock()
+	}
+}
+
+// flush is the flusher goroutine: it writes until nothing is queued,
+// opening a stream when there is none.
+func (c *callStream) flush() {
+	c.mu.Lock()
 	for len(c.mu.queue) > 0 || len(c.mu.cancels) > 0 {
 		if c.mu.s == nil {
 			c.mu.cancels = nil // their stream is gone, and their calls with it
-			if len(c.mu.queue) > 0 {
+			if c.liveQueuedLocked() {
 				c.openLocked()
+			} else {
+				c.failQueuedLocked(nil) // all abandoned: nobody to tell
 			}
 			continue
 		}
-		b := c.takeLocked()
-		s, gen := c.mu.s, c.mu.gen
-		c.mu.Unlock()
-		err := s.Send(b)
-		c.mu.Lock()
-		if err != nil {
-			c.brokenLocked(gen, err)
-		}
+		c.writeBatchLocked()
 	}
 	c.mu.writing = false
 	c.mu.Unlock()
 }
 
+// liveQueuedLocked reports whether a queued call still has a caller.
+func (c *callStream) liveQueuedLocked() bool {
+	for _, pc := range c.mu.queue {
+		if !pc.abandoned {
+			return true
+		}
+	}
+	return false
+}
+
+// writeBatchLocked writes the next batch on the open stream, releasing
+// c.mu meanwhile. If the write fails it waits until the receiver has
+// ended the stream with the stream's own error: gRPC reports only that
+// the stream ended to the writer, the cause to the reader.
+func (c *callStream) writeBatchLocked() {
+	b := c.takeLocked()
+	if len(b.GetRequests()) == 0 && len(b.GetCancels()) == 0 {
+		return
+	}
+	s, ended := c.mu.s, c.mu.ended
+	c.mu.Unlock()
+	if err := s.Send(b); err != nil {
+		<-ended
+	}
+	c.mu.Lock()
+}
+
 // takeLocked removes from the queue the next batch to write, about
-// maxBatchBytes at most, and the cancellations, and marks the calls as
-// written on the current stream.
+// maxBatchBytes at most (a single larger call goes alone), and the
+// cancellations, and marks the calls as written on the current stream.
+// Calls whose deadline has passed fail unwritten.
 func (c *callStream) takeLocked() *shoalpb.CallBatch {
 	b := &shoalpb.CallBatch{Cancels: c.mu.cancels}
 	c.mu.cancels = nil
+	now := time.Now()
 	n, size := 0, 0
 	for _, pc := range c.mu.queue {
-		if size >= maxBatchBytes {
+		if pc.abandoned {
+			n++
+			continue
+		}
+		add := callSize(pc.req.GetMethod(), pc.req.GetBody())
+		if size > 0 && size+add > maxBatchBytes {
 			break
 		}
 		n++
-		if pc.abandoned {
-			continue
+		if !pc.deadline.IsZero() {
+			left := pc.deadline.Sub(now)
+			if left <= 0 {
+				c.finishLocked(pc, nil, fmt.Errorf("transport: call %s: %w", pc.req.GetMethod(), context.DeadlineExceeded))
+				continue
+			}
+			pc.req.TimeoutUs = max(left.Microseconds(), 1)
 		}
 		pc.gen = c.mu.gen
 		b.Requests = append(b.Requests, pc.req)
-		size += 64 + len(pc.req.GetMethod()) + len(pc.req.GetBody())
+		size += add
 	}
 	rest := copy(c.mu.queue, c.mu.queue[n:])
 	clear(c.mu.queue[rest:])
@@ -228,14 +297,16 @@ func (c *callStream) openLocked() {
 		return
 	}
 	c.mu.gen++
-	c.mu.s, c.mu.cancel = s, cancel
+	c.mu.s, c.mu.cancel, c.mu.ended, c.mu.replied = s, cancel, make(chan struct{}), false
 	gen := c.mu.gen
 	if !c.p.t.goFunc(func() { c.receive(s, gen) }) {
 		c.brokenLocked(gen, ErrClosed)
+		c.failQueuedLocked(func(*pendingCall) error { return ErrClosed })
 	}
 }
 
-// failQueuedLocked fails every queued call with the error errOf gives it.
+// failQueuedLocked fails every queued call with the error errOf gives it
+// and empties the queue.
 func (c *callStream) failQueuedLocked(errOf func(*pendingCall) error) {
 	for _, pc := range c.mu.queue {
 		if !pc.abandoned {
@@ -256,6 +327,9 @@ func (c *callStream) receive(s shoalpb.Node_CallsClient, gen uint64) {
 			c.mu.Unlock()
 			return
 		}
+		if c.mu.gen == gen {
+			c.mu.replied = true
+		}
 		for _, r := range b.GetReplies() {
 			if pc := c.mu.pending[r.GetId()]; pc != nil && pc.gen == gen {
 				c.finishLocked(pc, r, nil)
@@ -267,16 +341,18 @@ func (c *callStream) receive(s shoalpb.Node_CallsClient, gen uint64) {
 
 // brokenLocked closes stream gen after err and fails the calls written on
 // it: they may or may not have run. A peer that refused the stream as
-// unimplemented ran none of them; they fail with errLegacy.
+// unimplemented before answering anything on it ran none of them; they
+// fail with errLegacy.
 func (c *callStream) brokenLocked(gen uint64, err error) {
 	if c.mu.s == nil || c.mu.gen != gen {
 		return // already closed
 	}
 	c.mu.cancel()
+	close(c.mu.ended)
 	c.mu.s, c.mu.cancel = nil, nil
-	legacy := status.Code(err) == codes.Unimplemented
+	legacy := status.Code(err) == codes.Unimplemented && !c.mu.replied
 	if legacy {
-		c.legacyUntil.Store(time.Now().Add(legacyRetry).UnixNano())
+		c.legacyUntil.Store(int64(time.Since(c.born) + legacyRetry))
 	}
 	for _, pc := range c.mu.pending {
 		if pc.gen != gen {

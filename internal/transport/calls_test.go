@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,6 +162,8 @@ func (scripted) Calls(s shoalpb.Node_CallsServer) error {
 					return err
 				}
 				r = &shoalpb.CallReply{Id: req.GetId(), Body: []byte("mine")}
+			default:
+				r.Body = req.GetBody()
 			}
 			if err := s.Send(&shoalpb.CallBatch{Replies: []*shoalpb.CallReply{r}}); err != nil {
 				return err
@@ -203,8 +206,157 @@ func TestCallReplies(t *testing.T) {
 	if _, err := a.Call(ctx, 2, "break", nil); !errors.Is(err, transport.ErrUnreachable) || errors.Is(err, transport.ErrNotSent) {
 		t.Errorf("Call on a stream that broke = %v, want ErrUnreachable without ErrNotSent", err)
 	}
-	if got, err := a.Call(ctx, 2, "ok", nil); err != nil || len(got) != 0 {
-		t.Errorf("Call on a new stream after a break = %q, %v; want an empty reply", got, err)
+	if got, err := a.Call(ctx, 2, "echo", []byte("again")); err != nil || string(got) != "again" {
+		t.Errorf("Call on a new stream after a break = %q, %v; want \"again\"", got, err)
+	}
+}
+
+// Concurrent calls to a peer that serves only the Calls stream (no unary
+// Call) all get their own replies.
+func TestCallsShareTheStream(t *testing.T) {
+	a := start(t, 1, newRecorder())
+	a.SetPeer(2, serveFake(t, scripted{}))
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for c := range 16 {
+		wg.Go(func() {
+			for i := range 50 {
+				body := fmt.Sprintf("c%d-i%d", c, i)
+				if got, err := a.Call(context.Background(), 2, "echo", []byte(body)); err != nil || string(got) != body {
+					errs <- fmt.Errorf("Call(echo, %s) = %q, %v", body, got, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// holdHandler serves "hold" (waits for release, or the call's end) and
+// "block" (waits for the call's end, reported on ended); each signals
+// started first. Everything else is echoed.
+type holdHandler struct {
+	started chan string
+	release chan struct{}
+	ended   chan error
+}
+
+func newHoldHandler() *holdHandler {
+	return &holdHandler{started: make(chan string, 4), release: make(chan struct{}), ended: make(chan error, 4)}
+}
+
+func (h *holdHandler) serve(ctx context.Context, _ uint64, method string, body []byte) ([]byte, error) {
+	switch method {
+	case "hold":
+		h.started <- method
+		select {
+		case <-h.release:
+			return body, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	case "block":
+		h.started <- method
+		<-ctx.Done()
+		h.ended <- ctx.Err()
+		return nil, ctx.Err()
+	case "big":
+		return make([]byte, 65<<20), nil
+	}
+	return body, nil
+}
+
+// Cancelling one call on the shared stream leaves the others running.
+func TestCancelLeavesOtherCallsAlone(t *testing.T) {
+	h := newHoldHandler()
+	hb := newRecorder()
+	hb.call = h.serve
+	a, b := start(t, 1, newRecorder()), start(t, 2, hb)
+	a.SetPeer(2, b.Addr())
+	held := make(chan error, 1)
+	go func() {
+		got, err := a.Call(context.Background(), 2, "hold", []byte("kept"))
+		if err == nil && string(got) != "kept" {
+			err = fmt.Errorf("reply %q", got)
+		}
+		held <- err
+	}()
+	within(t, h.started)
+	ctx, cancel := context.WithCancel(context.Background())
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := a.Call(ctx, 2, "block", nil)
+		blocked <- err
+	}()
+	within(t, h.started)
+	cancel()
+	if err := within(t, blocked); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled Call = %v, want context.Canceled", err)
+	}
+	if err := within(t, h.ended); !errors.Is(err, context.Canceled) {
+		t.Errorf("the cancelled call ended on the peer with %v, want context.Canceled", err)
+	}
+	close(h.release)
+	if err := within(t, held); err != nil {
+		t.Errorf("the other call: %v", err)
+	}
+}
+
+// Removing a peer fails its calls in flight as unreachable, outcome
+// unknown.
+func TestRemovePeerFailsCallsInFlight(t *testing.T) {
+	h := newHoldHandler()
+	hb := newRecorder()
+	hb.call = h.serve
+	a, b := start(t, 1, newRecorder()), start(t, 2, hb)
+	a.SetPeer(2, b.Addr())
+	res := make(chan error, 1)
+	go func() {
+		_, err := a.Call(context.Background(), 2, "block", nil)
+		res <- err
+	}()
+	within(t, h.started)
+	a.RemovePeer(2)
+	if err := within(t, res); !errors.Is(err, transport.ErrUnreachable) || errors.Is(err, transport.ErrNotSent) {
+		t.Errorf("Call in flight to a removed peer = %v, want ErrUnreachable without ErrNotSent", err)
+	}
+	if err := within(t, h.ended); !errors.Is(err, context.Canceled) {
+		t.Errorf("the call ended on the peer with %v, want context.Canceled", err)
+	}
+}
+
+// A request or a reply too large for a call fails that call alone; the
+// calls sharing its stream go on.
+func TestOversizedCalls(t *testing.T) {
+	h := newHoldHandler()
+	hb := newRecorder()
+	hb.call = h.serve
+	a, b := start(t, 1, newRecorder()), start(t, 2, hb)
+	a.SetPeer(2, b.Addr())
+	held := make(chan error, 1)
+	go func() {
+		_, err := a.Call(context.Background(), 2, "hold", nil)
+		held <- err
+	}()
+	within(t, h.started)
+
+	if _, err := a.Call(context.Background(), 2, "echo", make([]byte, 64<<20)); !errors.Is(err, transport.ErrTooLarge) {
+		t.Errorf("Call with a 64 MiB request = %v, want ErrTooLarge", err)
+	}
+	_, err := a.Call(context.Background(), 2, "big", nil)
+	if ce, ok := errors.AsType[*transport.CallError](err); !ok || !strings.Contains(ce.Msg, "larger than") {
+		t.Errorf("Call with a 65 MiB reply = %v, want a CallError saying it is too large", err)
+	}
+	close(h.release)
+	if err := within(t, held); err != nil {
+		t.Errorf("the call in flight meanwhile: %v", err)
+	}
+	if got, err := a.Call(context.Background(), 2, "echo", []byte("after")); err != nil || string(got) != "after" {
+		t.Errorf("Call after the oversized ones = %q, %v", got, err)
 	}
 }
 
@@ -276,14 +428,28 @@ func TestCallsToAnOlderPeer(t *testing.T) {
 	old := &unaryOnly{}
 	a := start(t, 1, newRecorder())
 	a.SetPeer(2, serveFake(t, old))
-	for i := range 3 {
-		body := fmt.Sprint(i)
+	// Several calls at once meet the refusal; then one at a time.
+	const concurrent = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, concurrent+3)
+	call := func(body string) {
 		got, err := a.Call(context.Background(), 2, "echo", []byte(body))
 		if err != nil || string(got) != "unary:"+body {
-			t.Fatalf("Call %d to an older peer = %q, %v; want %q", i, got, err, "unary:"+body)
+			errs <- fmt.Errorf("Call(%s) to an older peer = %q, %v; want %q", body, got, err, "unary:"+body)
 		}
 	}
-	if n := old.calls.Load(); n != 3 {
-		t.Fatalf("the older peer served %d calls, want 3 (each exactly once)", n)
+	for i := range concurrent {
+		wg.Go(func() { call(fmt.Sprint("c", i)) })
+	}
+	wg.Wait()
+	for i := range 3 {
+		call(fmt.Sprint(i))
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := old.calls.Load(); n != concurrent+3 {
+		t.Fatalf("the older peer served %d calls, want %d (each exactly once)", n, concurrent+3)
 	}
 }

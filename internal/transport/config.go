@@ -10,6 +10,9 @@ const (
 	// maxMessageSize bounds one gRPC message in either direction: a raft
 	// batch, a snapshot chunk or a Call's request and reply.
 	maxMessageSize = 64 << 20
+	// maxCallBytes bounds a Call's request and its reply, leaving room
+	// in a message for the other fields.
+	maxCallBytes = maxMessageSize - 64<<10
 	// maxBatchBytes is roughly how much the sender goroutine puts in one
 	// RaftBatch; it stops draining the queue once a batch is this big.
 	maxBatchBytes = 4 << 20

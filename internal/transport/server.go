@@ -3,7 +3,9 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,10 +113,14 @@ func (t *Transport) serveCall(ctx context.Context, req *shoalpb.CallRequest) *sh
 		}
 		return &shoalpb.CallReply{Ended: shoalpb.CallEnded_CALL_ENDED_CANCELED}
 	}
+	if err == nil && len(body) > maxCallBytes {
+		err = fmt.Errorf("transport: call %s: reply of %d bytes is larger than a call carries (%d)", req.GetMethod(), len(body), maxCallBytes)
+	}
 	if err != nil {
-		r := &shoalpb.CallReply{Error: err.Error()}
+		// Protobuf strings must be UTF-8, or the reply cannot be sent.
+		r := &shoalpb.CallReply{Error: strings.ToValidUTF8(err.Error(), "\uFFFD")}
 		if ce, ok := errors.AsType[*CallError](err); ok {
-			r.Code = ce.Code
+			r.Code = strings.ToValidUTF8(ce.Code, "\uFFFD")
 		}
 		if r.Error == "" && r.Code == "" {
 			r.Error = "transport: handler failed"
@@ -135,18 +141,19 @@ func (s *server) Calls(stream shoalpb.Node_CallsServer) error {
 	}
 	defer s.t.wg.Done()
 	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
 	r := &replier{stream: stream}
 	r.mu.running = make(map[uint64]context.CancelFunc)
-	defer func() {
-		cancel()
-		r.wg.Wait()
-	}()
 	for {
 		b, err := stream.Recv()
 		if err == io.EOF {
+			// The caller is done sending: answer what runs.
+			r.wg.Wait()
 			return nil
 		}
 		if err != nil {
+			cancel()
+			r.wg.Wait()
 			return err
 		}
 		r.mu.Lock()
@@ -219,12 +226,13 @@ func (r *replier) writeLocked() {
 		b := &shoalpb.CallBatch{}
 		n, size := 0, 0
 		for _, reply := range r.mu.queue {
-			if size >= maxBatchBytes {
+			add := 64 + len(reply.GetBody()) + len(reply.GetError())
+			if size > 0 && size+add > maxBatchBytes {
 				break
 			}
 			n++
 			b.Replies = append(b.Replies, reply)
-			size += 64 + len(reply.GetBody()) + len(reply.GetError())
+			size += add
 		}
 		rest := copy(r.mu.queue, r.mu.queue[n:])
 		clear(r.mu.queue[rest:])

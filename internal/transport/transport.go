@@ -33,6 +33,9 @@ var (
 	// certainly never reached the peer (no connection could be made), so
 	// they are safe to retry elsewhere.
 	ErrNotSent = errors.New("transport: call not sent")
+	// ErrTooLarge is wrapped by errors of Calls whose request is larger
+	// than a call may carry; they were not sent.
+	ErrTooLarge = errors.New("transport: call too large")
 )
 
 // Handler is implemented by the node. See the package documentation for
@@ -265,7 +268,8 @@ func (t *Transport) Send(envs []*shoalpb.RaftEnvelope) {
 
 // Call runs method on node to and returns its reply. An error returned by
 // the peer's handler is a *CallError; an unreachable peer gives an error
-// wrapping ErrUnreachable.
+// wrapping ErrUnreachable. The transport may read body until Call returns,
+// and after, if ctx ended first: the caller must not modify it.
 func (t *Transport) Call(ctx context.Context, to uint64, method string, body []byte) ([]byte, error) {
 	p := (*t.peers.Load())[to]
 	if p == nil {
@@ -313,6 +317,9 @@ func (t *Transport) CallAddr(ctx context.Context, addr, method string, body []by
 }
 
 func (t *Transport) call(ctx context.Context, c shoalpb.NodeClient, method string, body []byte) ([]byte, error) {
+	if n := callSize(method, body); n > maxCallBytes {
+		return nil, fmt.Errorf("transport: call %s: request of %d bytes: %w", method, n, ErrTooLarge)
+	}
 	req := &shoalpb.CallRequest{Method: method, Body: body, FromNode: t.nodeID.Load()}
 	r, err := c.Call(ctx, req)
 	if err != nil {
