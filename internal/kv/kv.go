@@ -101,4 +101,14 @@ type Env struct {
 	// on. Per-shard commands (KEYS, DBSIZE, FLUSHALL, SCAN...) touch only
 	// these slots.
 	FirstSlot, LastSlot int
+	// Effects, if not nil, is told what a write did, for the caller's
+	// bookkeeping. It never changes what a command does.
+	Effects *Effects
+}
+
+// Effects is what a write command did, beyond its reply.
+type Effects struct {
+	// ExpiryAdded is set when the command added an entry to the expiry
+	// index: a key now expires, or expires at a new time.
+	ExpiryAdded bool
 }

@@ -160,6 +160,9 @@ func (d *db) store(key []byte, oldExpireAt int64, rec record) error {
 			return err
 		}
 		entries++
+		if d.env.Effects != nil {
+			d.env.Effects.ExpiryAdded = true
+		}
 	}
 	return d.countExpiries(keys.Slot(key), entries)
 }

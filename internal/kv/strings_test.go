@@ -457,3 +457,38 @@ func TestExpiryCountOfAnUncountedSlot(t *testing.T) {
 		t.Fatalf("count after FLUSHALL and a SET = %d, %v; want 0", n, ok)
 	}
 }
+
+// Effects.ExpiryAdded tells whether a command added an expiry index entry:
+// the expiry sweep rescans a shard only after such writes.
+func TestEffectsReportAddedExpiries(t *testing.T) {
+	w := kvtest.NewMem()
+	for _, tc := range []struct {
+		cmd   string
+		added bool
+	}{
+		{`SET a v`, false},
+		{`SET a v EX 100`, true},
+		{`SET a w KEEPTTL`, false}, // same expiry, same entry
+		{`EXPIRE a 200`, true},
+		{`EXPIRE a 200 NX`, false},
+		{`PERSIST a`, false},
+		{`SETEX b 10 v`, true},
+		{`GETEX b PX 50000`, true},
+		{`GETEX b`, false},
+		{`RENAME b c`, true}, // c's entry is new
+		{`DEL c`, false},
+		{`EXPIRE missing 10`, false},
+		{`MSET d v e v`, false},
+		{`SET f v PXAT 1`, false}, // in the past: removed at once
+	} {
+		var eff Effects
+		env := Env{NowMs: t0, LastSlot: keys.SlotCount - 1, Effects: &eff}
+		if v, err := Apply(w, env, splitArgs(tc.cmd)); err != nil || v.Kind == resp.KindError {
+			t.Fatalf("%s = %v, %v", tc.cmd, v, err)
+		}
+		if eff.ExpiryAdded != tc.added {
+			t.Errorf("%s: ExpiryAdded = %v, want %v", tc.cmd, eff.ExpiryAdded, tc.added)
+		}
+		checkIndex(t, w)
+	}
+}

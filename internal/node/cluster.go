@@ -22,16 +22,26 @@ import (
 
 // stateMachine applies committed commands: meta commands to the meta
 // shard, Redis commands to data shards.
-type stateMachine struct{}
+// stateMachine applies commands to the node's shards, and tells the
+// expiry sweep which shards gained expiry index entries.
+type stateMachine struct {
+	sweeps *sweepState
+}
 
-func (stateMachine) Apply(w kv.Writer, desc *shoalpb.ShardDescriptor, cmd *shoalpb.Command) (resp.Value, error) {
+func (m stateMachine) Apply(w kv.Writer, desc *shoalpb.ShardDescriptor, cmd *shoalpb.Command) (resp.Value, error) {
 	if desc.GetMeta() {
 		return meta.Apply(w, cmd)
 	}
-	return kv.Apply(w, kv.Env{
+	var eff kv.Effects
+	v, err := kv.Apply(w, kv.Env{
 		NowMs: cmd.GetNowMs(), Rand: cmd.GetRand(),
 		FirstSlot: int(desc.GetFirstSlot()), LastSlot: int(desc.GetLastSlot()),
+		Effects: &eff,
 	}, cmd.GetArgs())
+	if eff.ExpiryAdded {
+		m.sweeps.noteApplying(desc.GetId())
+	}
+	return v, err
 }
 
 // defaultTimeout bounds a command whose context has no deadline: long

@@ -279,15 +279,20 @@ func (n *Node) executeOp(ctx context.Context, op placement.Op) error {
 
 // sweepState decides which led shards the expiry sweep scans. A scan of a
 // shard's expiry index costs a seek per slot (1 024 for a shard of 16), so
-// the sweep scans a shard only when something may be due: when writes were
-// applied to it since the sweep last looked, or when the earliest expiry
-// its last scan found has come. Entries that reach a replica other than
-// through its log (in a snapshot) are found by a rescan every sweepRescan.
+// the sweep scans a shard only when something may be due: when applied
+// writes added expiry index entries to it since the sweep last looked (a
+// key may now expire before the earliest time the last scan found), or
+// when that earliest time has come. Writes that add no entry (most writes
+// of most workloads) cannot make anything due sooner. Entries that reach a
+// replica other than through its log (in a snapshot) are found by a rescan
+// every sweepRescan.
 type sweepState struct {
 	mu sync.Mutex
-	// written holds the shards with entries applied since take; onApplied
-	// adds them once their batch has committed, so a scan that follows
-	// take sees their writes.
+	// applying holds the shards whose entries being applied added expiry
+	// index entries; noteApplied moves them to written once their batch
+	// has committed, so a scan that follows take sees the entries.
+	applying map[uint64]bool
+	// written holds the shards that gained entries since take.
 	written map[uint64]bool
 	// next is, per led shard, when to scan it again (Unix ms). Only the
 	// sweep goroutine uses it.
@@ -296,11 +301,24 @@ type sweepState struct {
 
 const sweepRescan = time.Minute
 
-func (s *sweepState) noteWritten(shards []uint64) {
+// noteApplying records that an entry being applied to shard added expiry
+// index entries.
+func (s *sweepState) noteApplying(shard uint64) {
 	s.mu.Lock()
-	for _, id := range shards {
+	if s.applying == nil {
+		s.applying = make(map[uint64]bool)
+	}
+	s.applying[shard] = true
+	s.mu.Unlock()
+}
+
+// noteApplied is called once the applied entries have committed.
+func (s *sweepState) noteApplied() {
+	s.mu.Lock()
+	for id := range s.applying {
 		s.written[id] = true
 	}
+	clear(s.applying)
 	s.mu.Unlock()
 }
 

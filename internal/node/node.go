@@ -531,7 +531,7 @@ func (n *Node) newStore() (*store.Store, error) {
 		NodeID:        n.ident.GetNodeId(),
 		Engine:        n.eng,
 		Transport:     n.net,
-		StateMachine:  stateMachine{},
+		StateMachine:  stateMachine{sweeps: &n.sweeps},
 		Logger:        n.log,
 		TickInterval:  n.cfg.TickInterval,
 		OnApplied:     n.onApplied,
@@ -565,7 +565,7 @@ func (n *Node) startStore() error {
 
 // onApplied runs on the store loop: it must not block.
 func (n *Node) onApplied(shards []uint64) {
-	n.sweeps.noteWritten(shards)
+	n.sweeps.noteApplied()
 	for _, id := range shards {
 		if id == meta.ShardID {
 			select {

@@ -121,8 +121,9 @@ func TestExpiredKeysAreSweptOnEveryReplica(t *testing.T) {
 }
 
 // The sweep scans a shard's expiry index (a seek per slot) only when
-// something may be due: after writes, or when the earliest expiry comes.
-// An idle shard is left alone.
+// something may be due: after writes that gave keys an expiry, or when the
+// earliest expiry comes. An idle shard is left alone, and so is one whose
+// writes set no expiry.
 func TestSweepScansOnlyWhenSomethingMayBeDue(t *testing.T) {
 	c := Start(t, 1, Options{Shards: 2})
 	c.WaitFor(30*time.Second, "shards led", c.AllShardsLed)
@@ -146,6 +147,20 @@ func TestSweepScansOnlyWhenSomethingMayBeDue(t *testing.T) {
 	time.Sleep(time.Second)
 	if got := scans(); got != idle {
 		t.Errorf("an idle shard was scanned %.0f times in 5 rounds", got-idle)
+	}
+	// Writes that give no key an expiry cannot make anything due sooner.
+	for i := range 20 {
+		k := fmt.Sprint("plain:", i)
+		if err := cl.Set(ctxT(t, 5*time.Second), k, "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.Persist(ctxT(t, 5*time.Second), "far").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	if got := scans(); got != idle {
+		t.Errorf("writes without expiries got the shards scanned %.0f times", got-idle)
 	}
 	// A key that comes due is still swept from storage without a write.
 	if err := cl.Set(ctxT(t, 5*time.Second), "soon", "v", 500*time.Millisecond).Err(); err != nil {
