@@ -9,6 +9,7 @@ import (
 	"github.com/shoaldb/shoal/internal/shoalpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
@@ -241,15 +242,35 @@ func (s *Store) persistSnapshot(b *engine.Batch, r *replica, snap *raftpb.Snapsh
 	s.log.Info("applied snapshot", "shard", r.shard, "index", md.GetIndex(), "keys", len(data.GetKeys()))
 }
 
-// maybeTruncate drops applied log entries once the log is long. It writes
-// into the applied batch, so the truncation and the applied index that
-// justifies it become durable together.
+// maybeTruncate drops applied log entries once the log is long: all but
+// the last LogTail, except that a leader keeps what a follower still
+// lacks, up to LogKeep entries. It writes into the applied batch, so the
+// truncation and the applied index that justifies it become durable
+// together.
+//
+// Entries live a fraction of a second this way, instead of seconds: few
+// are still in the log when Pebble flushes its memtable, so few are
+// written to disk and compacted again. A follower's log beyond its tail
+// is only ever needed if it leads while another replica lags; that
+// replica then gets a snapshot.
 func (s *Store) maybeTruncate(b *engine.Batch, r *replica) {
 	first, _ := r.storage.FirstIndex()
-	if r.applied < first || r.applied-first < 2*s.cfg.LogKeep {
+	tail := s.cfg.LogTail
+	if r.applied < first || r.applied-first < 2*tail {
 		return
 	}
-	to := r.applied - s.cfg.LogKeep
+	to := r.applied - tail
+	if r.isLeader() {
+		r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+			if id != s.cfg.NodeID && pr.Match < to {
+				to = pr.Match
+			}
+		})
+		to = max(to, r.applied-min(r.applied, s.cfg.LogKeep))
+		if to < first || to-first+1 < tail {
+			return // too little to drop for a DeleteRange
+		}
+	}
 	term, err := r.storage.Term(to)
 	if err != nil {
 		return

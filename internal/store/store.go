@@ -51,9 +51,12 @@ type Config struct {
 	// ElectionTicks and HeartbeatTicks default to 10 and 1: a leader is
 	// replaced about 1-2 s after it fails.
 	ElectionTicks, HeartbeatTicks int
-	// LogKeep is how many applied entries a replica keeps when it truncates
-	// its log; it truncates once the log is twice as long. Default 2048.
-	LogKeep uint64
+	// LogTail is how many applied entries a replica keeps when it truncates
+	// its log, which it does once it holds twice as many; default 128
+	// (at most LogKeep). A leader keeps more for a follower that lags (it
+	// catches up from the log), up to LogKeep entries (default 2048); a
+	// follower further behind gets a snapshot.
+	LogTail, LogKeep uint64
 	// Now is the clock used to stamp proposals; default time.Now.
 	Now func() time.Time
 	// Rand seeds command randomness and request ids; default random.
@@ -94,6 +97,10 @@ func (c *Config) validate() error {
 	if c.LogKeep == 0 {
 		c.LogKeep = 2048
 	}
+	if c.LogTail == 0 {
+		c.LogTail = 128
+	}
+	c.LogTail = min(c.LogTail, c.LogKeep)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -38,6 +38,10 @@ type localNet struct {
 	mu     sync.Mutex
 	stores map[uint64]*Store
 	down   map[uint64]bool
+	// logTail, if set, is the LogTail of the stores started on the net.
+	logTail uint64
+	// snaps counts the snapshots delivered.
+	snaps atomic.Int64
 }
 
 type localEndpoint struct {
@@ -57,6 +61,7 @@ func (e localEndpoint) Send(envs []*shoalpb.RaftEnvelope) {
 		c := proto.Clone(env).(*shoalpb.RaftEnvelope)
 		dst.HandleRaft(e.from, []*shoalpb.RaftEnvelope{c})
 		if env.GetMessage().GetType() == raftpb.MessageType_MsgSnap {
+			e.n.snaps.Add(1)
 			if src := e.n.stores[e.from]; src != nil {
 				src.ReportSnapshot(env.GetShardId(), to, false)
 			}
@@ -78,7 +83,7 @@ func startNode(t *testing.T, n *localNet, id uint64, fs vfs.FS, logKeep uint64) 
 	}
 	st, err := New(Config{
 		NodeID: id, Engine: eng, Transport: localEndpoint{n, id}, StateMachine: setMachine{},
-		TickInterval: 10 * time.Millisecond, LogKeep: logKeep,
+		TickInterval: 10 * time.Millisecond, LogKeep: logKeep, LogTail: n.logTail,
 		Testing: TestingKnobs{CheckActive: true},
 	})
 	if err != nil {
@@ -189,6 +194,80 @@ func TestReplicationFailoverRestartAndSnapshot(t *testing.T) {
 	ri, _ := tn4.st.Replica(1)
 	if len(ri.Voters) != 4 {
 		t.Fatalf("voters after promote = %v, want 4 voters", ri.Voters)
+	}
+}
+
+// Every replica truncates its log to LogTail entries once all have them;
+// a leader keeps what a lagging follower lacks (up to LogKeep entries), so
+// the follower catches up from the log, not by snapshot.
+func TestLeaderKeepsLogForALaggingFollower(t *testing.T) {
+	const tail = 8
+	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}, logTail: tail}
+	nodes := startCluster(t, n, func(uint64) vfs.FS { return vfs.NewMem() }, 1000, nil)
+	logLen := func(tn *testNode) int {
+		c := 0
+		tn.eng.Iterate(keys.LogEntry(1, 0), keys.LogEntry(1, 1<<62), func(_, _ []byte) bool {
+			c++
+			return true
+		})
+		return c
+	}
+	short := func() error {
+		for id, tn := range nodes {
+			if l := logLen(tn); l >= 2*tail+2 {
+				return fmt.Errorf("node %d holds %d log entries", id, l)
+			}
+		}
+		return nil
+	}
+	for i := range 40 {
+		propose(t, nodes, fmt.Sprint("k", i), fmt.Sprint(i))
+	}
+	waitCond(t, "every log truncated to its tail", short)
+
+	leader := leaderOf(t, nodes)
+	var lagging uint64
+	for id := range nodes {
+		if id != leader {
+			lagging = id
+			break
+		}
+	}
+	n.mu.Lock()
+	n.down[lagging] = true
+	n.mu.Unlock()
+	for i := 40; i < 240; i++ {
+		propose(t, nodes, fmt.Sprint("k", i), fmt.Sprint(i))
+	}
+	if l := logLen(nodes[leader]); l < 200 {
+		t.Errorf("the leader holds %d log entries while a follower lacks 200", l)
+	}
+	n.mu.Lock()
+	n.down[lagging] = false
+	n.mu.Unlock()
+	waitValue(t, nodes[lagging], "k239", "239")
+	if s := n.snaps.Load(); s != 0 {
+		t.Errorf("the lagging follower got %d snapshots, want none (its entries were in the leader's log)", s)
+	}
+	for i := 240; i < 260; i++ {
+		propose(t, nodes, fmt.Sprint("k", i), fmt.Sprint(i))
+	}
+	waitCond(t, "every log truncated to its tail again", short)
+}
+
+// waitCond polls cond until it returns nil, failing the test after 10 s.
+func waitCond(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
