@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/shoaldb/shoal/internal/engine"
@@ -83,6 +85,12 @@ func (s *Store) applyEntry(b *engine.Batch, r *replica, e *raftpb.Entry, out []d
 		proto.Reset(cmd)
 		if err := decodeCommand(e.GetData()[8:], cmd); err != nil {
 			panic(fmt.Sprintf("store: shard %d entry %d: bad command: %v", r.shard, e.GetIndex(), err))
+		}
+		if to, ok := truncation(e.GetData(), cmd); ok {
+			if to < e.GetIndex() { // entries before this one are applied
+				s.truncate(b, r, to)
+			}
+			return out
 		}
 		val, err := s.cfg.StateMachine.Apply(b, r.desc, cmd)
 		if err != nil {
@@ -242,40 +250,91 @@ func (s *Store) persistSnapshot(b *engine.Batch, r *replica, snap *raftpb.Snapsh
 	s.log.Info("applied snapshot", "shard", r.shard, "index", md.GetIndex(), "keys", len(data.GetKeys()))
 }
 
-// maybeTruncate drops applied log entries once the log is long: all but
-// the last LogTail, except that a leader keeps what a follower still
-// lacks, up to LogKeep entries. It writes into the applied batch, so the
-// truncation and the applied index that justifies it become durable
-// together.
+// maybeTruncate keeps the log short. A leader proposes a truncation
+// entry once its log holds twice LogTail applied entries: every replica
+// that applies it drops its log up to the entry's index, the last LogTail
+// entries kept, or what some follower still lacks (its Match, read from
+// raft's progress without allocating), up to LogKeep entries. Entries live
+// a fraction of a second this way, instead of seconds: few are still in
+// the log when Pebble flushes its memtable, so few are written to disk and
+// compacted again. All replicas truncate at the same index, so a follower
+// that comes to lead still has what a lagging replica lacks.
 //
-// Entries live a fraction of a second this way, instead of seconds: few
-// are still in the log when Pebble flushes its memtable, so few are
-// written to disk and compacted again. A follower's log beyond its tail
-// is only ever needed if it leads while another replica lags; that
-// replica then gets a snapshot.
+// A lagging follower thus finds up to LogKeep (4096) entries it lacks in
+// any replica's log; replicas used to keep 2048 to 4096 entries whatever
+// their followers had. Any replica also truncates on its own to LogKeep
+// entries once it holds twice that, as one led by an older node, which
+// proposes no truncations, must. Truncations write
+// into the applied batch, so a truncation and the applied index that
+// justifies it become durable together.
 func (s *Store) maybeTruncate(b *engine.Batch, r *replica) {
 	first, _ := r.storage.FirstIndex()
-	tail := s.cfg.LogTail
-	if r.applied < first || r.applied-first < 2*tail {
+	if r.applied < first {
 		return
 	}
+	if r.applied-first >= 2*s.cfg.LogKeep {
+		s.truncate(b, r, r.applied-s.cfg.LogKeep)
+		return
+	}
+	tail := s.cfg.LogTail
+	if !r.isLeader() || r.applied-first < 2*tail || r.truncProposed >= first {
+		return // not leading, short enough, or a truncation on its way
+	}
 	to := r.applied - tail
-	if r.isLeader() {
-		r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
-			if id != s.cfg.NodeID && pr.Match < to {
-				to = pr.Match
-			}
-		})
-		to = max(to, r.applied-min(r.applied, s.cfg.LogKeep))
-		if to < first || to-first+1 < tail {
-			return // too little to drop for a DeleteRange
+	r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if id != s.cfg.NodeID && pr.Match < to {
+			to = pr.Match
 		}
+	})
+	to = max(to, r.applied-min(r.applied, s.cfg.LogKeep))
+	if to < first || to-first+1 < tail {
+		return // too little to drop
+	}
+	cmd := &shoalpb.Command{Args: [][]byte{truncateLogCmd, binary.BigEndian.AppendUint64(nil, to)}}
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		panic(fmt.Sprintf("store: encode truncation: %v", err))
+	}
+	e := &raftpb.Entry{Data: append(make([]byte, 8, 8+len(data)), data...)} // request id 0
+	err = r.touch().Step(&raftpb.Message{
+		Type: raftpb.MessageType_MsgProp.Enum(), From: proto.Uint64(s.cfg.NodeID), Entries: []*raftpb.Entry{e},
+	})
+	if err == nil {
+		r.truncProposed = to
+	}
+}
+
+// truncateLogCmd is the command of a truncation entry; its argument is the
+// last index to drop, 8 bytes big-endian. A client command cannot have this
+// name (the server runs only commands it knows, and none starts with a NUL
+// byte), and a truncation entry has request id 0.
+var truncateLogCmd = []byte("\x00truncate-log")
+
+// truncation returns the index a truncation entry with command cmd drops
+// the log up to, if it is one.
+func truncation(data []byte, cmd *shoalpb.Command) (to uint64, ok bool) {
+	args := cmd.GetArgs()
+	if id, _ := idFrom(data[:8]); id != 0 || len(args) != 2 || !bytes.Equal(args[0], truncateLogCmd) || len(args[1]) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(args[1]), true
+}
+
+// truncate drops r's log entries up to index to, if it holds them and has
+// applied them.
+func (s *Store) truncate(b *engine.Batch, r *replica, to uint64) {
+	first, _ := r.storage.FirstIndex()
+	if to < first || to > r.applied {
+		return
 	}
 	term, err := r.storage.Term(to)
 	if err != nil {
 		return
 	}
-	b.DeleteRange(keys.LogEntry(r.shard, 0), keys.LogEntry(r.shard, to+1))
+	// From first, not 0: what lies before it is gone already, and range
+	// deletions that do not overlap are cheaper for every read of the
+	// memtable to fragment.
+	b.DeleteRange(keys.LogEntry(r.shard, first), keys.LogEntry(r.shard, to+1))
 	setProto(b, keys.TruncatedState(r.shard), &shoalpb.TruncatedState{Index: to, Term: term})
-	r.truncateTo = to
+	r.truncateTo = max(r.truncateTo, to)
 }

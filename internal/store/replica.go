@@ -85,6 +85,10 @@ type replica struct {
 	// truncateTo, if set, is the index up to which the in-memory log is
 	// compacted once the applied batch holding the truncation commits.
 	truncateTo uint64
+	// truncProposed is the index of the last truncation this replica
+	// proposed while leading (maybeTruncate); none is proposed while the
+	// log still holds it. Reset when leadership changes.
+	truncProposed uint64
 }
 
 // track records a proposal made on this replica.

@@ -51,11 +51,13 @@ type Config struct {
 	// ElectionTicks and HeartbeatTicks default to 10 and 1: a leader is
 	// replaced about 1-2 s after it fails.
 	ElectionTicks, HeartbeatTicks int
-	// LogTail is how many applied entries a replica keeps when it truncates
-	// its log, which it does once it holds twice as many; default 128
-	// (at most LogKeep). A leader keeps more for a follower that lags (it
-	// catches up from the log), up to LogKeep entries (default 2048); a
-	// follower further behind gets a snapshot.
+	// LogTail is how many applied entries the replicas of a shard keep
+	// when its leader has them truncate their logs, which it does once it
+	// holds twice as many; default 256 (at most LogKeep). They keep more
+	// for a follower that lags (it catches up from the log), up to LogKeep
+	// entries (default 4096); a follower further behind gets a snapshot.
+	// A replica holding twice LogKeep entries truncates on its own, to
+	// LogKeep.
 	LogTail, LogKeep uint64
 	// Now is the clock used to stamp proposals; default time.Now.
 	Now func() time.Time
@@ -95,10 +97,10 @@ func (c *Config) validate() error {
 		c.HeartbeatTicks = 1
 	}
 	if c.LogKeep == 0 {
-		c.LogKeep = 2048
+		c.LogKeep = 4096
 	}
 	if c.LogTail == 0 {
-		c.LogTail = 128
+		c.LogTail = 256
 	}
 	c.LogTail = min(c.LogTail, c.LogKeep)
 	if c.Now == nil {
@@ -562,6 +564,9 @@ func (s *Store) updateSoftState(r *replica, ss *raft.SoftState) {
 	}
 	r.term = r.rn.BasicStatus().GetTerm()
 	s.dirty = true
+	if wasLeader != r.isLeader() {
+		r.truncProposed = 0 // a proposal of an earlier term may never apply
+	}
 	if wasLeader && !r.isLeader() {
 		// Proposals this node made stay tracked: each resolves when its
 		// log index is applied here, as itself or as another entry. Reads

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -253,6 +254,37 @@ func TestLeaderKeepsLogForALaggingFollower(t *testing.T) {
 		propose(t, nodes, fmt.Sprint("k", i), fmt.Sprint(i))
 	}
 	waitCond(t, "every log truncated to its tail again", short)
+
+	// The replicas truncate where their leader tells them: a follower that
+	// comes to lead while another lags still has what that one lacks.
+	n.mu.Lock()
+	n.down[lagging] = true
+	n.mu.Unlock()
+	for i := 260; i < 460; i++ {
+		propose(t, nodes, fmt.Sprint("k", i), fmt.Sprint(i))
+	}
+	var other uint64
+	for id := range nodes {
+		if id != leader && id != lagging {
+			other = id
+		}
+	}
+	waitCond(t, "leadership handed to the other follower", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		nodes[leader].st.TransferLeader(ctx, 1, other)
+		if ri, _ := nodes[other].st.Replica(1); !ri.IsLeader {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	n.mu.Lock()
+	n.down[lagging] = false
+	n.mu.Unlock()
+	waitValue(t, nodes[lagging], "k459", "459")
+	if s := n.snaps.Load(); s != 0 {
+		t.Errorf("the lagging follower got %d snapshots from its new leader, want none", s)
+	}
 }
 
 // waitCond polls cond until it returns nil, failing the test after 10 s.
