@@ -228,8 +228,9 @@ func (n *node) start() error {
 		// step ticks every 10 ms of virtual time; leases are timed by it.
 		TickInterval: 10 * time.Millisecond,
 		Rand:         rand.New(rand.NewPCG(n.s.rng.Uint64(), n.id)),
-		// A small log keep makes truncation, and so snapshots, frequent.
-		LogKeep: 64,
+		// A short tail makes the leaders' truncation entries frequent;
+		// a small log keep makes snapshots to lagging replicas frequent.
+		LogTail: 8, LogKeep: 64,
 		Testing: knobs,
 	})
 	if err != nil {
