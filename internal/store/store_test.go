@@ -45,6 +45,13 @@ type localNet struct {
 	snaps atomic.Int64
 }
 
+// setDown cuts node id off the net, or brings it back.
+func (n *localNet) setDown(id uint64, down bool) {
+	n.mu.Lock()
+	n.down[id] = down
+	n.mu.Unlock()
+}
+
 type localEndpoint struct {
 	n    *localNet
 	from uint64
@@ -234,18 +241,14 @@ func TestLeaderKeepsLogForALaggingFollower(t *testing.T) {
 			break
 		}
 	}
-	n.mu.Lock()
-	n.down[lagging] = true
-	n.mu.Unlock()
+	n.setDown(lagging, true)
 	for i := 40; i < 240; i++ {
 		propose(t, nodes, fmt.Sprint("k", i), fmt.Sprint(i))
 	}
 	if l := logLen(nodes[leader]); l < 200 {
 		t.Errorf("the leader holds %d log entries while a follower lacks 200", l)
 	}
-	n.mu.Lock()
-	n.down[lagging] = false
-	n.mu.Unlock()
+	n.setDown(lagging, false)
 	waitValue(t, nodes[lagging], "k239", "239")
 	if s := n.snaps.Load(); s != 0 {
 		t.Errorf("the lagging follower got %d snapshots, want none (its entries were in the leader's log)", s)
@@ -257,9 +260,7 @@ func TestLeaderKeepsLogForALaggingFollower(t *testing.T) {
 
 	// The replicas truncate where their leader tells them: a follower that
 	// comes to lead while another lags still has what that one lacks.
-	n.mu.Lock()
-	n.down[lagging] = true
-	n.mu.Unlock()
+	n.setDown(lagging, true)
 	for i := 260; i < 460; i++ {
 		propose(t, nodes, fmt.Sprint("k", i), fmt.Sprint(i))
 	}
@@ -278,9 +279,7 @@ func TestLeaderKeepsLogForALaggingFollower(t *testing.T) {
 		}
 		return nil
 	})
-	n.mu.Lock()
-	n.down[lagging] = false
-	n.mu.Unlock()
+	n.setDown(lagging, false)
 	waitValue(t, nodes[lagging], "k459", "459")
 	if s := n.snaps.Load(); s != 0 {
 		t.Errorf("the lagging follower got %d snapshots from its new leader, want none", s)

@@ -1,6 +1,7 @@
 package transport_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -270,28 +271,38 @@ func (h *holdHandler) serve(ctx context.Context, _ uint64, method string, body [
 	return body, nil
 }
 
-// Cancelling one call on the shared stream leaves the others running.
-func TestCancelLeavesOtherCallsAlone(t *testing.T) {
+// startHeld returns a transport whose peer 2 serves calls with a
+// holdHandler.
+func startHeld(t *testing.T) (*transport.Transport, *holdHandler) {
 	h := newHoldHandler()
 	hb := newRecorder()
 	hb.call = h.serve
 	a, b := start(t, 1, newRecorder()), start(t, 2, hb)
 	a.SetPeer(2, b.Addr())
-	held := make(chan error, 1)
+	return a, h
+}
+
+// callAsync calls method on node 2 in a goroutine; the channel gets the
+// error, or one about a wrong reply when want is not nil.
+func callAsync(ctx context.Context, a *transport.Transport, method string, want []byte) <-chan error {
+	res := make(chan error, 1)
 	go func() {
-		got, err := a.Call(context.Background(), 2, "hold", []byte("kept"))
-		if err == nil && string(got) != "kept" {
-			err = fmt.Errorf("reply %q", got)
+		got, err := a.Call(ctx, 2, method, want)
+		if err == nil && want != nil && !bytes.Equal(got, want) {
+			err = fmt.Errorf("reply %q, want %q", got, want)
 		}
-		held <- err
+		res <- err
 	}()
+	return res
+}
+
+// Cancelling one call on the shared stream leaves the others running.
+func TestCancelLeavesOtherCallsAlone(t *testing.T) {
+	a, h := startHeld(t)
+	held := callAsync(context.Background(), a, "hold", []byte("kept"))
 	within(t, h.started)
 	ctx, cancel := context.WithCancel(context.Background())
-	blocked := make(chan error, 1)
-	go func() {
-		_, err := a.Call(ctx, 2, "block", nil)
-		blocked <- err
-	}()
+	blocked := callAsync(ctx, a, "block", nil)
 	within(t, h.started)
 	cancel()
 	if err := within(t, blocked); !errors.Is(err, context.Canceled) {
@@ -309,16 +320,8 @@ func TestCancelLeavesOtherCallsAlone(t *testing.T) {
 // Removing a peer fails its calls in flight as unreachable, outcome
 // unknown.
 func TestRemovePeerFailsCallsInFlight(t *testing.T) {
-	h := newHoldHandler()
-	hb := newRecorder()
-	hb.call = h.serve
-	a, b := start(t, 1, newRecorder()), start(t, 2, hb)
-	a.SetPeer(2, b.Addr())
-	res := make(chan error, 1)
-	go func() {
-		_, err := a.Call(context.Background(), 2, "block", nil)
-		res <- err
-	}()
+	a, h := startHeld(t)
+	res := callAsync(context.Background(), a, "block", nil)
 	within(t, h.started)
 	a.RemovePeer(2)
 	if err := within(t, res); !errors.Is(err, transport.ErrUnreachable) || errors.Is(err, transport.ErrNotSent) {
@@ -332,16 +335,8 @@ func TestRemovePeerFailsCallsInFlight(t *testing.T) {
 // A request or a reply too large for a call fails that call alone; the
 // calls sharing its stream go on.
 func TestOversizedCalls(t *testing.T) {
-	h := newHoldHandler()
-	hb := newRecorder()
-	hb.call = h.serve
-	a, b := start(t, 1, newRecorder()), start(t, 2, hb)
-	a.SetPeer(2, b.Addr())
-	held := make(chan error, 1)
-	go func() {
-		_, err := a.Call(context.Background(), 2, "hold", nil)
-		held <- err
-	}()
+	a, h := startHeld(t)
+	held := callAsync(context.Background(), a, "hold", nil)
 	within(t, h.started)
 
 	if _, err := a.Call(context.Background(), 2, "echo", make([]byte, 64<<20)); !errors.Is(err, transport.ErrTooLarge) {
