@@ -8,7 +8,9 @@
 # Without binaries it builds the working tree. Needs redis-cli (redis-tools).
 # Options: -w set|get|setp16 (default set), -shards N (16), -s seconds
 # measured (10), -keys K (100000), -plain (clients that do not route by
-# slot), -keep DIR (keep the profiles there). Nodes listen on
+# slot), -keep DIR (keep the profiles there). Besides CPU by part it
+# prints the bytes Pebble's flushes and compactions wrote per operation
+# (all nodes); give -s 40 or more for those, flushes are seconds apart. Nodes listen on
 # 127.0.0.1:7101-7103 (bus +10000, HTTP +20000, pprof +30000).
 set -euo pipefail
 
@@ -61,6 +63,13 @@ cum() {
 		END { if (!done) print 0 }'
 }
 
+# engineBytes prints the bytes all three nodes' Pebble wrote so far by
+# memtable flushes ($1 = flushed) or compactions ($1 = compacted).
+engineBytes() {
+	for i in 1 2 3; do curl -s "127.0.0.1:2710$i/metrics"; done |
+		awk -v n="shoal_engine_$1_bytes_total" '$1 == n { s += $2 } END { printf "%.0f", s }'
+}
+
 run=0
 for bin in "${bins[@]}"; do
 	run=$((run + 1))
@@ -92,8 +101,10 @@ for bin in "${bins[@]}"; do
 		(sleep 2 && curl -s -o "$dir/n$i.prof" "127.0.0.1:3710$i/debug/pprof/profile?seconds=$((secs - 2))") &
 		profs+=($!)
 	done
+	flushed0=$(engineBytes flushed) compacted0=$(engineBytes compacted)
 	out=$("$work/loadgen" -addrs "$addrs" $cluster -clients 50 -keys "$keys" -duration "${secs}s" -warmup 1s "${wargs[@]}" 2>/dev/null)
 	wait "${profs[@]}"
+	flushed=$(($(engineBytes flushed) - flushed0)) compacted=$(($(engineBytes compacted) - compacted0))
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
 	pids=()
@@ -111,6 +122,10 @@ for bin in "${bins[@]}"; do
 		fn=${part#*=}
 		line+=" ${part%%=*}=$(per "$(cum "$(sed 's/[().*]/\\&/g' <<<"$fn")" <<<"$top")")"
 	done
+	# Bytes per operation over the whole measured run (secs, with its
+	# warm-up second): flushes are seconds apart, so short runs vary.
+	ops_total=$(sed -n 's/.*"ops":\([0-9]*\).*/\1/p' <<<"$out")
+	line+=" flushed-B/op=$((flushed / (ops_total + 1))) compacted-B/op=$((compacted / (ops_total + 1)))"
 	echo "$line"
 	if [[ -n $keep ]]; then
 		mkdir -p "$keep/run$run"
