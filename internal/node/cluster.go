@@ -21,9 +21,8 @@ import (
 )
 
 // stateMachine applies committed commands: meta commands to the meta
-// shard, Redis commands to data shards.
-// stateMachine applies commands to the node's shards, and tells the
-// expiry sweep which shards gained expiry index entries.
+// shard, Redis commands to data shards. It tells the expiry sweep which
+// shards gained expiry index entries.
 type stateMachine struct {
 	sweeps *sweepState
 }

@@ -305,9 +305,6 @@ const sweepRescan = time.Minute
 // index entries.
 func (s *sweepState) noteApplying(shard uint64) {
 	s.mu.Lock()
-	if s.applying == nil {
-		s.applying = make(map[uint64]bool)
-	}
 	s.applying[shard] = true
 	s.mu.Unlock()
 }

@@ -227,7 +227,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, metaDirt: make(chan struct{}, 1), started: time.Now()}
-	n.sweeps.written, n.sweeps.next = map[uint64]bool{}, map[uint64]int64{}
+	n.sweeps.applying, n.sweeps.written, n.sweeps.next = map[uint64]bool{}, map[uint64]bool{}, map[uint64]int64{}
 	n.syncSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "shoal_store_sync_duration_seconds",
 		Help:    "Time to commit and fsync one batch of raft writes.",

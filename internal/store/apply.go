@@ -87,9 +87,7 @@ func (s *Store) applyEntry(b *engine.Batch, r *replica, e *raftpb.Entry, out []d
 			panic(fmt.Sprintf("store: shard %d entry %d: bad command: %v", r.shard, e.GetIndex(), err))
 		}
 		if to, ok := truncation(e.GetData(), cmd); ok {
-			if to < e.GetIndex() { // entries before this one are applied
-				s.truncate(b, r, to)
-			}
+			s.truncate(b, r, to)
 			return out
 		}
 		val, err := s.cfg.StateMachine.Apply(b, r.desc, cmd)
@@ -290,16 +288,13 @@ func (s *Store) maybeTruncate(b *engine.Batch, r *replica) {
 	if to < first || to-first+1 < tail {
 		return // too little to drop
 	}
+	// Entry data as for a client's command, with request id 0.
 	cmd := &shoalpb.Command{Args: [][]byte{truncateLogCmd, binary.BigEndian.AppendUint64(nil, to)}}
-	data, err := proto.Marshal(cmd)
+	data, err := proto.MarshalOptions{}.MarshalAppend(idBytes(0), cmd)
 	if err != nil {
 		panic(fmt.Sprintf("store: encode truncation: %v", err))
 	}
-	e := &raftpb.Entry{Data: append(make([]byte, 8, 8+len(data)), data...)} // request id 0
-	err = r.touch().Step(&raftpb.Message{
-		Type: raftpb.MessageType_MsgProp.Enum(), From: proto.Uint64(s.cfg.NodeID), Entries: []*raftpb.Entry{e},
-	})
-	if err == nil {
+	if s.proposeBatch(r, []queuedProposal{{data: data}}) == nil {
 		r.truncProposed = to
 	}
 }
@@ -321,7 +316,8 @@ func truncation(data []byte, cmd *shoalpb.Command) (to uint64, ok bool) {
 }
 
 // truncate drops r's log entries up to index to, if it holds them and has
-// applied them.
+// applied them (a truncation entry's index is always applied: it lies
+// before the entry).
 func (s *Store) truncate(b *engine.Batch, r *replica, to uint64) {
 	first, _ := r.storage.FirstIndex()
 	if to < first || to > r.applied {
