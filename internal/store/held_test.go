@@ -151,3 +151,48 @@ func TestHardStatesAreWrittenOnlyWhenTermOrVoteChange(t *testing.T) {
 		t.Fatalf("reloaded replica has commit %d, want the applied %d", got, applied)
 	}
 }
+
+// A replica writes its hard state when its commit index first covers a
+// conf change, so that after a restart raft still knows the change is
+// committed and does not campaign with the configuration before it (raft
+// refuses to campaign only while it knows of committed, unapplied conf
+// changes).
+func TestCommitOfAConfChangeIsDurable(t *testing.T) {
+	c := newSteppedCluster(t)
+	leader := c.leader(t)
+	c.settle()
+	p := leader.StartChangeReplicas(1, []*raftpb.ConfChangeSingle{{
+		Type: raftpb.ConfChangeType_ConfChangeAddLearnerNode.Enum(), NodeId: proto.Uint64(4)}})
+	for range 20 {
+		c.step(false)
+	}
+	mustBeDone(t, []*Pending{p})
+	c.settle() // followers learn the commit with the next tick's append
+	for _, s := range c.stores {
+		var conf uint64
+		lo, hi := keys.LogSpan(1)
+		err := s.eng.Iterate(lo, hi, func(_, v []byte) bool {
+			e := &raftpb.Entry{}
+			if err := proto.Unmarshal(v, e); err != nil {
+				t.Fatal(err)
+			}
+			if e.GetType() == raftpb.EntryType_EntryConfChangeV2 || e.GetType() == raftpb.EntryType_EntryConfChange {
+				conf = e.GetIndex()
+			}
+			return true
+		})
+		if err != nil || conf == 0 {
+			t.Fatalf("store %d: no conf change in the log (%v)", s.NodeID(), err)
+		}
+		hs := &raftpb.HardState{}
+		if err := getProto(s.eng, keys.HardState(1), hs); err != nil {
+			t.Fatal(err)
+		}
+		if hs.GetCommit() < conf {
+			t.Errorf("store %d: commit on disk %d, below the committed conf change at %d", s.NodeID(), hs.GetCommit(), conf)
+		}
+		if len(s.replicas[1].confIndexes) != 0 {
+			t.Errorf("store %d: still waiting to write the commit of conf changes at %v", s.NodeID(), s.replicas[1].confIndexes)
+		}
+	}
+}

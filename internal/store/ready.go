@@ -165,6 +165,7 @@ func (s *Store) stage(x *readyReplica, m *raftpb.Message) {
 	if snap := m.GetSnapshot(); snap != nil && !raft.IsEmptySnap(snap) {
 		s.persistSnapshot(b, r, snap)
 		r.lastIndex = snap.GetMetadata().GetIndex()
+		r.confIndexes = r.confIndexes[:0] // the log is replaced
 		st.snap = snap
 		s.pendingSync = true
 	}
@@ -177,17 +178,20 @@ func (s *Store) stage(x *readyReplica, m *raftpb.Message) {
 	if m.Term != nil || m.Vote != nil || m.Commit != nil {
 		hs := &raftpb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}
 		termOrVote := hs.GetTerm() != r.hardState.GetTerm() || hs.GetVote() != r.hardState.GetVote()
-		if termOrVote {
-			s.pendingSync = true
-		}
-		// A hard state is written only when its term or vote changed.
-		// The commit index need not be durable: loadReplica raises it to
-		// the applied index, and the leader tells the rest. Written with
-		// every append, it would be one more key in the WAL and the
+		// A hard state is written only when its term or vote changed, or
+		// its commit index covers a conf change for the first time. The
+		// commit index need not be durable otherwise: loadReplica raises
+		// it to the applied index, and the leader tells the rest. Written
+		// with every append, it would be one more key in the WAL and the
 		// memtable per shard and batch: as many as the entries themselves
-		// when shards get a write or two per cycle.
-		if termOrVote {
+		// when shards get a write or two per cycle. But raft campaigns by
+		// the configuration it has applied, and refuses to only while it
+		// knows of a committed conf change it has not applied: a replica
+		// that restarted having forgotten such a commit could campaign
+		// with a configuration the cluster has left behind.
+		if r.commitsConfChange(hs.GetCommit()) || termOrVote {
 			s.putProto(b, keys.HardState(r.shard), hs)
+			s.pendingSync = true
 		}
 		st.hs = hs
 	}
@@ -210,9 +214,14 @@ func (s *Store) stage(x *readyReplica, m *raftpb.Message) {
 // suffix of the log, staged or durable: what lies beyond the new last
 // entry is deleted.
 func (s *Store) persistEntries(b *engine.Batch, r *replica, ents []*raftpb.Entry) {
+	first := ents[0].GetIndex()
+	for len(r.confIndexes) > 0 && r.confIndexes[len(r.confIndexes)-1] >= first {
+		r.confIndexes = r.confIndexes[:len(r.confIndexes)-1] // replaced
+	}
 	for _, e := range ents {
 		s.keyScratch = keys.AppendLogEntry(s.keyScratch[:0], r.shard, e.GetIndex())
 		s.putProto(b, s.keyScratch, e)
+		r.noteConfChange(e, 0)
 	}
 	lastNew := ents[len(ents)-1].GetIndex()
 	if r.lastIndex > lastNew {

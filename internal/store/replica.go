@@ -79,6 +79,9 @@ type replica struct {
 	// transferTerm is the last term in which this replica asked raft to
 	// hand its leadership over: it takes no lease in that term again.
 	transferTerm uint64
+	// confIndexes are the log indexes of conf change entries staged for
+	// persistence and not yet known, on disk, to be committed (stage).
+	confIndexes []uint64
 	// lastIndex is the index of the last log entry staged for persistence
 	// (durable or not); ready.go deletes a replaced suffix beyond it.
 	lastIndex uint64
@@ -301,6 +304,9 @@ func (s *Store) loadReplica(shard uint64) (*replica, error) {
 		return nil, err
 	}
 	r.hardState = &hs
+	for _, e := range ents {
+		r.noteConfChange(e, hs.GetCommit())
+	}
 	r.applied, r.appliedTerm = as.GetIndex(), as.GetTerm()
 	r.storage = &raftStorage{MemoryStorage: ms, eng: s.eng, shard: shard, conf: as.GetConfState()}
 	r.lastIndex, _ = ms.LastIndex()
@@ -373,4 +379,27 @@ func (s *Store) startRawNode(r *replica) error {
 func (r *replica) touch() *raft.RawNode {
 	r.active = true
 	return r.rn
+}
+
+// noteConfChange records e's index if it is a conf change above commit,
+// the commit index known on disk.
+func (r *replica) noteConfChange(e *raftpb.Entry, commit uint64) {
+	switch e.GetType() {
+	case raftpb.EntryType_EntryConfChange, raftpb.EntryType_EntryConfChangeV2:
+		if e.GetIndex() > commit {
+			r.confIndexes = append(r.confIndexes, e.GetIndex())
+		}
+	}
+}
+
+// commitsConfChange reports whether commit covers a conf change entry
+// whose commit is not on disk yet, and forgets those it covers: the
+// caller writes the hard state.
+func (r *replica) commitsConfChange(commit uint64) bool {
+	n := 0
+	for n < len(r.confIndexes) && r.confIndexes[n] <= commit {
+		n++
+	}
+	r.confIndexes = r.confIndexes[n:]
+	return n > 0
 }

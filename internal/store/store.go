@@ -544,6 +544,15 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 		if r.ticks < s.cfg.ElectionTicks {
 			return
 		}
+		// A replica that applied its own removal must not vote: etcd raft
+		// lets any node vote, and a candidate that restarted with a stale
+		// configuration (its conf changes in its log but not yet applied,
+		// the commit index being volatile) counts it as a voter. Together
+		// they could elect a leader that lacks entries committed by the
+		// newer configuration's quorum.
+		if removedFrom(r.storage.conf, s.cfg.NodeID) {
+			return
+		}
 	case raftpb.MessageType_MsgReadIndex:
 		if s.answerUnderLease(r, m) {
 			return
@@ -552,6 +561,22 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 	if err := r.touch().Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 		s.log.Debug("step", "shard", r.shard, "err", err)
 	}
+}
+
+// removedFrom reports whether cs, a replica's applied configuration, no
+// longer lists node at all: the replica applied its own removal. An empty
+// configuration (a replica waiting for its first snapshot) lists no one
+// and removed no one.
+func removedFrom(cs *raftpb.ConfState, node uint64) bool {
+	lists := [][]uint64{cs.GetVoters(), cs.GetVotersOutgoing(), cs.GetLearners(), cs.GetLearnersNext()}
+	empty := true
+	for _, l := range lists {
+		if slices.Contains(l, node) {
+			return false
+		}
+		empty = empty && len(l) == 0
+	}
+	return !empty
 }
 
 func (s *Store) updateSoftState(r *replica, ss *raft.SoftState) {
