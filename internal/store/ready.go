@@ -51,7 +51,7 @@ type staged struct {
 	hs        *raftpb.HardState
 	snap      *raftpb.Snapshot
 	responses []*raftpb.Message
-	sent      bool // responses to other nodes already left (SendBeforeSync)
+	sent      bool // responses to other nodes already left (by commit, or SendBeforeSync)
 }
 
 // syncJob is a batch of raft writes on its way to the disk.
@@ -256,7 +256,11 @@ func (s *Store) syncer() {
 	}
 }
 
-// commit makes job durable and queues its completion for the loop.
+// commit makes job durable, sends the responses it owes other nodes, and
+// queues its completion for the loop. A follower's acknowledgement thus
+// leaves as soon as its append is durable, without waiting for the loop
+// to pick the completion up: that is the one thing raft requires before
+// it may leave, and it is on the critical path of every write.
 func (s *Store) commit(job syncJob) {
 	if job.b != nil {
 		if job.b.Empty() {
@@ -273,6 +277,20 @@ func (s *Store) commit(job syncJob) {
 			s.stats.syncedEntries.Add(uint64(n))
 		}
 	}
+	var out []*shoalpb.RaftEnvelope
+	for i := range job.staged {
+		st := &job.staged[i]
+		if st.sent {
+			continue
+		}
+		for _, m := range st.responses {
+			if m.GetTo() != s.cfg.NodeID {
+				out = append(out, &shoalpb.RaftEnvelope{ShardId: st.r.shard, Message: m})
+			}
+		}
+		st.sent = true
+	}
+	s.send(out)
 	s.mu.Lock()
 	s.mu.synced = append(s.mu.synced, job)
 	s.mu.Unlock()
