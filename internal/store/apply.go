@@ -317,9 +317,16 @@ func truncation(data []byte, cmd *shoalpb.Command) (to uint64, ok bool) {
 
 // truncate drops r's log entries up to index to, if it holds them and has
 // applied them (a truncation entry's index is always applied: it lies
-// before the entry).
+// before the entry). Truncation entries need not come in increasing order
+// (each leader picks its own index), and the in-memory log is compacted
+// only after the batch: one that a truncation earlier in the same batch
+// already covers is ignored, or it would set the truncated state back
+// below entries that batch deleted.
 func (s *Store) truncate(b *engine.Batch, r *replica, to uint64) {
 	first, _ := r.storage.FirstIndex()
+	if r.truncateTo > 0 {
+		first = max(first, r.truncateTo+1)
+	}
 	if to < first || to > r.applied {
 		return
 	}
