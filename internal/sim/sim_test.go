@@ -78,6 +78,15 @@ func TestSimulationWithFiveVotersIsLinearizable(t *testing.T) {
 	checkLinearizable(t, Config{Voters: 5}, 24, "TestSimulationWithFiveVotersIsLinearizable")
 }
 
+// More membership changes: two spares to add, and twice the faulty time,
+// so that replicas are removed and added back (the same node) while others
+// crash and restart. It found a log truncation that left a gap.
+func TestSimulationWithMembershipChurnIsLinearizable(t *testing.T) {
+	checkLinearizable(t, churn, 16, "TestSimulationWithMembershipChurnIsLinearizable")
+}
+
+var churn = Config{Spares: 2, Duration: 8 * time.Second}
+
 // checkLinearizable runs cfg under n seeds (or those the flags and
 // environment ask for) and fails on the first panic or history that is
 // not linearizable; name is the test to replay it with.
@@ -157,9 +166,17 @@ func TestSimulationCatchesPlantedBugs(t *testing.T) {
 // the configuration before them and won with the vote of a node they had
 // removed; acknowledged writes were lost (replicas now write the commit
 // of a conf change, and removed replicas do not vote).
+// 177 (churn): two truncation entries in one batch, the second lower, set
+// the truncated state back below entries the first had deleted; the node
+// could not restart.
 func TestSimulationRegressionSeeds(t *testing.T) {
-	for _, seed := range []uint64{557, 363} {
-		if res := run(t, Config{Seed: seed}); res.Failed() {
+	for _, c := range []struct {
+		cfg  Config
+		seed uint64
+	}{{Config{}, 557}, {Config{}, 363}, {churn, 177}} {
+		cfg, seed := c.cfg, c.seed
+		cfg.Seed = seed
+		if res := run(t, cfg); res.Failed() {
 			t.Fatalf("seed %d: history is %v (%d ops, %d indeterminate) %s", seed, res.Check, res.Ops, res.Indeterminate, res.Panic)
 		}
 	}
