@@ -41,6 +41,8 @@ type Config struct {
 	Duration time.Duration
 	// NoFaults turns the nemesis off.
 	NoFaults bool
+	// FaultRate multiplies how often the nemesis acts; default 1.
+	FaultRate float64
 	// Knobs plant bugs in every store.
 	Knobs store.TestingKnobs
 	// Log receives a trace of the run; nil discards it.
@@ -62,6 +64,9 @@ func (c *Config) defaults() {
 	}
 	if c.Duration == 0 {
 		c.Duration = 4 * time.Second
+	}
+	if c.FaultRate == 0 {
+		c.FaultRate = 1
 	}
 	if c.Log == nil {
 		c.Log = io.Discard
@@ -490,7 +495,7 @@ func (nw *network) deliver() {
 // restarts, partitions of every shape, message loss and duplication, slow
 // links, and membership changes.
 func (s *sim) nemesis() {
-	r := s.rng.Float64()
+	r := s.rng.Float64() / s.cfg.FaultRate
 	switch {
 	case r < 0.0015:
 		if n := s.randomUp(); n != nil && s.downCount() < len(s.nodes)-2 {

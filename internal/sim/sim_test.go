@@ -91,6 +91,15 @@ var churn = Config{Spares: 2, Duration: 8 * time.Second}
 // environment ask for) and fails on the first panic or history that is
 // not linearizable; name is the test to replay it with.
 func checkLinearizable(t *testing.T, cfg Config, n int, name string) {
+	replayEnv := ""
+	if v := os.Getenv("SHOAL_SIM_FAULT_RATE"); v != "" {
+		rate, err := strconv.ParseFloat(v, 64)
+		if err != nil || rate <= 0 {
+			t.Fatalf("SHOAL_SIM_FAULT_RATE=%q: want a positive number", v)
+		}
+		cfg.FaultRate = rate
+		replayEnv = "SHOAL_SIM_FAULT_RATE=" + v + " "
+	}
 	start := time.Now()
 	ops, unknown, faults := 0, 0, 0
 	var followerReads, leaseAnswers uint64
@@ -100,11 +109,11 @@ func checkLinearizable(t *testing.T, cfg Config, n int, name string) {
 		ops, unknown, faults = ops+res.Ops, unknown+res.Indeterminate, faults+res.Faults
 		followerReads, leaseAnswers = followerReads+res.FollowerReadIndexes, leaseAnswers+res.LeaseAnswers
 		if res.Panic != "" {
-			t.Fatalf("seed %d: a node panicked: %s\nreplay: go test ./internal/sim -run %s -sim.seed=%d -sim.log", seed, res.Panic, name, seed)
+			t.Fatalf("seed %d: a node panicked: %s\nreplay: %sgo test ./internal/sim -run %s -sim.seed=%d -sim.log", seed, res.Panic, replayEnv, name, seed)
 		}
 		if res.Check != porcupine.Ok {
-			t.Fatalf("seed %d: history is %v (%d ops, %d indeterminate)\nreplay: go test ./internal/sim -run %s -sim.seed=%d -sim.log\nvisualization: %s",
-				seed, res.Check, res.Ops, res.Indeterminate, name, seed, visualize(t, res))
+			t.Fatalf("seed %d: history is %v (%d ops, %d indeterminate)\nreplay: %sgo test ./internal/sim -run %s -sim.seed=%d -sim.log\nvisualization: %s",
+				seed, res.Check, res.Ops, res.Indeterminate, replayEnv, name, seed, visualize(t, res))
 		}
 	}
 	t.Logf("%d ops (%d indeterminate), %d faults, all linearizable, in %v; %d follower read indexes, %d answered under a lease",
