@@ -324,9 +324,7 @@ func truncation(data []byte, cmd *shoalpb.Command) (to uint64, ok bool) {
 // below entries that batch deleted.
 func (s *Store) truncate(b *engine.Batch, r *replica, to uint64) {
 	first, _ := r.storage.FirstIndex()
-	if r.truncateTo > 0 {
-		first = max(first, r.truncateTo+1)
-	}
+	first = max(first, r.truncateTo+1) // truncateTo is 0 if none
 	if to < first || to > r.applied {
 		return
 	}

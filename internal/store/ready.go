@@ -51,7 +51,7 @@ type staged struct {
 	hs        *raftpb.HardState
 	snap      *raftpb.Snapshot
 	responses []*raftpb.Message
-	sent      bool // responses to other nodes already left (by commit, or SendBeforeSync)
+	sent      bool // responses to other nodes already left (SendBeforeSync)
 }
 
 // syncJob is a batch of raft writes on its way to the disk.
@@ -278,17 +278,12 @@ func (s *Store) commit(job syncJob) {
 		}
 	}
 	var out []*shoalpb.RaftEnvelope
-	for i := range job.staged {
-		st := &job.staged[i]
-		if st.sent {
-			continue
-		}
+	for _, st := range job.staged {
 		for _, m := range st.responses {
-			if m.GetTo() != s.cfg.NodeID {
+			if m.GetTo() != s.cfg.NodeID && !st.sent {
 				out = append(out, &shoalpb.RaftEnvelope{ShardId: st.r.shard, Message: m})
 			}
 		}
-		st.sent = true
 	}
 	s.send(out)
 	s.mu.Lock()
@@ -308,10 +303,9 @@ func (s *Store) commitBatch(job syncJob) error {
 	return err
 }
 
-// completeSyncs tells raft about durable writes and delivers their
-// responses: those to this node are stepped, the others sent.
+// completeSyncs tells raft about durable writes and steps the responses
+// addressed to this node (commit sent the others).
 func (s *Store) completeSyncs(jobs []syncJob) {
-	var out []*shoalpb.RaftEnvelope
 	for _, job := range jobs {
 		s.inflight = false
 		for _, st := range job.staged {
@@ -319,15 +313,12 @@ func (s *Store) completeSyncs(jobs []syncJob) {
 			for _, m := range st.responses {
 				if m.GetTo() == s.cfg.NodeID {
 					s.stepLocal(st.r, m)
-				} else if !st.sent {
-					out = append(out, &shoalpb.RaftEnvelope{ShardId: st.r.shard, Message: m})
 				}
 			}
 		}
 		clear(job.staged)
 		s.freeStaged = job.staged[:0]
 	}
-	s.send(out)
 }
 
 // send hands messages to the transport.
