@@ -19,22 +19,31 @@ var (
 	flagLog  = flag.Bool("sim.log", false, "print the trace of each run")
 )
 
-// seeds returns the seeds to run: -sim.seed, else SHOAL_SIM_SEEDS (a
-// count, for long runs), else n.
+// seeds returns the seeds to run: -sim.seed, else SHOAL_SIM_SEEDS of them
+// (a count, for long runs) or n, from SHOAL_SIM_FIRST_SEED (default 1):
+// a long hunt can go on where the last one stopped.
 func seeds(t *testing.T, n int) []uint64 {
 	if *flagSeed != 0 {
 		return []uint64{*flagSeed}
 	}
 	if v := os.Getenv("SHOAL_SIM_SEEDS"); v != "" {
 		c, err := strconv.Atoi(v)
-		if err != nil {
-			t.Fatalf("SHOAL_SIM_SEEDS=%q: %v", v, err)
+		if err != nil || c < 1 {
+			t.Fatalf("SHOAL_SIM_SEEDS=%q: want a positive count", v)
 		}
 		n = c
 	}
+	first := uint64(1)
+	if v := os.Getenv("SHOAL_SIM_FIRST_SEED"); v != "" {
+		f, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || f < 1 {
+			t.Fatalf("SHOAL_SIM_FIRST_SEED=%q: want a positive seed", v)
+		}
+		first = f
+	}
 	out := make([]uint64, n)
 	for i := range out {
-		out[i] = uint64(i + 1)
+		out[i] = first + uint64(i)
 	}
 	return out
 }
