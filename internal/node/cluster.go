@@ -227,7 +227,12 @@ func (n *Node) readNow(req server.Request) (v resp.Value, err error, ok bool) {
 func (n *Node) executeLocal(ctx context.Context, req server.Request) (resp.Value, error) {
 	st := n.st.Load()
 	if req.Write {
-		return st.Propose(ctx, req.Shard, req.Args)
+		start := time.Now()
+		v, err := st.Propose(ctx, req.Shard, req.Args)
+		if err == nil {
+			n.writeSeconds.Observe(time.Since(start).Seconds())
+		}
+		return v, err
 	}
 	ri, ok := st.Replica(req.Shard)
 	if !ok || !ri.Initialized {

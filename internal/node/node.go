@@ -196,6 +196,9 @@ type Node struct {
 	started      time.Time
 	bootstrapped bool // this run created the cluster
 	syncSeconds  prometheus.Histogram
+	// writeSeconds times each write this node proposed as its shard's
+	// leader, from the proposal to the answer (executeLocal).
+	writeSeconds prometheus.Histogram
 	// forwarded counts commands sent on to another node's leader.
 	forwarded atomic.Uint64
 	sweeps    sweepState
@@ -232,6 +235,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		Name:    "shoal_store_sync_duration_seconds",
 		Help:    "Time to commit and fsync one batch of raft writes.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 100 µs to 3.3 s
+	})
+	n.writeSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "shoal_store_write_duration_seconds",
+		Help:    "Time from proposing a write on its shard's leader to its answer: queueing, replication, apply.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 	})
 	n.leaders.leaders, n.leaders.ctxs = map[uint64]uint64{}, map[uint64]watchCtx{}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -322,8 +330,9 @@ func (n *Node) Status() admin.Status {
 }
 
 // Metrics exports the store loop's Stats as Prometheus counters, the time
-// its fsynced batches take (whose count is the number of syncs), how
-// many commands this node forwarded, the row cache's counters and the
+// its fsynced batches take (whose count is the number of syncs) and the
+// time its leaders take to answer writes, how many commands this node
+// forwarded, the row cache's counters and the
 // storage engine's (engineCollector).
 func (n *Node) Metrics() []prometheus.Collector {
 	eng := n.eng // Close clears n.eng; the cache's counters outlive it
@@ -354,6 +363,7 @@ func (n *Node) Metrics() []prometheus.Collector {
 		counter("lease_answers_total", "Followers' read index requests this node's leaders answered under their read lease.",
 			func(s store.Stats) uint64 { return s.LeaseAnswers }),
 		n.syncSeconds,
+		n.writeSeconds,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "shoal_forwarded_commands_total",
 			Help: "Calls forwarding a command to its shard's leader on another node, retries included (clients that route by a stale or no slot map).",

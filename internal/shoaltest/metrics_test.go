@@ -72,6 +72,13 @@ func TestStoreCountersFollowWrites(t *testing.T) {
 	if timed < 1 || timed < syncs-2 || timed > syncs+2 {
 		t.Errorf("%.0f syncs but %.0f sync durations observed", syncs, timed)
 	}
+	// Every acknowledged write was proposed on this node, which leads
+	// every shard, and is timed once; the node's own writes (heartbeats)
+	// may add a few.
+	proposed := after["shoal_store_write_duration_seconds_count"] - before["shoal_store_write_duration_seconds_count"]
+	if proposed < writes || proposed > writes+10 {
+		t.Errorf("%.0f write durations observed over %d acknowledged writes", proposed, writes)
+	}
 }
 
 // Repeated reads of a key are served from the row cache, and a read after
