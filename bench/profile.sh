@@ -71,11 +71,24 @@ engineBytes() {
 }
 
 run=0
+# portsFree fails if anything listens on the nodes' ports: a node that
+# cannot bind exits, and the others would join whatever holds 7101,
+# profiling a stranger's cluster.
+portsFree() {
+	local busy
+	busy=$(ss -Hltn 2>/dev/null | awk '{print $4}' | grep -E ':(7|17|27|37)10[1-3]$' || true)
+	if [[ -n $busy ]]; then
+		echo "profile.sh: ports in use, stop what listens there first: $busy" >&2
+		exit 1
+	fi
+}
+
 for bin in "${bins[@]}"; do
 	run=$((run + 1))
 	dir="$work/run$run"
 	mkdir -p "$dir"
 	pids=()
+	portsFree
 	for i in 1 2 3; do
 		join=()
 		((i > 1)) && join=(--join 127.0.0.1:7101)
