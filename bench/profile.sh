@@ -10,8 +10,10 @@
 # measured (10), -keys K (100000), -plain (clients that do not route by
 # slot), -keep DIR (keep the profiles there). Besides CPU by part it
 # prints the bytes Pebble's flushes and compactions wrote per operation
-# (all nodes); give -s 40 or more for those, flushes are seconds apart. Nodes listen on
-# 127.0.0.1:7101-7103 (bus +10000, HTTP +20000, pprof +30000).
+# (all nodes); give -s 40 or more for those, flushes are seconds apart.
+# And the mean time of a write in its leader's store and of a sync (a
+# binary without shoal_store_write_duration_seconds prints "-"). Nodes
+# listen on 127.0.0.1:7101-7103 (bus +10000, HTTP +20000, pprof +30000).
 set -euo pipefail
 
 bench=$(cd "$(dirname "$0")" && pwd)
@@ -61,6 +63,18 @@ cum() {
 			print s; done = 1
 		}
 		END { if (!done) print 0 }'
+}
+
+# histSums prints "sum count" of the histogram $1 over the three nodes.
+histSums() {
+	for i in 1 2 3; do curl -s "127.0.0.1:2710$i/metrics"; done |
+		awk -v n="$1" '$1 == n"_sum" { s += $2 } $1 == n"_count" { c += $2 } END { printf "%.6f %d", s, c }'
+}
+
+# meanMs prints the mean in ms of a histogram between two histSums readings.
+meanMs() {
+	awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ")
+		c = y[2] - x[2]; if (c > 0) printf "%.2f", (y[1] - x[1]) * 1000 / c; else printf "-" }'
 }
 
 # engineBytes prints the bytes all three nodes' Pebble wrote so far by
@@ -117,9 +131,11 @@ for bin in "${bins[@]}"; do
 		profs+=($!)
 	done
 	flushed0=$(engineBytes flushed) compacted0=$(engineBytes compacted)
+	write0=$(histSums shoal_store_write_duration_seconds) sync0=$(histSums shoal_store_sync_duration_seconds)
 	out=$("$work/loadgen" -addrs "$addrs" $cluster -clients 50 -keys "$keys" -duration "${secs}s" -warmup 1s "${wargs[@]}" 2>/dev/null)
 	wait "${profs[@]}"
 	flushed=$(($(engineBytes flushed) - flushed0)) compacted=$(($(engineBytes compacted) - compacted0))
+	write1=$(histSums shoal_store_write_duration_seconds) sync1=$(histSums shoal_store_sync_duration_seconds)
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
 	pids=()
@@ -141,6 +157,9 @@ for bin in "${bins[@]}"; do
 	# warm-up second): flushes are seconds apart, so short runs vary.
 	ops_total=$(sed -n 's/.*"ops":\([0-9]*\).*/\1/p' <<<"$out")
 	line+=" flushed-B/op=$((flushed / (ops_total + 1))) compacted-B/op=$((compacted / (ops_total + 1)))"
+	# Where a write's time goes: its mean in the leader's store (proposal
+	# to answer) and a sync's mean (the fsynced raft batch), over the run.
+	line+=" write-ms=$(meanMs "$write0" "$write1") sync-ms=$(meanMs "$sync0" "$sync1")"
 	echo "$line"
 	if [[ -n $keep ]]; then
 		mkdir -p "$keep/run$run"
