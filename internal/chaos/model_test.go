@@ -2,8 +2,10 @@ package chaos
 
 import (
 	"github.com/shoaldb/shoal/internal/kvmodel"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -97,5 +99,31 @@ func TestDurabilityAllowsLaterWrites(t *testing.T) {
 	finals["k"] = kvmodel.Output{Found: true, Value: a}
 	if lost, _ := durability(h, finals); len(lost) != 1 {
 		t.Fatalf("durability = %q, want the INCR reported lost", lost)
+	}
+}
+
+// A check that times out writes no visualization: porcupine's would search
+// the history again without a bound.
+func TestTimedOutCheckWritesNoVisualization(t *testing.T) {
+	// 22 INCRs that never returned, then a read no subset of them explains:
+	// proving that takes porcupine millions of states, far beyond 10 ms.
+	var h []porcupine.Operation
+	for i := range 22 {
+		h = append(h, op(i, int64(i), kvmodel.Never, kvmodel.Input{Kind: kvmodel.OpIncr, Key: "k"}, kvmodel.Output{Unknown: true}))
+	}
+	h = append(h, op(99, 100, 101, kvmodel.Input{Kind: kvmodel.OpGet, Key: "k"}, kvmodel.Output{Found: true, Value: 1000}))
+	viz := filepath.Join(t.TempDir(), "viz.html")
+	v, err := Check(h, nil, 10*time.Millisecond, viz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Linearizable != porcupine.Unknown {
+		t.Fatalf("checker says %s within 10ms, want %s (timed out)", v.Linearizable, porcupine.Unknown)
+	}
+	if v.Visualization != "" {
+		t.Fatalf("visualization %q written for a check that timed out", v.Visualization)
+	}
+	if _, err := os.Stat(viz); !os.IsNotExist(err) {
+		t.Fatalf("visualization file exists after a timed-out check (stat: %v)", err)
 	}
 }

@@ -207,6 +207,10 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	h := w.History()
 	rep.Errors = w.Errors()
 	rep.summarize(h, end)
+	// Saved before the check, which may take long or be interrupted.
+	if err := writeHistory(filepath.Join(cfg.OutDir, "history.jsonl"), h); err != nil {
+		logf("writing history: %v", err)
+	}
 	logf("checking %d operations", len(h))
 	rep.Verdict, err = Check(h, finals, cfg.CheckTimeout, filepath.Join(cfg.OutDir, "history.html"))
 	if err != nil {
@@ -217,9 +221,6 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		rep.Verdict.Lost = append(rep.Verdict.Lost, "final reads incomplete: "+ferr.Error())
 	}
 	writeReport(cfg.OutDir, rep)
-	if err := writeHistory(filepath.Join(cfg.OutDir, "history.jsonl"), h); err != nil {
-		logf("writing history: %v", err)
-	}
 	return rep, nil
 }
 
