@@ -127,3 +127,23 @@ func TestTimedOutCheckWritesNoVisualization(t *testing.T) {
 		t.Fatalf("visualization file exists after a timed-out check (stat: %v)", err)
 	}
 }
+
+// Keys are checked one at a time: a violation on the last key checked is
+// still found after the others pass.
+func TestCheckerFindsViolationOnLastKey(t *testing.T) {
+	h := []porcupine.Operation{
+		op(0, 0, 1, kvmodel.Input{Kind: kvmodel.OpSet, Key: "a", Value: 1 << 20}, kvmodel.Output{}),
+		op(1, 2, 3, kvmodel.Input{Kind: kvmodel.OpGet, Key: "a"}, kvmodel.Output{Found: true, Value: 1 << 20}),
+		// z: two acknowledged INCRs in sequence both return 1.
+		op(2, 0, 1, kvmodel.Input{Kind: kvmodel.OpIncr, Key: "z"}, kvmodel.Output{Value: 1}),
+		op(3, 2, 3, kvmodel.Input{Kind: kvmodel.OpIncr, Key: "z"}, kvmodel.Output{Value: 1}),
+	}
+	viz := filepath.Join(t.TempDir(), "viz.html")
+	v, err := Check(h, nil, time.Minute, viz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Linearizable != porcupine.Illegal || v.Visualization != viz {
+		t.Fatalf("checker says %s (visualization %q), want %s with a visualization", v.Linearizable, v.Visualization, porcupine.Illegal)
+	}
+}
