@@ -197,7 +197,8 @@ type Node struct {
 	bootstrapped bool // this run created the cluster
 	syncSeconds  prometheus.Histogram
 	// writeSeconds times each write this node proposed as its shard's
-	// leader, from the proposal to the answer (executeLocal).
+	// leader, from the proposal to the answer (executeLocal); a pipelined
+	// run of writes to one shard is one proposal.
 	writeSeconds prometheus.Histogram
 	// forwarded counts commands sent on to another node's leader.
 	forwarded atomic.Uint64
@@ -238,7 +239,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	n.writeSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "shoal_store_write_duration_seconds",
-		Help:    "Time from proposing a write on its shard's leader to its answer: queueing, replication, apply.",
+		Help:    "Time from proposing a write (or a pipelined run of writes to one shard) on its shard's leader to its answer: queueing, replication, apply.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 	})
 	n.leaders.leaders, n.leaders.ctxs = map[uint64]uint64{}, map[uint64]watchCtx{}
