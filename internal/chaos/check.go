@@ -19,8 +19,8 @@ func base(v int64) int64 { return v &^ (1<<valueBits - 1) }
 // Verdict is the outcome of checking one history.
 type Verdict struct {
 	Linearizable porcupine.CheckResult // Ok, Illegal or Unknown (timed out)
-	// Visualization is the path of porcupine's HTML view of the history,
-	// written when the result is not Ok.
+	// Visualization is the path of porcupine's HTML view of the failing
+	// key's history, written when the result is Illegal.
 	Visualization string
 	// Lost lists acknowledged writes missing from the final reads.
 	Lost []string
