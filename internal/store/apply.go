@@ -112,7 +112,9 @@ func (s *Store) applyEntry(b *engine.Batch, r *replica, e *raftpb.Entry, out []d
 			}
 			cc = c
 		}
+		match := matchIndexes(r)
 		r.storage.conf = r.touch().ApplyConfChange(cc)
+		s.farewellRemoved(r, e.GetIndex(), match)
 		r.dropLease()
 		s.dirty = true
 		s.log.Info("applied conf change", "shard", r.shard, "conf", r.storage.conf.String())

@@ -166,7 +166,7 @@ func (s *Store) answerUnderLease(r *replica, m *raftpb.Message) bool {
 	// The answer carries this leader's clock reading after the request's
 	// context: the follower judges expiry by it, as this leader would.
 	ctx := binary.BigEndian.AppendUint64(slices.Clip(m.GetEntries()[0].GetData()), uint64(s.cfg.Now().UnixMilli()))
-	s.leaseAnswers = append(s.leaseAnswers, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: &raftpb.Message{
+	s.replies = append(s.replies, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: &raftpb.Message{
 		Type: raftpb.MessageType_MsgReadIndexResp.Enum(), To: proto.Uint64(m.GetFrom()), From: proto.Uint64(s.cfg.NodeID),
 		Term: proto.Uint64(st.GetTerm()), Index: proto.Uint64(r.applied), Entries: []*raftpb.Entry{{Data: ctx}},
 	}})
@@ -176,9 +176,6 @@ func (s *Store) answerUnderLease(r *replica, m *raftpb.Message) bool {
 			match = pr.Match
 		}
 	})
-	s.leaseAnswers = append(s.leaseAnswers, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: &raftpb.Message{
-		Type: raftpb.MessageType_MsgHeartbeat.Enum(), To: proto.Uint64(m.GetFrom()), From: proto.Uint64(s.cfg.NodeID),
-		Term: proto.Uint64(st.GetTerm()), Commit: proto.Uint64(min(match, r.applied)),
-	}})
+	s.replies = append(s.replies, s.heartbeat(r, m.GetFrom(), min(match, r.applied)))
 	return true
 }

@@ -110,7 +110,8 @@ func (s *Store) handleReady() {
 	s.unsynced = nil
 	s.handOff()
 	s.apply(ready)
-	s.send(out)
+	s.send(append(out, s.replies...))
+	s.replies = nil
 }
 
 // capCommit lowers the commit index m tells a follower to applied, the

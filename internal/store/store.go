@@ -202,9 +202,10 @@ type Store struct {
 	ready      []readyReplica
 	freeStaged []staged
 	cmd        shoalpb.Command
-	// leaseAnswers holds the answers to followers' read index requests
-	// that the loop gave under a lease while stepping messages.
-	leaseAnswers []*shoalpb.RaftEnvelope
+	// replies holds the messages the loop wrote itself, not raft: answers
+	// to followers' read index requests given under a lease while
+	// stepping messages, farewells to removed replicas (farewell.go).
+	replies []*shoalpb.RaftEnvelope
 	// unsynced holds acknowledgements sent before their sync, under the
 	// planted bug TestingKnobs.SendBeforeSync.
 	unsynced []*shoalpb.RaftEnvelope
@@ -429,8 +430,8 @@ func (s *Store) cycle(tick bool) bool {
 	for _, env := range msgs {
 		s.step(env)
 	}
-	s.send(s.leaseAnswers)
-	s.leaseAnswers = nil
+	s.send(s.replies)
+	s.replies = nil
 	if tick {
 		for _, r := range s.order {
 			r.touch().Tick()
@@ -558,7 +559,9 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 			return
 		}
 	}
-	if err := r.touch().Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+	if err := r.touch().Step(m); errors.Is(err, raft.ErrStepPeerNotFound) {
+		s.farewellLate(r, m)
+	} else if err != nil {
 		s.log.Debug("step", "shard", r.shard, "err", err)
 	}
 }

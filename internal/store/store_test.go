@@ -43,6 +43,29 @@ type localNet struct {
 	logTail uint64
 	// snaps counts the snapshots delivered.
 	snaps atomic.Int64
+	// held holds back the messages sent by the nodes it has a key for,
+	// until release.
+	held map[uint64][]*shoalpb.RaftEnvelope
+}
+
+// hold holds back every message node id sends, until release.
+func (n *localNet) hold(id uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.held == nil {
+		n.held = map[uint64][]*shoalpb.RaftEnvelope{}
+	}
+	n.held[id] = []*shoalpb.RaftEnvelope{}
+}
+
+// release delivers, in order, the messages held back from node id, and
+// lets those it sends from now on through.
+func (n *localNet) release(id uint64) {
+	n.mu.Lock()
+	envs := n.held[id]
+	delete(n.held, id)
+	n.mu.Unlock()
+	localEndpoint{n: n, from: id}.Send(envs)
 }
 
 // setDown cuts node id off the net, or brings it back.
@@ -67,6 +90,10 @@ func (e localEndpoint) Send(envs []*shoalpb.RaftEnvelope) {
 			continue
 		}
 		c := proto.Clone(env).(*shoalpb.RaftEnvelope)
+		if q, ok := e.n.held[e.from]; ok {
+			e.n.held[e.from] = append(q, c)
+			continue
+		}
 		dst.HandleRaft(e.from, []*shoalpb.RaftEnvelope{c})
 		if env.GetMessage().GetType() == raftpb.MessageType_MsgSnap {
 			e.n.snaps.Add(1)

@@ -1,0 +1,85 @@
+package store
+
+import (
+	"github.com/shoaldb/shoal/internal/shoalpb"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
+	"google.golang.org/protobuf/proto"
+)
+
+// A replica removed from its group must learn that its removal committed,
+// or it never applies it: it goes on counting itself a member, campaigns
+// when its leader falls silent and votes for whoever asks (a replica that
+// applied its removal refuses to, Store.step).
+//
+// etcd raft does not see to it. The leader tells followers of a commit in
+// its appends and heartbeats, and stops sending any to a node as soon as
+// it has applied that node's removal. The appends that announced the
+// commit may have announced less: capCommit holds a follower's commit
+// index to what its leader has applied, and a leader whose own append was
+// slower than its followers' sees the removal committed before it can
+// apply it. So the leader says farewell itself, with a heartbeat whose
+// commit index covers the removal:
+//   - on applying a conf change, to each node it removed, if that node
+//     holds the change (its match index covers it);
+//   - on an acknowledgement from a node no longer in its configuration,
+//     which arrives when the node appended the change after the leader
+//     had applied it.
+//
+// Either is built as raft builds a heartbeat: in the leader's term, with
+// a commit index no higher than what the follower is known to hold, and
+// sent once this node has applied that far. A node that was cut off when
+// its removal committed, and so never appended it, still does not learn.
+
+// matchIndexes returns, if r leads its group, the match index of each of
+// its followers.
+func matchIndexes(r *replica) map[uint64]uint64 {
+	if r.rn.BasicStatus().RaftState != raft.StateLeader {
+		return nil
+	}
+	match := map[uint64]uint64{}
+	r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		match[id] = pr.Match
+	})
+	return match
+}
+
+// farewellRemoved says farewell to each node removed by the conf change
+// that r has just applied at index, given the match indexes of r's
+// followers before it (matchIndexes).
+func (s *Store) farewellRemoved(r *replica, index uint64, match map[uint64]uint64) {
+	if r.rn.BasicStatus().RaftState != raft.StateLeader {
+		return
+	}
+	for id, m := range match {
+		if id != s.cfg.NodeID && m >= index && removedFrom(r.storage.conf, id) {
+			s.farewell(r, id, index)
+		}
+	}
+}
+
+// farewellLate says farewell to the sender of m, an acknowledgement that
+// raft refused because its sender is no longer in r's configuration.
+func (s *Store) farewellLate(r *replica, m *raftpb.Message) {
+	st := r.rn.BasicStatus()
+	if m.GetType() != raftpb.MessageType_MsgAppResp || m.GetReject() ||
+		st.RaftState != raft.StateLeader || m.GetTerm() != st.GetTerm() {
+		return
+	}
+	s.farewell(r, m.GetFrom(), min(m.GetIndex(), r.applied))
+}
+
+func (s *Store) farewell(r *replica, to, commit uint64) {
+	s.replies = append(s.replies, s.heartbeat(r, to, commit))
+}
+
+// heartbeat builds a heartbeat from r, which leads its group, telling node
+// to that entries up to commit are committed. commit must not exceed what
+// to is known to hold, nor r's applied index once the heartbeat leaves.
+func (s *Store) heartbeat(r *replica, to, commit uint64) *shoalpb.RaftEnvelope {
+	return &shoalpb.RaftEnvelope{ShardId: r.shard, Message: &raftpb.Message{
+		Type: raftpb.MessageType_MsgHeartbeat.Enum(), To: proto.Uint64(to), From: proto.Uint64(s.cfg.NodeID),
+		Term: proto.Uint64(r.rn.BasicStatus().GetTerm()), Commit: proto.Uint64(commit),
+	}}
+}

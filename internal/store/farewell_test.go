@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// changeReplica makes one membership change of shard 1 through st, its
+// leader.
+func changeReplica(t *testing.T, st *Store, typ raftpb.ConfChangeType, id uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := st.ChangeReplicas(ctx, 1, []*raftpb.ConfChangeSingle{{Type: typ.Enum(), NodeId: proto.Uint64(id)}}); err != nil {
+		t.Fatalf("%v %d: %v", typ, id, err)
+	}
+}
+
+// waitRemoved waits until node id's replica of shard 1 has applied its
+// own removal.
+func waitRemoved(t *testing.T, tn *testNode, id uint64) {
+	t.Helper()
+	waitCond(t, "the removed node applies its removal", func() error {
+		ri, _ := tn.st.Replica(1)
+		if slices.Contains(ri.Voters, id) || slices.Contains(ri.Learners, id) {
+			return fmt.Errorf("voters %v, learners %v", ri.Voters, ri.Learners)
+		}
+		return nil
+	})
+}
+
+// A leader whose own fsyncs are slow sees the conf change removing a
+// follower committed by its followers' acknowledgements before it can
+// apply it, so the appends that carried the commit were capped below it
+// (capCommit); once applied, the leader no longer talks to the removed
+// node. The removed node must still learn that its removal committed.
+func TestRemovedReplicaLearnsOfItsRemoval(t *testing.T) {
+	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
+	slow := map[uint64]*atomic.Bool{1: {}, 2: {}, 3: {}}
+	nodes := startCluster(t, n, func(id uint64) vfs.FS { return syncHookFS{vfs.NewMem(), slowSyncs(slow[id])} }, 1000, nil)
+	propose(t, nodes, "k", "v")
+	leader := leaderOf(t, nodes)
+	removed := leader%3 + 1
+	slow[leader].Store(true)
+	changeReplica(t, nodes[leader].st, raftpb.ConfChangeType_ConfChangeRemoveNode, removed)
+	waitRemoved(t, nodes[removed], removed)
+}
+
+// A removed learner whose acknowledgement of its removal reaches the
+// leader only after the leader has applied the removal, and forgotten the
+// learner, must still learn that its removal committed: the voters
+// committed it without the learner, and told it (capped, the leader's
+// fsyncs being slow) only of a commit below the removal.
+func TestRemovedReplicaLearnsOfItsRemovalFromALateAck(t *testing.T) {
+	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
+	slow := map[uint64]*atomic.Bool{1: {}, 2: {}, 3: {}}
+	nodes := startCluster(t, n, func(id uint64) vfs.FS { return syncHookFS{vfs.NewMem(), slowSyncs(slow[id])} }, 1000, nil)
+	propose(t, nodes, "k", "v")
+	leader := leaderOf(t, nodes)
+	learner := startNode(t, n, 4, vfs.NewMem(), 1000)
+	learner.st.Start()
+	nodes[4] = learner
+	changeReplica(t, nodes[leader].st, raftpb.ConfChangeType_ConfChangeAddLearnerNode, 4)
+	waitValue(t, learner, "k", "v")
+
+	slow[leader].Store(true)
+	n.hold(4)
+	changeReplica(t, nodes[leader].st, raftpb.ConfChangeType_ConfChangeRemoveNode, 4)
+	// The leader has applied the removal: the learner's acknowledgement
+	// of it, held back until now, arrives too late to be counted.
+	n.release(4)
+	waitRemoved(t, learner, 4)
+}
