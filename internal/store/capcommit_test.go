@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/shoaldb/shoal/internal/keys"
 )
 
@@ -19,8 +18,7 @@ import (
 // lease does not see yet (capCommit).
 func TestFollowersNeverApplyAheadOfTheirLeader(t *testing.T) {
 	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
-	slow := map[uint64]*atomic.Bool{1: {}, 2: {}, 3: {}}
-	nodes := startCluster(t, n, func(id uint64) vfs.FS { return syncHookFS{vfs.NewMem(), slowSyncs(slow[id])} }, 1024, nil)
+	nodes, slow := startSlowableCluster(t, n)
 	propose(t, nodes, "w", "0")
 	leader := leaderOf(t, nodes)
 	slow[leader].Store(true)

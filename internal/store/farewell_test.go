@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,8 +43,7 @@ func waitRemoved(t *testing.T, tn *testNode, id uint64) {
 // node. The removed node must still learn that its removal committed.
 func TestRemovedReplicaLearnsOfItsRemoval(t *testing.T) {
 	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
-	slow := map[uint64]*atomic.Bool{1: {}, 2: {}, 3: {}}
-	nodes := startCluster(t, n, func(id uint64) vfs.FS { return syncHookFS{vfs.NewMem(), slowSyncs(slow[id])} }, 1000, nil)
+	nodes, slow := startSlowableCluster(t, n)
 	propose(t, nodes, "k", "v")
 	leader := leaderOf(t, nodes)
 	removed := leader%3 + 1
@@ -61,8 +59,7 @@ func TestRemovedReplicaLearnsOfItsRemoval(t *testing.T) {
 // fsyncs being slow) only of a commit below the removal.
 func TestRemovedReplicaLearnsOfItsRemovalFromALateAck(t *testing.T) {
 	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
-	slow := map[uint64]*atomic.Bool{1: {}, 2: {}, 3: {}}
-	nodes := startCluster(t, n, func(id uint64) vfs.FS { return syncHookFS{vfs.NewMem(), slowSyncs(slow[id])} }, 1000, nil)
+	nodes, slow := startSlowableCluster(t, n)
 	propose(t, nodes, "k", "v")
 	leader := leaderOf(t, nodes)
 	learner := startNode(t, n, 4, vfs.NewMem(), 1000)

@@ -386,6 +386,15 @@ func slowSyncs(slow *atomic.Bool) func() {
 	}
 }
 
+// startSlowableCluster starts three stores replicating shard 1, each of
+// whose syncs takes 30 ms longer once its flag in slow is set.
+func startSlowableCluster(t *testing.T, n *localNet) (nodes map[uint64]*testNode, slow map[uint64]*atomic.Bool) {
+	t.Helper()
+	slow = map[uint64]*atomic.Bool{1: {}, 2: {}, 3: {}}
+	nodes = startCluster(t, n, func(id uint64) vfs.FS { return syncHookFS{vfs.NewMem(), slowSyncs(slow[id])} }, 1000, nil)
+	return nodes, slow
+}
+
 // startCluster starts three stores replicating shard 1, each on the
 // filesystem fs gives it, once prepare (if any) has adjusted it; the test
 // stops those still in the map when it ends.
