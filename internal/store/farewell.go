@@ -19,18 +19,25 @@ import (
 // commit may have announced less: capCommit holds a follower's commit
 // index to what its leader has applied, and a leader whose own append was
 // slower than its followers' sees the removal committed before it can
-// apply it. So the leader says farewell itself, with a heartbeat whose
-// commit index covers the removal:
+// apply it. And a node cut off when its removal committed may never have
+// received it. So the leader says farewell itself, with a heartbeat whose
+// commit index covers the removal, or an append that carries it:
 //   - on applying a conf change, to each node it removed, if that node
 //     holds the change (its match index covers it);
 //   - on an acknowledgement from a node no longer in its configuration,
 //     which arrives when the node appended the change after the leader
-//     had applied it.
+//     had applied it;
+//   - on a vote request from a node no longer in its configuration: one
+//     cut off when its removal committed campaigns once the partition
+//     heals, as its leader stays silent. If the leader's log holds the
+//     candidate's last entry, their logs agree up to it, and the leader
+//     sends the committed entries the candidate lacks (farewellCandidate).
 //
-// Either is built as raft builds a heartbeat: in the leader's term, with
-// a commit index no higher than what the follower is known to hold, and
-// sent once this node has applied that far. A node that was cut off when
-// its removal committed, and so never appended it, still does not learn.
+// Each is built as raft builds a heartbeat or an append: in the leader's
+// term, with a commit index no higher than what the follower is known to
+// hold (or is sent), and sent once this node has applied that far. A node
+// whose log diverges from its leader's, or lacks entries the leader has
+// truncated, still does not learn: that would take a snapshot.
 
 // matchIndexes returns, if r leads its group, the match index of each of
 // its followers.
@@ -68,6 +75,39 @@ func (s *Store) farewellLate(r *replica, m *raftpb.Message) {
 		return
 	}
 	s.farewell(r, m.GetFrom(), min(m.GetIndex(), r.applied))
+}
+
+// maxFarewellBytes bounds the entries of one farewell append; a candidate
+// that lacks more gets the rest in answer to its next vote request.
+const maxFarewellBytes = 1 << 20
+
+// farewellCandidate says farewell to the sender of m, a vote request
+// from a node that r's configuration no longer lists, if r leads its
+// group and its log holds the candidate's last entry (index and term of
+// m): with a heartbeat if the candidate holds all r has applied, else
+// with an append of the applied entries it lacks.
+func (s *Store) farewellCandidate(r *replica, m *raftpb.Message) {
+	st := r.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader {
+		return
+	}
+	last := m.GetIndex()
+	if t, err := r.storage.Term(last); err != nil || t != m.GetLogTerm() {
+		return
+	}
+	if last >= r.applied {
+		s.farewell(r, m.GetFrom(), r.applied)
+		return
+	}
+	ents, err := r.storage.Entries(last+1, r.applied+1, maxFarewellBytes)
+	if err != nil || len(ents) == 0 {
+		return
+	}
+	s.replies = append(s.replies, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: &raftpb.Message{
+		Type: raftpb.MessageType_MsgApp.Enum(), To: proto.Uint64(m.GetFrom()), From: proto.Uint64(s.cfg.NodeID),
+		Term: proto.Uint64(st.GetTerm()), Index: proto.Uint64(last), LogTerm: proto.Uint64(m.GetLogTerm()),
+		Entries: ents, Commit: proto.Uint64(ents[len(ents)-1].GetIndex()),
+	}})
 }
 
 func (s *Store) farewell(r *replica, to, commit uint64) {

@@ -554,6 +554,10 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 		if removedFrom(r.storage.conf, s.cfg.NodeID) {
 			return
 		}
+		// A candidate this replica no longer counts missed its removal.
+		if removedFrom(r.storage.conf, m.GetFrom()) {
+			s.farewellCandidate(r, m)
+		}
 	case raftpb.MessageType_MsgReadIndex:
 		if s.answerUnderLease(r, m) {
 			return

@@ -46,6 +46,15 @@ type localNet struct {
 	// held holds back the messages sent by the nodes it has a key for,
 	// until release.
 	held map[uint64][]*shoalpb.RaftEnvelope
+	// lose, if set, drops the messages it reports true for.
+	lose func(from uint64, m *raftpb.Message) bool
+}
+
+// setLose makes the net drop the messages lose reports true for.
+func (n *localNet) setLose(lose func(from uint64, m *raftpb.Message) bool) {
+	n.mu.Lock()
+	n.lose = lose
+	n.mu.Unlock()
 }
 
 // hold holds back every message node id sends, until release.
@@ -86,7 +95,8 @@ func (e localEndpoint) Send(envs []*shoalpb.RaftEnvelope) {
 	for _, env := range envs {
 		to := env.GetMessage().GetTo()
 		dst := e.n.stores[to]
-		if dst == nil || e.n.down[to] || e.n.down[e.from] {
+		if dst == nil || e.n.down[to] || e.n.down[e.from] ||
+			e.n.lose != nil && e.n.lose(e.from, env.GetMessage()) {
 			continue
 		}
 		c := proto.Clone(env).(*shoalpb.RaftEnvelope)
