@@ -110,6 +110,8 @@ func (s *Store) farewellCandidate(r *replica, m *raftpb.Message) {
 	}})
 }
 
+// farewell queues a heartbeat from r telling node to that entries up to
+// commit are committed; it leaves with the loop's other replies.
 func (s *Store) farewell(r *replica, to, commit uint64) {
 	s.replies = append(s.replies, s.heartbeat(r, to, commit))
 }
