@@ -42,9 +42,10 @@ func (v Verdict) OK() bool { return v.Linearizable == porcupine.Ok && len(v.Lost
 // linearizations a visualization needs. Porcupine checks a history's keys
 // in parallel, and recording them for 16 keys of about 100 000 operations
 // each (an 8-minute run) took the machine's 24 GiB and got the check
-// killed; without, that history checks in 15 s within 3.3 GB. Only a key found not linearizable is checked again, recording
-// them, for its visualization; a check that timed out proved nothing wrong
-// and writes none.
+// killed; without, that history checks in 15 s within 3.3 GB. Only a key
+// found not linearizable is checked again, recording them, for its
+// visualization; a check that timed out proved nothing wrong and writes
+// none.
 func Check(h []porcupine.Operation, finals map[string]kvmodel.Output, timeout time.Duration, vizPath string) (Verdict, error) {
 	h = patchUnknown(h)
 	start := time.Now()

@@ -102,8 +102,9 @@ func TestDurabilityAllowsLaterWrites(t *testing.T) {
 	}
 }
 
-// A check that times out writes no visualization: porcupine's would search
-// the history again without a bound.
+// A check that times out writes no visualization: it found nothing wrong
+// to show, and a verbose check of the whole history is what took a long
+// run's memory.
 func TestTimedOutCheckWritesNoVisualization(t *testing.T) {
 	// 22 INCRs that never returned, then a read no subset of them explains:
 	// proving that takes porcupine millions of states, far beyond 10 ms.
