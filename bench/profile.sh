@@ -12,7 +12,9 @@
 # prints the bytes Pebble's flushes and compactions wrote per operation
 # (all nodes); give -s 40 or more for those, flushes are seconds apart.
 # And the mean time of a write in its leader's store and of a sync (a
-# binary without shoal_store_write_duration_seconds prints "-"). Nodes
+# binary without shoal_store_write_duration_seconds prints "-"), and the
+# commands the nodes forwarded per operation. After the warm-up it waits
+# until the shard leaders have stopped moving, then measures. Nodes
 # listen on 127.0.0.1:7101-7103 (bus +10000, HTTP +20000, pprof +30000).
 set -euo pipefail
 
@@ -84,6 +86,32 @@ engineBytes() {
 		awk -v n="shoal_engine_$1_bytes_total" '$1 == n { s += $2 } END { printf "%.0f", s }'
 }
 
+# settle waits until the slot map's masters span the three nodes (one
+# shard has one) and have held still for 3 s, at most 60 s. Placement
+# moves leaders for some seconds after up-replication, and a cluster
+# client that loaded its slot map before a move has its commands to that
+# shard forwarded until it reloads the map (go-redis: every 10 s): without
+# the wait, 13% of a 10 s SET run right after the warm-up was forwarded.
+settle() {
+	local last="" m masters since=$SECONDS
+	for _ in $(seq 1 120); do
+		m=$(redis-cli -p 7101 --csv cluster slots 2>/dev/null || true)
+		masters=$(grep -o '"127.0.0.1",[0-9]*' <<<"$m" | sort -u | wc -l)
+		[[ $m != "$last" ]] && last=$m since=$SECONDS
+		if ((SECONDS - since >= 3)) && { ((shards < 3)) || ((masters >= 3)); }; then
+			return 0
+		fi
+		sleep 0.5
+	done
+	echo "profile.sh: shard leaders still moving after 60 s; measuring anyway" >&2
+}
+
+# forwarded prints how many commands the three nodes forwarded so far.
+forwarded() {
+	for i in 1 2 3; do curl -s "127.0.0.1:2710$i/metrics"; done |
+		awk '$1 == "shoal_forwarded_commands_total" { s += $2 } END { printf "%.0f", s }'
+}
+
 run=0
 # portsFree fails if anything listens on the nodes' ports: a node that
 # cannot bind exits, and the others would join whatever holds 7101,
@@ -121,20 +149,21 @@ for bin in "${bins[@]}"; do
 		((ok == 3)) && break
 		sleep 0.5
 	done
-	# A warm-up: leadership spreads over the nodes in the first seconds.
-	# It also writes the keys GETs read, so that the measured run (and its
-	# profiles) holds no writes.
+	# A warm-up while leadership spreads over the nodes (settle waits for
+	# the end of it). It also writes the keys GETs read, so that the
+	# measured run (and its profiles) holds no writes.
 	"$work/loadgen" -addrs "$addrs" $cluster -clients 50 -keys "$keys" -duration 4s -warmup 0s "${wargs[@]}" "${preload[@]}" >/dev/null 2>&1
+	settle
 	profs=()
 	for i in 1 2 3; do
 		(sleep 2 && curl -s -o "$dir/n$i.prof" "127.0.0.1:3710$i/debug/pprof/profile?seconds=$((secs - 2))") &
 		profs+=($!)
 	done
-	flushed0=$(engineBytes flushed) compacted0=$(engineBytes compacted)
+	flushed0=$(engineBytes flushed) compacted0=$(engineBytes compacted) fwd0=$(forwarded)
 	write0=$(histSums shoal_store_write_duration_seconds) sync0=$(histSums shoal_store_sync_duration_seconds)
 	out=$("$work/loadgen" -addrs "$addrs" $cluster -clients 50 -keys "$keys" -duration "${secs}s" -warmup 1s "${wargs[@]}" 2>/dev/null)
 	wait "${profs[@]}"
-	flushed=$(($(engineBytes flushed) - flushed0)) compacted=$(($(engineBytes compacted) - compacted0))
+	flushed=$(($(engineBytes flushed) - flushed0)) compacted=$(($(engineBytes compacted) - compacted0)) fwd=$(($(forwarded) - fwd0))
 	write1=$(histSums shoal_store_write_duration_seconds) sync1=$(histSums shoal_store_sync_duration_seconds)
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
@@ -160,6 +189,9 @@ for bin in "${bins[@]}"; do
 	# Where a write's time goes: its mean in the leader's store (proposal
 	# to answer) and a sync's mean (the fsynced raft batch), over the run.
 	line+=" write-ms=$(meanMs "$write0" "$write1") sync-ms=$(meanMs "$sync0" "$sync1")"
+	# Commands a node forwarded to their shard's leader, per operation:
+	# near 0 for cluster clients on a settled cluster (about 2/3 with -plain).
+	line+=" forwarded/op=$(awk -v f="$fwd" -v o="$ops_total" 'BEGIN { printf "%.3f", f / (o + 1) }')"
 	echo "$line"
 	if [[ -n $keep ]]; then
 		mkdir -p "$keep/run$run"
