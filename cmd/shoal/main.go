@@ -43,18 +43,19 @@ func main() {
 const defaultGCFloor = 64 << 20
 
 type nodeFlags struct {
-	dataDir    string
-	addr       string
-	busAddr    string
-	httpAddr   string
-	join       []string
-	shards     int
-	rf         int
-	logLevel   string
-	pprof      string
-	readLeases bool
-	rowCache   int64
-	gcFloor    int64
+	dataDir            string
+	addr               string
+	busAddr            string
+	httpAddr           string
+	join               []string
+	shards             int
+	rf                 int
+	logLevel           string
+	pprof              string
+	readLeases         bool
+	clusterClientsOnly bool
+	rowCache           int64
+	gcFloor            int64
 }
 
 func startCmd() *cobra.Command {
@@ -85,7 +86,7 @@ func startCmd() *cobra.Command {
 			n, err := node.Start(ctx, node.Config{
 				DataDir: f.dataDir, Addr: f.addr, BusAddr: f.busAddr, HTTPAddr: f.httpAddr, Join: f.join,
 				Shards: f.shards, ReplicationFactor: f.rf, Logger: logger, NoReadLeases: !f.readLeases,
-				RowCacheSize: f.rowCache,
+				RowCacheSize: f.rowCache, ClusterClientsOnly: f.clusterClientsOnly,
 			})
 			if err != nil {
 				return err
@@ -104,6 +105,7 @@ func startCmd() *cobra.Command {
 	cmd.Flags().IntVar(&f.rf, "replication-factor", 3, "replicas per data shard")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.pprof, "pprof-addr", "", "serve Go's pprof profiles on this HTTP address (off by default)")
+	cmd.Flags().BoolVar(&f.clusterClientsOnly, "cluster-clients-only", false, "answer -MOVED to every client on a route this node does not lead, as Redis Cluster does; by default only clients that asked for the slot map get it, the others are forwarded")
 	cmd.Flags().BoolVar(&f.readLeases, "read-leases", true, "serve linearizable reads under the shard leader's lease; false: a quorum round per read")
 	cmd.Flags().Int64Var(&f.rowCache, "row-cache-size", engine.DefaultRowCacheSize, "bytes of recently read and written keys kept in memory for point reads; 0 or less turns it off")
 	cmd.Flags().Int64Var(&f.gcFloor, "gc-heap-floor", defaultGCFloor, "bytes the Go heap may grow to before a garbage collection, however small the live heap (GOGC still applies above it); 0 turns it off")

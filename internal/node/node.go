@@ -89,6 +89,10 @@ type Config struct {
 	// (a heartbeat round to a quorum) instead of being served under the
 	// shard leader's lease.
 	NoReadLeases bool
+	// ClusterClientsOnly answers MOVED to every client on a route this
+	// node does not lead, not only to those that asked for the slot map
+	// (server.Config.ClusterClientsOnly).
+	ClusterClientsOnly bool
 	// StoreKnobs are the store's testing knobs; only tests set them.
 	StoreKnobs store.TestingKnobs
 	// RowCacheSize bounds the cache of recently read and written user keys
@@ -278,7 +282,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.reloadView()
-	n.srv = server.New(server.Config{Addr: cfg.Addr, Logger: n.log}, n)
+	n.srv = server.New(server.Config{Addr: cfg.Addr, Logger: n.log, ClusterClientsOnly: cfg.ClusterClientsOnly}, n)
 	ln := cfg.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {

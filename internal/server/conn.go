@@ -71,7 +71,8 @@ type connState struct {
 	readonly bool
 	// clusterAware: the client has asked for the slot map (CLUSTER SLOTS,
 	// SHARDS or NODES) or sent READONLY/READWRITE, so it understands MOVED
-	// and gets one instead of being forwarded.
+	// and gets one instead of being forwarded (as every client does under
+	// Config.ClusterClientsOnly).
 	clusterAware bool
 	noEvict      bool
 	noTouch      bool
@@ -224,7 +225,7 @@ func (c *conn) batchShard(args [][]byte) (uint64, bool) {
 			return 0, false
 		}
 	}
-	if c.st.clusterAware {
+	if c.redirected() {
 		if _, moved := redirect(topo, sh, true, c.st.readonly, c.lhost); moved {
 			return 0, false
 		}

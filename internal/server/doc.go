@@ -22,7 +22,8 @@
 // one slot; shoal only needs one shard.) Then:
 //
 //   - a cluster-aware client (one that sent CLUSTER SLOTS, SHARDS or NODES,
-//     READONLY or READWRITE) gets "MOVED <slot of first key> <leader>" when
+//     READONLY or READWRITE; every client under Config.ClusterClientsOnly)
+//     gets "MOVED <slot of first key> <leader>" when
 //     the shard's leader is known and is another node, except for a read on
 //     a READONLY connection when this node holds a replica of the shard;
 //   - otherwise the command goes to Cluster.Execute, which forwards it to the

@@ -47,7 +47,7 @@ func runKV(ctx context.Context, c *conn, cmd *command, args [][]byte) resp.Value
 			return errCrossSlot
 		}
 	}
-	if c.st.clusterAware {
+	if c.redirected() {
 		if addr, ok := redirect(topo, sh, write, c.st.readonly, c.lhost); ok {
 			return moved(slot, addr)
 		}
@@ -58,6 +58,12 @@ func runKV(ctx context.Context, c *conn, cmd *command, args [][]byte) resp.Value
 		Write:        write,
 		FollowerRead: c.st.readonly && !write,
 	})
+}
+
+// redirected reports whether the client gets MOVED, rather than having its
+// command forwarded, when another node leads the command's shard.
+func (c *conn) redirected() bool {
+	return c.st.clusterAware || c.srv.cfg.ClusterClientsOnly
 }
 
 // execute runs req through the Cluster, translating a failure to its reply.

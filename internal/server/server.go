@@ -54,6 +54,15 @@ type Config struct {
 	// MaxFanout is how many shards a cluster-wide command (KEYS, DBSIZE,
 	// FLUSHALL...) queries at once. Default 16.
 	MaxFanout int
+	// ClusterClientsOnly redirects every client, as Redis Cluster does: a
+	// keyed command that reaches a node not leading its shard gets MOVED
+	// whether or not its connection asked for the slot map. By default
+	// only such connections are redirected and the others forwarded, so
+	// that plain clients work against any node. But a cluster client
+	// asks for the map on one of its pooled connections: after a leader
+	// moves, its other connections would be forwarded, one hop more per
+	// command, until it reloads the map of its own accord.
+	ClusterClientsOnly bool
 }
 
 // Validate reports whether c is usable. Zero fields are valid: they take

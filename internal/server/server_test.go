@@ -456,6 +456,51 @@ func TestMoved(t *testing.T) {
 	}
 }
 
+// With ClusterClientsOnly every connection is redirected, as in Redis
+// Cluster, whether or not it asked for the slot map, and RESET does not
+// make it a plain client again.
+func TestMovedForEveryClientWhenClusterClientsOnly(t *testing.T) {
+	f := newFakeCluster()
+	_, addr := startServer(t, f, Config{ClusterClientsOnly: true})
+	f.setTopo(func(tp *Topology) { tp.Shards[0].Leader = 2 })
+	k := keyInShard("m", 0, 5460)
+	moved := fmt.Sprintf("-MOVED %d 127.0.0.1:7002\r\n", keys.Slot([]byte(k)))
+
+	c := dialRaw(t, addr)
+	if got := c.do("SET", k, "v"); got != moved {
+		t.Fatalf("SET = %q, want %q", got, moved)
+	}
+	if got := c.do("GET", k); got != moved {
+		t.Fatalf("GET = %q, want %q", got, moved)
+	}
+	// A pipelined run of writes, which the server batches per shard when
+	// it runs them here, is redirected command by command.
+	c.send(encodeCommand("SET", k, "1") + encodeCommand("SET", k, "2"))
+	for i := range 2 {
+		if got := c.reply(); got != moved {
+			t.Fatalf("pipelined SET %d = %q, want %q", i, got, moved)
+		}
+	}
+	if got := c.do("RESET"); got != "+RESET\r\n" {
+		t.Fatalf("RESET = %q", got)
+	}
+	if got := c.do("SET", k, "v"); got != moved {
+		t.Fatalf("SET after RESET = %q, want %q", got, moved)
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Fatalf("the Cluster ran %d requests for a shard led elsewhere: %+v", n, f.requests())
+	}
+	// Shards led here, and a shard with no known leader, still run here.
+	k2 := keyInShard("m", 5461, 10922)
+	if got := c.do("SET", k2, "x"); got != "+OK\r\n" {
+		t.Fatalf("SET on a local shard = %q", got)
+	}
+	f.setTopo(func(tp *Topology) { tp.Shards[0].Leader = 0 })
+	if got := c.do("SET", k, "w"); got != "+OK\r\n" {
+		t.Fatalf("SET with no known leader = %q", got)
+	}
+}
+
 func TestRedirect(t *testing.T) {
 	topo := Topology{
 		Self: 1,

@@ -29,6 +29,8 @@ type Options struct {
 	Shards int   // data shards; default 4
 	// NoReadLeases runs the nodes with read leases off (--read-leases=false).
 	NoReadLeases bool
+	// ClusterClientsOnly redirects every client (--cluster-clients-only).
+	ClusterClientsOnly bool
 	// Verbose logs node output to stderr (also enabled by SHOAL_TEST_LOG=1).
 	Verbose bool
 }
@@ -93,17 +95,18 @@ func busOf(addr string) (string, error) { return "sim-" + addr, nil }
 func (c *Cluster) start(m *member, ln net.Listener) {
 	c.t.Helper()
 	cfg := node.Config{
-		DataDir:           "/data",
-		Addr:              m.addr,
-		Listener:          ln,
-		BusAddrOf:         busOf,
-		HTTPAddr:          "off",
-		Shards:            c.opts.Shards,
-		FS:                m.fs,
-		Logger:            c.logger.With("n", m.id),
-		TickInterval:      20 * time.Millisecond,
-		HeartbeatInterval: 200 * time.Millisecond,
-		NoReadLeases:      c.opts.NoReadLeases,
+		DataDir:            "/data",
+		Addr:               m.addr,
+		Listener:           ln,
+		BusAddrOf:          busOf,
+		HTTPAddr:           "off",
+		Shards:             c.opts.Shards,
+		FS:                 m.fs,
+		Logger:             c.logger.With("n", m.id),
+		TickInterval:       20 * time.Millisecond,
+		HeartbeatInterval:  200 * time.Millisecond,
+		NoReadLeases:       c.opts.NoReadLeases,
+		ClusterClientsOnly: c.opts.ClusterClientsOnly,
 		// Checks that the store's loop is told of every replica with
 		// work (replica.touch).
 		StoreKnobs: store.TestingKnobs{CheckActive: true},
