@@ -95,8 +95,10 @@ engineBytes() {
 settle() {
 	local last="" m masters since=$SECONDS
 	for _ in $(seq 1 120); do
-		m=$(redis-cli -p 7101 --csv cluster slots 2>/dev/null || true)
-		masters=$(grep -o '"127.0.0.1",[0-9]*' <<<"$m" | sort -u | wc -l)
+		# Each master and the slots it leads (CLUSTER NODES lists slots
+		# after the 8th field; replicas are not listed there).
+		m=$(redis-cli -p 7101 cluster nodes 2>/dev/null | awk 'NF > 8 { $1 = ""; $3 = ""; $4 = ""; $5 = ""; $6 = ""; $7 = ""; $8 = ""; print }' || true)
+		masters=$(grep -c . <<<"$m" || true)
 		[[ $m != "$last" ]] && last=$m since=$SECONDS
 		if ((SECONDS - since >= 3)) && { ((shards < 3)) || ((masters >= 3)); }; then
 			return 0
