@@ -19,7 +19,9 @@ import (
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/gcfloor"
 	"github.com/shoaldb/shoal/internal/node"
+	"github.com/shoaldb/shoal/internal/server"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func main() {
@@ -56,6 +58,73 @@ type nodeFlags struct {
 	clusterClientsOnly bool
 	rowCache           int64
 	gcFloor            int64
+	limits             limitFlags
+}
+
+// limitFlags are the limits on what clients may make a node spend, named
+// after Redis's configuration parameters.
+type limitFlags struct {
+	maxBulkLen   string
+	queryBuf     string
+	outputBuf    string
+	maxMemory    string
+	clientMem    string
+	maxClients   int
+	timeout      int
+	writeTimeout time.Duration
+}
+
+func (l *limitFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&l.maxBulkLen, "proto-max-bulk-len", "32mb", "longest string a client may send or a write may build (at most 32mb)")
+	fs.StringVar(&l.queryBuf, "client-query-buffer-limit", "64mb", "longest command a client may send; a longer one closes its connection")
+	fs.StringVar(&l.outputBuf, "client-output-buffer-limit", "64mb 16mb 60", `"hard soft seconds" for clients: a reply past hard is refused with an error; a client leaving more than soft unread for seconds is closed; 0 disables each`)
+	fs.StringVar(&l.maxMemory, "maxmemory", "", "above this resident memory, writes that may grow memory answer -OOM (default: 3/4 of the machine's or cgroup's memory; 0: no limit)")
+	fs.StringVar(&l.clientMem, "maxmemory-clients", "20%", "memory all clients' buffers may hold, as bytes or a percentage of maxmemory; a client that would pass it is closed; 0: no limit")
+	fs.IntVar(&l.maxClients, "maxclients", server.DefaultMaxClients, "most client connections at once")
+	fs.IntVar(&l.timeout, "timeout", 0, "close a client idle for this many seconds (0: never)")
+	fs.DurationVar(&l.writeTimeout, "client-write-timeout", server.DefaultWriteTimeout, "close a client that reads none of its replies for this long (0: never)")
+}
+
+// apply sets the limits in cfg.
+func (l *limitFlags) apply(cfg *node.Config) error {
+	bulk, err := server.ParseMemory(l.maxBulkLen)
+	if err != nil {
+		return fmt.Errorf("--proto-max-bulk-len %w", err)
+	}
+	query, err := server.ParseMemory(l.queryBuf)
+	if err != nil {
+		return fmt.Errorf("--client-query-buffer-limit %w", err)
+	}
+	hard, soft, secs, err := server.ParseOutputLimit(l.outputBuf)
+	if err != nil {
+		return fmt.Errorf("--client-output-buffer-limit %w", err)
+	}
+	if l.maxMemory != "" {
+		if cfg.MaxMemory, err = server.ParseMemory(l.maxMemory); err != nil {
+			return fmt.Errorf("--maxmemory %w", err)
+		}
+		if cfg.MaxMemory == 0 {
+			cfg.MaxMemory = -1 // node.Config's "no limit"; its 0 is the default
+		}
+	}
+	c := &cfg.Clients
+	c.Limits.MaxBulkLen, c.QueryBufLimit = int(bulk), query
+	c.OutputHardLimit, c.OutputSoftLimit, c.OutputSoftSeconds = orNone(hard), orNone(soft), orNone(secs)
+	c.MaxMemoryClients, c.MaxClients = l.clientMem, l.maxClients
+	c.IdleTimeout = time.Duration(l.timeout) * time.Second
+	c.WriteTimeout = l.writeTimeout
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = -1 // never
+	}
+	return c.Validate()
+}
+
+// orNone maps the command line's 0 ("no limit") to server.Config's -1.
+func orNone(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func startCmd() *cobra.Command {
@@ -83,11 +152,15 @@ func startCmd() *cobra.Command {
 			if base > 0 && f.gcFloor > 0 {
 				go gcfloor.Run(ctx, uint64(f.gcFloor), base, 250*time.Millisecond)
 			}
-			n, err := node.Start(ctx, node.Config{
+			cfg := node.Config{
 				DataDir: f.dataDir, Addr: f.addr, BusAddr: f.busAddr, HTTPAddr: f.httpAddr, Join: f.join,
 				Shards: f.shards, ReplicationFactor: f.rf, Logger: logger, NoReadLeases: !f.readLeases,
 				RowCacheSize: f.rowCache, ClusterClientsOnly: f.clusterClientsOnly,
-			})
+			}
+			if err := f.limits.apply(&cfg); err != nil {
+				return err
+			}
+			n, err := node.Start(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -109,6 +182,7 @@ func startCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&f.readLeases, "read-leases", true, "serve linearizable reads under the shard leader's lease; false: a quorum round per read")
 	cmd.Flags().Int64Var(&f.rowCache, "row-cache-size", engine.DefaultRowCacheSize, "bytes of recently read and written keys kept in memory for point reads; 0 or less turns it off")
 	cmd.Flags().Int64Var(&f.gcFloor, "gc-heap-floor", defaultGCFloor, "bytes the Go heap may grow to before a garbage collection, however small the live heap (GOGC still applies above it); 0 turns it off")
+	f.limits.register(cmd.Flags())
 	return cmd
 }
 

@@ -34,6 +34,29 @@ func Batchable(s *Spec) bool {
 	return s != nil && s.Flags&Write != 0 && s.Flags&(AllShards|Internal) == 0 && s.FirstKey > 0
 }
 
+// DenyOOMCommand reports whether a command may grow memory (DenyOOM), so
+// that a node over maxmemory refuses it; a SHOAL.BATCH does if any of its
+// commands does.
+func DenyOOMCommand(args [][]byte) bool {
+	if len(args) == 0 {
+		return false
+	}
+	spec := Lookup(args[0])
+	if spec == nil || spec.Flags&DenyOOM != 0 {
+		return spec != nil
+	}
+	if spec.Name != "shoal.batch" {
+		return false
+	}
+	cmds, _ := decodeBatch(args[1:])
+	for _, c := range cmds {
+		if s := Lookup(c[0]); s != nil && s.Flags&DenyOOM != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func decodeBatch(args [][]byte) ([][][]byte, bool) {
 	var cmds [][][]byte
 	for len(args) > 0 {

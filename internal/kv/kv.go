@@ -101,6 +101,14 @@ type Env struct {
 	// on. Per-shard commands (KEYS, DBSIZE, FLUSHALL, SCAN...) touch only
 	// these slots.
 	FirstSlot, LastSlot int
+	// MaxValueLen is the longest string a write may build (APPEND,
+	// SETRANGE), proto-max-bulk-len; 0 means Redis's default, 512 MiB.
+	// For writes the proposer fixes it in the log entry.
+	MaxValueLen int64
+	// MaxReplyLen bounds the reply a read may build, in bytes of its
+	// values and keys: a longer one is refused with ErrReplyTooLarge's
+	// error reply instead of being built. 0 means no bound.
+	MaxReplyLen int64
 	// Effects, if not nil, is told what a write did, for the caller's
 	// bookkeeping. It never changes what a command does.
 	Effects *Effects

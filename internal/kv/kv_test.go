@@ -45,7 +45,8 @@ func (h *harness) do(args ...[]byte) resp.Value {
 // step is one line of a script: a command and its expected reply, both in
 // the notation of splitArgs and format. Commands starting with '@' drive
 // the harness: "@now <ms>" sets the clock, "@advance <ms>" moves it,
-// "@slots <first> <last>" sets the shard's range, "@rand <n>" the seed.
+// "@slots <first> <last>" sets the shard's range, "@rand <n>" the seed,
+// "@maxvalue <n>" and "@maxreply <n>" Env.MaxValueLen and MaxReplyLen.
 type step struct {
 	cmd, want string
 }
@@ -84,6 +85,10 @@ func (h *harness) directive(args [][]byte) {
 		h.env.FirstSlot, h.env.LastSlot = int(num(1)), int(num(2))
 	case "@rand":
 		h.env.Rand = uint64(num(1))
+	case "@maxvalue":
+		h.env.MaxValueLen = num(1)
+	case "@maxreply":
+		h.env.MaxReplyLen = num(1)
 	default:
 		h.t.Fatalf("unknown directive %q", args[0])
 	}

@@ -57,12 +57,20 @@ func cmdKeys(d db, args [][]byte) (resp.Value, error) {
 		lo, hi = keys.DataSlotPrefix(slot)
 	}
 	var out []resp.Value
+	size := d.replySize()
+	var serr error
 	err := d.scanLive(lo, hi, func(key []byte, _ record) bool {
 		if all || Match(pattern, key) {
+			if serr = size.add(len(key)); serr != nil {
+				return false
+			}
 			out = append(out, resp.Bulk(bytes.Clone(key)))
 		}
 		return true
 	})
+	if err == nil {
+		err = serr
+	}
 	return resp.Array(out...), err
 }
 
@@ -194,6 +202,7 @@ func cmdScan(d db, args [][]byte) (resp.Value, error) {
 		lo, hi = keys.DataSlotPrefix(slot)
 	}
 	seen, cur := 0, -1
+	size := d.replySize()
 	var derr error
 	err := d.r.Iterate(lo, hi, func(k, v []byte) bool {
 		if len(k) < 4 {
@@ -219,6 +228,9 @@ func cmdScan(d db, args [][]byte) (resp.Value, error) {
 		seen++
 		key := keys.DataUserKey(k)
 		if (!usePattern || Match(pattern, key)) && (!hasType || typeName(rec.typ) == typ) {
+			if derr = size.add(len(key)); derr != nil {
+				return false
+			}
 			found = append(found, resp.Bulk(bytes.Clone(key)))
 		}
 		return true
@@ -386,9 +398,17 @@ func cmdGetKeysInSlot(d db, args [][]byte) (resp.Value, error) {
 		return resp.Array(), nil
 	}
 	lo, hi := keys.DataSlotPrefix(slot)
+	size := d.replySize()
+	var serr error
 	err = d.scanLive(lo, hi, func(key []byte, _ record) bool {
+		if serr = size.add(len(key)); serr != nil {
+			return false
+		}
 		out = append(out, resp.Bulk(bytes.Clone(key)))
 		return int64(len(out)) < count
 	})
+	if err == nil {
+		err = serr
+	}
 	return resp.Array(out...), err
 }

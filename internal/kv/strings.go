@@ -10,13 +10,22 @@ import (
 	"github.com/shoaldb/shoal/internal/resp"
 )
 
-// maxStringLen is Redis's default proto-max-bulk-len, the largest string
-// APPEND and SETRANGE may build.
+// maxStringLen is Redis's default proto-max-bulk-len: the largest string
+// APPEND and SETRANGE may build when Env.MaxValueLen is 0.
 const maxStringLen = 512 << 20
 
 // tooLong reports whether a string of size bytes grown by add bytes would
-// exceed maxStringLen.
-func tooLong(size, add int64) bool { return size > maxStringLen-add }
+// exceed the largest string the command may build.
+func (d *db) tooLong(size, add int64) bool { return TooLong(d.env.MaxValueLen, size, add) }
+
+// TooLong reports whether a string of size bytes grown by add bytes would
+// be longer than limit bytes (maxStringLen if limit is 0).
+func TooLong(limit, size, add int64) bool {
+	if limit <= 0 {
+		limit = maxStringLen
+	}
+	return size > limit-add
+}
 
 // lookupString is lookup that also fails with WRONGTYPE if key holds
 // something other than a string.
@@ -252,8 +261,12 @@ func cmdGetEx(d db, args [][]byte) (resp.Value, error) {
 
 func cmdMGet(d db, args [][]byte) (resp.Value, error) {
 	vals := make([]resp.Value, 0, len(args)-1)
+	size := d.replySize()
 	for _, key := range args[1:] {
 		rec, found, err := d.lookup(key)
+		if err == nil {
+			err = size.add(len(rec.payload))
+		}
 		if err != nil {
 			return resp.Value{}, err
 		}
@@ -302,7 +315,7 @@ func cmdAppend(d db, args [][]byte) (resp.Value, error) {
 	if err != nil {
 		return resp.Value{}, err
 	}
-	if found && tooLong(int64(len(rec.payload)), int64(len(value))) {
+	if found && d.tooLong(int64(len(rec.payload)), int64(len(value))) {
 		return resp.Value{}, errTooBig
 	}
 	rec.typ = typeString
@@ -435,7 +448,7 @@ func cmdSetRange(d db, args [][]byte) (resp.Value, error) {
 	if len(value) == 0 {
 		return resp.Int(int64(len(rec.payload))), nil
 	}
-	if tooLong(off, int64(len(value))) {
+	if d.tooLong(off, int64(len(value))) {
 		return resp.Value{}, errTooBig
 	}
 	if !found {

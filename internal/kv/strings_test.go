@@ -311,19 +311,23 @@ func TestIncrByFloat(t *testing.T) {
 
 func TestTooLong(t *testing.T) {
 	tests := []struct {
-		size, add int64
-		want      bool
+		limit, size, add int64
+		want             bool
 	}{
-		{0, 0, false},
-		{maxStringLen - 1, 1, false},
-		{maxStringLen, 0, false},
-		{maxStringLen, 1, true},
-		{1, maxStringLen, true},
-		{1<<63 - 1, 1, true},
+		{0, 0, 0, false},
+		{0, maxStringLen - 1, 1, false},
+		{0, maxStringLen, 0, false},
+		{0, maxStringLen, 1, true},
+		{0, 1, maxStringLen, true},
+		{0, 1<<63 - 1, 1, true},
+		{1 << 20, 1<<20 - 1, 1, false},
+		{1 << 20, 1 << 20, 1, true},
+		{1 << 20, 536870911, 1, true},
+		{1 << 20, 1<<63 - 1, 1<<63 - 1, true},
 	}
 	for _, tt := range tests {
-		if got := tooLong(tt.size, tt.add); got != tt.want {
-			t.Errorf("tooLong(%d, %d) = %v, want %v", tt.size, tt.add, got, tt.want)
+		if got := TooLong(tt.limit, tt.size, tt.add); got != tt.want {
+			t.Errorf("TooLong(%d, %d, %d) = %v, want %v", tt.limit, tt.size, tt.add, got, tt.want)
 		}
 	}
 }

@@ -33,7 +33,7 @@ func (m stateMachine) Apply(w kv.Writer, desc *shoalpb.ShardDescriptor, cmd *sho
 	}
 	var eff kv.Effects
 	v, err := kv.Apply(w, kv.Env{
-		NowMs: cmd.GetNowMs(), Rand: cmd.GetRand(),
+		NowMs: cmd.GetNowMs(), Rand: cmd.GetRand(), MaxValueLen: cmd.GetMaxValueLen(),
 		FirstSlot: int(desc.GetFirstSlot()), LastSlot: int(desc.GetLastSlot()),
 		Effects: &eff,
 	}, cmd.GetArgs())
@@ -105,6 +105,8 @@ func edgeError(err error) error {
 		return server.ErrTimeout
 	case errors.Is(err, store.ErrStopped):
 		return server.ErrUnavailable
+	case errors.Is(err, store.ErrTooLarge):
+		return server.ErrTooLarge
 	}
 	return err
 }
@@ -133,6 +135,7 @@ func (n *Node) tryExecute(ctx context.Context, req server.Request, hint uint64, 
 	n.forwarded.Add(1)
 	body, _ := proto.Marshal(&shoalpb.ForwardRequest{
 		ShardId: req.Shard, Args: req.Args, Write: req.Write, FollowerRead: req.FollowerRead,
+		MaxReplyLen: req.MaxReplyLen,
 	})
 	// Give up on the call if the shard's leader moved elsewhere and the
 	// node we asked still has not answered a grace period later: a healthy
@@ -166,11 +169,15 @@ func (n *Node) tryExecute(ctx context.Context, req server.Request, hint uint64, 
 				return resp.Value{}, errNoLeader, true
 			case codeIndeterminate:
 				return resp.Value{}, server.ErrTimeout, false
+			case codeTooLarge:
+				return resp.Value{}, server.ErrTooLarge, false
+			case codeOOM:
+				return resp.Value{}, server.ErrOOM, false
 			}
-			return resp.Value{}, errors.New(ce.Msg), false
+			return resp.Value{}, fmt.Errorf("node: forwarded command failed on node %d: %s", leader, ce.Msg), false
 		}
 		if errors.Is(err, transport.ErrTooLarge) {
-			return resp.Value{}, err, false // it never will fit
+			return resp.Value{}, server.ErrTooLarge, false // it never will fit
 		}
 		// The leader could not be reached. A read is safe to retry; a
 		// write may have been executed if the request got through.
@@ -219,7 +226,7 @@ func (n *Node) readNow(req server.Request) (v resp.Value, err error, ok bool) {
 	if !local || !ri.Initialized || !req.FollowerRead && !st.LeaseRead(ri) {
 		return resp.Value{}, nil, false
 	}
-	v, err = n.readLocal(ri, req.Args, 0)
+	v, err = n.readLocal(ri, req.Args, 0, req.MaxReplyLen)
 	return v, err, true
 }
 
@@ -227,6 +234,9 @@ func (n *Node) readNow(req server.Request) (v resp.Value, err error, ok bool) {
 func (n *Node) executeLocal(ctx context.Context, req server.Request) (resp.Value, error) {
 	st := n.st.Load()
 	if req.Write {
+		if n.mem.Over() && kv.DenyOOMCommand(req.Args) {
+			return resp.Value{}, server.ErrOOM
+		}
 		start := time.Now()
 		v, err := st.Propose(ctx, req.Shard, req.Args)
 		if err == nil {
@@ -245,13 +255,14 @@ func (n *Node) executeLocal(ctx context.Context, req server.Request) (resp.Value
 			return resp.Value{}, err
 		}
 	}
-	return n.readLocal(ri, req.Args, nowMs)
+	return n.readLocal(ri, req.Args, nowMs, req.MaxReplyLen)
 }
 
 // readLocal runs a read command on the local replica's data, which the
 // caller has made fresh enough, judging expiry at nowMs (the leader's
-// clock reading for a follower's read), or at this node's time if 0.
-func (n *Node) readLocal(ri store.ReplicaInfo, args [][]byte, nowMs int64) (resp.Value, error) {
+// clock reading for a follower's read), or at this node's time if 0. A
+// reply that would hold more than maxReply bytes (0: no bound) is refused.
+func (n *Node) readLocal(ri store.ReplicaInfo, args [][]byte, nowMs, maxReply int64) (resp.Value, error) {
 	d := ri.Desc
 	if d.GetMeta() {
 		return resp.Value{}, errors.New("node: reads of the meta shard go through the meta view")
@@ -260,7 +271,7 @@ func (n *Node) readLocal(ri store.ReplicaInfo, args [][]byte, nowMs int64) (resp
 		nowMs = time.Now().UnixMilli()
 	}
 	env := kv.Env{
-		NowMs: nowMs, Rand: rand.Uint64(),
+		NowMs: nowMs, Rand: rand.Uint64(), MaxReplyLen: maxReply,
 		FirstSlot: int(d.GetFirstSlot()), LastSlot: int(d.GetLastSlot()),
 	}
 	if !multiKeyRead(args) {
@@ -304,6 +315,8 @@ const (
 	codeNotLeader     = "notleader"
 	codeNoReplica     = "noreplica"
 	codeIndeterminate = "indeterminate"
+	codeTooLarge      = "toolarge"
+	codeOOM           = "oom"
 )
 
 // HandleRaft implements transport.Handler.
@@ -356,6 +369,7 @@ func (n *Node) handleForward(ctx context.Context, body []byte) ([]byte, error) {
 	}
 	v, err := n.executeLocal(ctx, server.Request{
 		Shard: req.GetShardId(), Args: req.GetArgs(), Write: req.GetWrite(), FollowerRead: req.GetFollowerRead(),
+		MaxReplyLen: req.GetMaxReplyLen(),
 	})
 	var nl *store.NotLeaderError
 	switch {
@@ -369,6 +383,10 @@ func (n *Node) handleForward(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, &transport.CallError{Code: codeNotLeader, Msg: "0"}
 	case errors.Is(err, store.ErrOutcomeUnknown):
 		return nil, &transport.CallError{Code: codeIndeterminate, Msg: err.Error()}
+	case errors.Is(err, store.ErrTooLarge):
+		return nil, &transport.CallError{Code: codeTooLarge, Msg: err.Error()}
+	case errors.Is(err, server.ErrOOM):
+		return nil, &transport.CallError{Code: codeOOM, Msg: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return nil, &transport.CallError{Code: codeIndeterminate, Msg: err.Error()}
 	}

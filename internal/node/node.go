@@ -27,6 +27,7 @@ import (
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
 	"github.com/shoaldb/shoal/internal/kv"
+	"github.com/shoaldb/shoal/internal/memlimit"
 	"github.com/shoaldb/shoal/internal/meta"
 	"github.com/shoaldb/shoal/internal/server"
 	"github.com/shoaldb/shoal/internal/shoalpb"
@@ -98,6 +99,16 @@ type Config struct {
 	// RowCacheSize bounds the cache of recently read and written user keys
 	// in bytes; default engine.DefaultRowCacheSize, negative turns it off.
 	RowCacheSize int64
+	// Clients holds the limits of client connections (proto-max-bulk-len,
+	// client-query-buffer-limit, client-output-buffer-limit, timeout,
+	// maxclients, maxmemory-clients...), as server.Config documents them.
+	// Its Addr, Logger, ClusterClientsOnly and Memory are set by the node.
+	Clients server.Config
+	// MaxMemory is maxmemory in bytes: while the node's resident memory is
+	// above it, writes that may grow memory answer -OOM. Default
+	// memlimit.DefaultLimit() (three quarters of the machine's or the
+	// cgroup's memory); negative means no limit.
+	MaxMemory int64
 }
 
 func (c *Config) validate() error {
@@ -180,14 +191,17 @@ func BusAddr(addr string) (string, error) {
 
 // Node is one running shoal node.
 type Node struct {
-	cfg   Config
-	log   *slog.Logger
-	eng   *engine.Engine
-	net   Net
-	st    atomic.Pointer[store.Store]
-	srv   *server.Server
-	http  *admin.Server
-	ident *shoalpb.NodeIdent
+	cfg Config
+	log *slog.Logger
+	eng *engine.Engine
+	net Net
+	st  atomic.Pointer[store.Store]
+	srv *server.Server
+	mem *memlimit.Monitor // maxmemory and the node's memory use
+	// srvRef is srv for the store's goroutines, which start before it.
+	srvRef atomic.Pointer[server.Server]
+	http   *admin.Server
+	ident  *shoalpb.NodeIdent
 
 	view atomic.Pointer[meta.State] // latest known meta state
 	// reported holds, per shard, the last leader report of this node that
@@ -213,6 +227,12 @@ type Node struct {
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
 }
+
+// memorySampleInterval is how often the node measures its memory use
+// against maxmemory: a write arriving right after the node passed it may
+// still be accepted, as in Redis, which checks before each command but
+// only what it has allocated.
+const memorySampleInterval = 100 * time.Millisecond
 
 // spreadMemTableSize returns a memtable size above three quarters of
 // base and at most base, in steps of 64 KiB, drawn with draw (math/rand's
@@ -248,6 +268,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	n.leaders.leaders, n.leaders.ctxs = map[uint64]uint64{}, map[uint64]watchCtx{}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	maxMemory := cfg.MaxMemory
+	if maxMemory == 0 {
+		maxMemory = memlimit.DefaultLimit()
+	}
+	n.mem = memlimit.New(max(maxMemory, 0))
+	n.mem.SetGoLimit()
+	n.goFunc(func() { n.mem.Run(n.ctx, memorySampleInterval) })
 	ok := false
 	defer func() {
 		if !ok {
@@ -278,11 +305,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.log = n.log.With("node", n.ident.GetNodeId())
 	n.net.SetNodeID(n.ident.GetNodeId())
+	sc := cfg.Clients
+	sc.Addr, sc.Logger, sc.ClusterClientsOnly, sc.Memory = cfg.Addr, n.log, cfg.ClusterClientsOnly, n.mem
+	if err := sc.Validate(); err != nil {
+		return nil, err
+	}
+	n.srv = server.New(sc, n)
+	n.srvRef.Store(n.srv)
 	if err := n.startStore(); err != nil {
 		return nil, err
 	}
 	n.reloadView()
-	n.srv = server.New(server.Config{Addr: cfg.Addr, Logger: n.log, ClusterClientsOnly: cfg.ClusterClientsOnly}, n)
 	ln := cfg.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
@@ -541,6 +574,16 @@ func (n *Node) join(ctx context.Context) error {
 	}
 }
 
+// maxValueLen is proto-max-bulk-len as the client server has it now, for
+// the store to fix in each proposal. Before the server exists only meta
+// commands are proposed, which build no strings.
+func (n *Node) maxValueLen() int64 {
+	if s := n.srvRef.Load(); s != nil {
+		return s.MaxValueLen()
+	}
+	return 0
+}
+
 func (n *Node) newStore() (*store.Store, error) {
 	return store.New(store.Config{
 		NodeID:        n.ident.GetNodeId(),
@@ -553,6 +596,7 @@ func (n *Node) newStore() (*store.Store, error) {
 		DisableLeases: n.cfg.NoReadLeases,
 		Testing:       n.cfg.StoreKnobs,
 		ObserveSync:   func(d time.Duration) { n.syncSeconds.Observe(d.Seconds()) },
+		MaxValueLen:   n.maxValueLen,
 	})
 }
 

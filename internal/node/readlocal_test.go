@@ -30,18 +30,18 @@ func TestReadLocalJudgesExpiryAtTheGivenTime(t *testing.T) {
 	n := &Node{eng: eng}
 	ri := store.ReplicaInfo{Desc: &shoalpb.ShardDescriptor{Id: 2, FirstSlot: 0, LastSlot: keys.SlotCount - 1}}
 	get := [][]byte{[]byte("GET"), []byte("k")}
-	if v, err := n.readLocal(ri, get, 1_500); err != nil || string(v.Str) != "v" {
+	if v, err := n.readLocal(ri, get, 1_500, 0); err != nil || string(v.Str) != "v" {
 		t.Errorf("GET at 1 500 ms (expiry at 2 000) = %q, %v; want v", v.Str, err)
 	}
 	// This node's clock is far past 2 000 ms since the epoch; only the
 	// given time keeps the key.
-	if v, err := n.readLocal(ri, get, 1_999); err != nil || string(v.Str) != "v" {
+	if v, err := n.readLocal(ri, get, 1_999, 0); err != nil || string(v.Str) != "v" {
 		t.Errorf("GET at 1 999 ms = %q, %v; want v", v.Str, err)
 	}
-	if v, err := n.readLocal(ri, get, 2_500); err != nil || v.Str != nil {
+	if v, err := n.readLocal(ri, get, 2_500, 0); err != nil || v.Str != nil {
 		t.Errorf("GET at 2 500 ms = %q, %v; want nil (expired)", v.Str, err)
 	}
-	if v, err := n.readLocal(ri, get, 0); err != nil || v.Str != nil {
+	if v, err := n.readLocal(ri, get, 0, 0); err != nil || v.Str != nil {
 		t.Errorf("GET at this node's time = %q, %v; want nil (expired)", v.Str, err)
 	}
 }

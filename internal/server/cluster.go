@@ -28,6 +28,9 @@ type Request struct {
 	Args         [][]byte
 	Write        bool
 	FollowerRead bool
+	// MaxReplyLen bounds the reply of a read (kv.Env.MaxReplyLen); 0
+	// means no bound.
+	MaxReplyLen int64
 }
 
 // Topology is a snapshot of the cluster as this node knows it.
@@ -62,4 +65,10 @@ var (
 	ErrUnavailable = errors.New("server: shard unavailable")
 	// ErrTimeout: the outcome of the command is unknown (-TRYAGAIN).
 	ErrTimeout = errors.New("server: command timed out, outcome unknown")
+	// ErrTooLarge: the command is too large to replicate; it was not
+	// applied.
+	ErrTooLarge = errors.New("server: command too large")
+	// ErrOOM: the node that would run the write uses more than its
+	// maxmemory; it was not applied (-OOM).
+	ErrOOM = errors.New("server: over maxmemory")
 )

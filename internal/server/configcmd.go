@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -85,13 +86,59 @@ var params = []param{
 		},
 		note: "idle client timeout in seconds, 0 for none",
 	},
-	{name: "proto-max-bulk-len", value: func(s *Server) string { return strconv.Itoa(s.cfg.Limits.MaxBulkLen) }, note: "from the server configuration"},
+	{
+		name:  "proto-max-bulk-len",
+		value: func(s *Server) string { return itoa(s.lim.maxBulkLen.Load()) },
+		parse: memoryIn(1<<20, MaxMaxBulkLen),
+		set:   func(s *Server, v string) { s.lim.maxBulkLen.Store(atoi(v)) },
+		note:  "longest string a client may send or a write may build; at most 32mb in shoal",
+	},
+	{
+		name:  "client-query-buffer-limit",
+		value: func(s *Server) string { return itoa(s.lim.queryBuf.Load()) },
+		parse: memoryIn(1<<20, 1<<30),
+		set:   func(s *Server, v string) { s.lim.queryBuf.Store(atoi(v)) },
+		note:  "longest command a client may send; a longer one closes the connection",
+	},
+	{
+		name:  "client-output-buffer-limit",
+		value: (*Server).outputLimitValue,
+		parse: func(v string) (string, error) {
+			_, _, _, _, err := parseOutputLimit(v)
+			return v, err
+		},
+		set: func(s *Server, v string) {
+			if hard, soft, secs, ok, _ := parseOutputLimit(v); ok {
+				s.lim.outHard.Store(hard)
+				s.lim.outSoft.Store(soft)
+				s.lim.outSoftSecs.Store(secs)
+			}
+		},
+		note: "normal class: a reply past the hard limit is refused, a client over the soft limit for its seconds is closed; other classes ignored",
+	},
+	{
+		name:  "maxmemory",
+		value: func(s *Server) string { return itoa(s.maxMemory()) },
+		parse: parseMemory,
+		set: func(s *Server, v string) {
+			if s.cfg.Memory != nil {
+				s.cfg.Memory.SetLimit(atoi(v))
+			}
+		},
+		note: "above it (resident memory) writes that may grow memory answer -OOM; shoal never evicts",
+	},
+	{
+		name:  "maxmemory-clients",
+		value: func(s *Server) string { return clientMemString(s.lim.clientMem.Load()) },
+		parse: parseClientMem,
+		set:   func(s *Server, v string) { s.lim.clientMem.Store(clientMemValue(v)) },
+		note:  "memory all client buffers may hold, or a percentage of maxmemory; a client that would pass it is closed",
+	},
 	fixed("tcp-keepalive", "300", "keep-alive period of client sockets"),
 	fixed("requirepass", "", "shoal has no passwords yet"),
 	fixed("protected-mode", "no", "not implemented"),
 	fixed("daemonize", "no", "run shoal under a supervisor"),
 	fixed("replica-read-only", "yes", "followers serve reads only to READONLY clients"),
-	stored("maxmemory", "0", parseMemory, "shoal neither limits memory nor evicts"),
 	stored("maxmemory-policy", "noeviction", parseOneOf("noeviction", "allkeys-lru", "allkeys-lfu",
 		"allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"),
 		"shoal never evicts"),
@@ -105,8 +152,6 @@ var params = []param{
 	stored("lazyfree-lazy-user-flush", "no", parseBool, "flushes are raft commands"),
 	stored("stop-writes-on-bgsave-error", "yes", parseBool, "no background saves"),
 	stored("activedefrag", "no", parseBool, "the Go runtime manages memory"),
-	stored("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-		nil, "no output buffer limits yet"),
 }
 
 func (s *Server) bindValue() string {
@@ -154,6 +199,45 @@ func parseOneOf(choices ...string) func(string) (string, error) {
 		}
 		return "", errors.New("argument(s) must be one of the following: " + strings.Join(choices, ", "))
 	}
+}
+
+// ParseMemory parses a memory value with Redis's units (1k = 1000, 1kb =
+// 1024, up to gb), as CONFIG SET and the command line take them.
+func ParseMemory(v string) (int64, error) {
+	n, err := parseMemory(v)
+	if err != nil {
+		return 0, fmt.Errorf("%q: %v", v, err)
+	}
+	return atoi(n), nil
+}
+
+// ParseOutputLimit parses the normal class of client-output-buffer-limit
+// as the command line takes it: "hard soft seconds".
+func ParseOutputLimit(v string) (hard, soft, secs int64, err error) {
+	hard, soft, secs, _, err = parseOutputLimit("normal " + v)
+	if err != nil {
+		err = fmt.Errorf("%q: %v", v, err)
+	}
+	return hard, soft, secs, err
+}
+
+// memoryIn is parseMemory for values in [lo, hi] bytes.
+func memoryIn(lo, hi int64) func(string) (string, error) {
+	return func(v string) (string, error) {
+		v, err := parseMemory(v)
+		if err != nil {
+			return "", err
+		}
+		if n := atoi(v); n < lo || n > hi {
+			return "", errors.New("argument must be between " + itoa(lo) + " and " + itoa(hi) + " inclusive")
+		}
+		return v, nil
+	}
+}
+
+func atoi(v string) int64 {
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return n
 }
 
 // parseMemory accepts a byte count with Redis's units (1k = 1000,

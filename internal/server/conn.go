@@ -19,9 +19,6 @@ const (
 	// minReadBuf is the read buffer a connection starts with and returns to
 	// after a large command.
 	minReadBuf = 16 << 10
-	// maxQueryBuf bounds the read buffer (Redis's client-query-buffer-limit
-	// default): a client whose single unparsed command needs more is closed.
-	maxQueryBuf = 1 << 30
 	// shrinkAbove: buffers grown beyond this by a large command or reply are
 	// released once they are no longer needed, so idle clients stay small.
 	shrinkAbove = 1 << 20
@@ -30,7 +27,8 @@ const (
 	flushAbove = 4 << 20
 )
 
-// errQueryBufLimit closes a client whose command outgrows maxQueryBuf.
+// errQueryBufLimit closes a client whose command outgrows
+// client-query-buffer-limit.
 var errQueryBufLimit = errors.New("server: client query buffer limit reached")
 
 // conn is one client connection. Its goroutine (serve) owns everything
@@ -52,6 +50,9 @@ type conn struct {
 	rbuf    []byte // unparsed input; args of the command running alias it
 	out     []byte // replies not yet written
 	closing bool   // QUIT: close once the pending replies are written
+	// held is the bytes of rbuf and out counted against maxmemory-clients
+	// (Server.reserve).
+	held int64
 
 	// mu guards st. Only the connection's goroutine writes st, holding mu;
 	// it may read st without mu. Other goroutines read st under mu.
@@ -113,8 +114,10 @@ func (c *conn) serve(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer c.nc.Close()
+	defer func() { c.srv.reserve(-c.held) }()
 	c.rbuf = make([]byte, 0, minReadBuf)
 	for {
+		c.parser.Limits.MaxBulkLen = int(c.srv.lim.maxBulkLen.Load())
 		rerr := c.read()
 		now := time.Now()
 		n, perr := c.process(ctx)
@@ -142,10 +145,15 @@ func (c *conn) serve(ctx context.Context) {
 // command does not fit.
 func (c *conn) read() error {
 	if len(c.rbuf) == cap(c.rbuf) {
-		if cap(c.rbuf) >= maxQueryBuf {
+		limit := int(c.srv.lim.queryBuf.Load())
+		if cap(c.rbuf) >= limit {
 			return errQueryBufLimit
 		}
-		grown := make([]byte, len(c.rbuf), 2*cap(c.rbuf))
+		size := min(2*cap(c.rbuf), limit)
+		if !c.fit(size, cap(c.out)) {
+			return errClientMem
+		}
+		grown := make([]byte, len(c.rbuf), size)
 		copy(grown, c.rbuf)
 		c.rbuf = grown
 	}
@@ -188,6 +196,11 @@ func (c *conn) process(ctx context.Context) (n int, err error) {
 		c.flushRun(ctx)
 		v := c.exec(ctx, args)
 		c.out = resp.AppendValue(c.out, v, c.st.proto)
+		if !c.fit(cap(c.rbuf), cap(c.out)) {
+			c.out = c.out[:0]
+			err = errClientMem
+			break
+		}
 		if len(c.out) >= flushAbove {
 			if err = c.flush(); err != nil {
 				break
@@ -208,6 +221,12 @@ func (c *conn) process(ctx context.Context) (n int, err error) {
 func (c *conn) batchShard(args [][]byte) (uint64, bool) {
 	cmd := c.srv.lookup(args[0])
 	if cmd == nil || cmd.spec == nil || !kv.Batchable(cmd.spec) || !cmd.arityOK(len(args)) {
+		return 0, false
+	}
+	if c.srv.overMemory(cmd.spec) {
+		return 0, false // runKV refuses it
+	}
+	if _, refused := kv.RefuseEarly(args, c.srv.MaxValueLen()); refused {
 		return 0, false
 	}
 	ks := cmd.spec.Keys(args)
@@ -272,6 +291,7 @@ func (c *conn) flushRun(ctx context.Context) {
 		c.out = resp.AppendValue(c.out, r, c.st.proto)
 	}
 	c.run = c.run[:0]
+	c.fit(cap(c.rbuf), cap(c.out)) // small replies (OK, integers): counted, never refused
 }
 
 // runGroup executes the writes c.run[idx] on shard (routed already by
@@ -310,15 +330,62 @@ func (c *conn) exec(ctx context.Context, args [][]byte) resp.Value {
 	return cmd.run(ctx, c, args)
 }
 
-// flush writes the pending replies.
+// flush writes the pending replies. It gives up, and the connection ends,
+// when the client reads none of them for the write timeout, or leaves more
+// than the output buffer's soft limit unread for its soft seconds.
 func (c *conn) flush() error {
-	if len(c.out) == 0 {
-		return nil
+	out := c.out
+	defer func() { c.out = c.out[:0] }()
+	var overSoft time.Time // when the unread replies passed the soft limit
+	for len(out) > 0 {
+		now := time.Now()
+		var deadline time.Time
+		if d := c.srv.cfg.WriteTimeout; d > 0 {
+			deadline = now.Add(d)
+		}
+		soft, secs := c.srv.lim.outSoft.Load(), time.Duration(c.srv.lim.outSoftSecs.Load())*time.Second
+		if soft > 0 && int64(len(out)) > soft {
+			if overSoft.IsZero() {
+				overSoft = now
+			}
+			if deadline.IsZero() || overSoft.Add(secs).Before(deadline) {
+				deadline = overSoft.Add(secs)
+			}
+		}
+		c.nc.SetWriteDeadline(deadline)
+		n, err := c.nc.Write(out)
+		c.srv.stats.netOut.Add(int64(n))
+		out = out[n:]
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		progress := n > 0 && (overSoft.IsZero() || time.Since(overSoft) < secs)
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			return err
+		}
+		if !progress {
+			c.srv.stats.outputLimit.Add(1)
+			return err
+		}
 	}
-	n, err := c.nc.Write(c.out)
-	c.srv.stats.netOut.Add(int64(n))
-	c.out = c.out[:0]
-	return err
+	return nil
+}
+
+// fit counts c's buffers, at rcap and ocap bytes of capacity, against
+// maxmemory-clients: the read buffer beyond minReadBuf and the output.
+// It reports false, counting nothing, if growing to that would pass the
+// limit.
+func (c *conn) fit(rcap, ocap int) bool {
+	want := int64(max(rcap-minReadBuf, 0) + ocap)
+	if want == c.held {
+		return true
+	}
+	if !c.srv.reserve(want - c.held) {
+		return false
+	}
+	c.held = want
+	return true
 }
 
 // shrink releases buffers grown for a large command or reply.
@@ -331,9 +398,16 @@ func (c *conn) shrink() {
 	if cap(c.out) > shrinkAbove {
 		c.out = nil
 	}
+	c.fit(cap(c.rbuf), cap(c.out))
 }
 
 func (c *conn) logEnd(err error) {
+	switch {
+	case errors.Is(err, errClientMem):
+		c.srv.stats.evicted.Add(1)
+	case errors.Is(err, errQueryBufLimit):
+		c.srv.stats.queryLimit.Add(1)
+	}
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		return
 	}

@@ -108,7 +108,8 @@ func (f *fakeCluster) Execute(ctx context.Context, req Request) (resp.Value, err
 	if sh == nil {
 		return resp.Value{}, errors.New("no such shard")
 	}
-	env := kv.Env{NowMs: time.Now().UnixMilli(), Rand: rand.Uint64(), FirstSlot: sh.FirstSlot, LastSlot: sh.LastSlot}
+	env := kv.Env{NowMs: time.Now().UnixMilli(), Rand: rand.Uint64(), FirstSlot: sh.FirstSlot, LastSlot: sh.LastSlot,
+		MaxReplyLen: req.MaxReplyLen, MaxValueLen: 0}
 	if req.Write {
 		return kv.Apply(f.data[sh.ID], env, args)
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/kv"
 	"github.com/shoaldb/shoal/internal/resp"
 )
 
@@ -41,6 +42,7 @@ func (s *Server) fanout(ctx context.Context, shards []Shard, args [][]byte, writ
 	run := func(i int) {
 		vals[i], errs[i] = s.cluster.Execute(ctx, Request{
 			Shard: shards[i].ID, Args: args, Write: write, FollowerRead: followerRead,
+			MaxReplyLen: s.maxReply(),
 		})
 	}
 	if len(shards) == 1 {
@@ -59,7 +61,7 @@ func (s *Server) fanout(ctx context.Context, shards []Shard, args [][]byte, writ
 	}
 	for i := range shards {
 		if errs[i] != nil {
-			return nil, errorReply(errs[i]), false
+			return nil, s.errorReply(errs[i]), false
 		}
 		if vals[i].IsError() {
 			return nil, vals[i], false
@@ -87,13 +89,21 @@ func cmdKeys(ctx context.Context, c *conn, args [][]byte) resp.Value {
 	if !ok {
 		return fail
 	}
-	return keysReply(vals)
+	return keysReply(vals, c.srv.maxReply())
 }
 
-func keysReply(vals []resp.Value) resp.Value {
-	n := 0
+// keysReply joins the shards' KEYS replies, or refuses a reply larger than
+// limit bytes (counted as kv counts them).
+func keysReply(vals []resp.Value, limit int64) resp.Value {
+	n, size := 0, int64(0)
 	for _, v := range vals {
 		n += len(v.Elems)
+		for _, e := range v.Elems {
+			size += int64(len(e.Str)) + kv.ReplyElemOverhead
+		}
+	}
+	if limit > 0 && size > limit {
+		return resp.Err(kv.ReplyTooLarge(limit).Error())
 	}
 	all := make([]resp.Value, 0, n)
 	for _, v := range vals {

@@ -140,9 +140,11 @@ func (s *Server) memoryInfo(ctx context.Context, now time.Time) []field {
 		{"used_memory_human", humanBytes(m.HeapAlloc)},
 		{"used_memory_rss", itoa(rss)},
 		{"used_memory_rss_human", humanBytes(rss)},
-		{"maxmemory", "0"},
-		{"maxmemory_human", "0B"},
+		{"maxmemory", itoa(s.maxMemory())},
+		{"maxmemory_human", humanBytes(uint64(s.maxMemory()))},
 		{"maxmemory_policy", "noeviction"},
+		{"mem_clients_normal", itoa(s.lim.clientMemUsed.Load())},
+		{"maxmemory_clients", itoa(s.clientMemLimit())},
 		{"mem_allocator", runtime.Version()},
 	}
 }
@@ -202,6 +204,10 @@ func (s *Server) statsInfo(ctx context.Context, now time.Time) []field {
 		{"total_net_input_bytes", itoa(st.netIn.Load())},
 		{"total_net_output_bytes", itoa(st.netOut.Load())},
 		{"rejected_connections", itoa(st.rejected.Load())},
+		{"evicted_clients", itoa(st.evicted.Load())},
+		{"client_query_buffer_limit_disconnections", itoa(st.queryLimit.Load())},
+		{"client_output_buffer_limit_disconnections", itoa(st.outputLimit.Load())},
+		{"oom_refusals", itoa(st.oom.Load())},
 	}
 }
 

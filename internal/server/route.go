@@ -26,6 +26,13 @@ var (
 func runKV(ctx context.Context, c *conn, cmd *command, args [][]byte) resp.Value {
 	sp := cmd.spec
 	write := sp.Flags&kv.Write != 0
+	if c.srv.overMemory(sp) {
+		c.srv.stats.oom.Add(1)
+		return errOOM
+	}
+	if v, refused := kv.RefuseEarly(args, c.srv.MaxValueLen()); refused {
+		return v
+	}
 	topo := c.srv.cluster.Topology()
 	ks := sp.Keys(args)
 	if len(ks) == 0 {
@@ -35,7 +42,8 @@ func runKV(ctx context.Context, c *conn, cmd *command, args [][]byte) resp.Value
 		if !ok {
 			return errClusterDown
 		}
-		return c.srv.execute(ctx, Request{Shard: sh.ID, Args: args, Write: write, FollowerRead: c.st.readonly && !write})
+		return c.srv.execute(ctx, Request{Shard: sh.ID, Args: args, Write: write, FollowerRead: c.st.readonly && !write,
+			MaxReplyLen: c.srv.maxReply()})
 	}
 	slot := keys.Slot(ks[0])
 	sh, ok := shardOf(topo.Shards, slot)
@@ -57,6 +65,7 @@ func runKV(ctx context.Context, c *conn, cmd *command, args [][]byte) resp.Value
 		Args:         args,
 		Write:        write,
 		FollowerRead: c.st.readonly && !write,
+		MaxReplyLen:  c.srv.maxReply(),
 	})
 }
 
@@ -70,13 +79,15 @@ func (c *conn) redirected() bool {
 func (s *Server) execute(ctx context.Context, req Request) resp.Value {
 	v, err := s.cluster.Execute(ctx, req)
 	if err != nil {
-		return errorReply(err)
+		return s.errorReply(err)
 	}
 	return v
 }
 
 // errorReply is the one place errors of the Cluster become Redis replies.
-func errorReply(err error) resp.Value {
+// An error of no known kind is a fault inside shoal: it is logged, and the
+// client gets a reply without its text.
+func (s *Server) errorReply(err error) resp.Value {
 	switch {
 	case errors.Is(err, ErrNoLeader):
 		return resp.Err("TRYAGAIN The shard has no leader right now, try again later")
@@ -86,8 +97,14 @@ func errorReply(err error) resp.Value {
 		return errClusterDown
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return resp.Err("TRYAGAIN The command was cancelled and its outcome is unknown")
+	case errors.Is(err, ErrTooLarge):
+		return resp.Err("ERR command too large: its arguments pass the most one replicated write may hold")
+	case errors.Is(err, ErrOOM):
+		s.stats.oom.Add(1)
+		return errOOM
 	}
-	return resp.Err(sanitize("ERR " + err.Error()))
+	s.log.Warn("server: command failed", "err", err)
+	return resp.Err("ERR internal error: the command failed on the node (see its log)")
 }
 
 // anyShard returns a shard led by this node if there is one, else the

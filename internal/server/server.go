@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/shoaldb/shoal/internal/memlimit"
 	"github.com/shoaldb/shoal/internal/resp"
 )
 
@@ -31,10 +33,36 @@ var ErrClosed = errors.New("server: closed")
 type Config struct {
 	// Addr is the TCP address ListenAndServe listens on. Default ":6379".
 	Addr string
-	// Limits bound what one client command may hold. Zero fields default to
-	// Redis's limits (resp.DefaultMaxBulkLen...): 512 MiB per bulk string,
-	// 1Mi arguments per command, 64 KiB per inline command.
+	// Limits bound what one client command may hold. Zero fields take
+	// the defaults: DefaultMaxBulkLen (proto-max-bulk-len, at most
+	// MaxMaxBulkLen) per bulk string, Redis's 1Mi arguments per command
+	// and 64 KiB per inline command.
 	Limits resp.Limits
+	// QueryBufLimit is client-query-buffer-limit: the longest command a
+	// client may send, in bytes; a longer one closes the connection.
+	// Default DefaultQueryBufLimit.
+	QueryBufLimit int64
+	// OutputHardLimit, OutputSoftLimit and OutputSoftSeconds are
+	// client-output-buffer-limit's normal class: a reply that would pass
+	// the hard limit is refused before it is built, and a client that
+	// leaves more than the soft limit unread for the soft seconds is
+	// disconnected. Zero means the default (DefaultOutputHardLimit...),
+	// negative no limit.
+	OutputHardLimit, OutputSoftLimit int64
+	OutputSoftSeconds                int64
+	// WriteTimeout closes a client that reads none of its pending replies
+	// for this long. Default DefaultWriteTimeout; negative means never.
+	WriteTimeout time.Duration
+	// Memory, if set, holds maxmemory and the node's memory use: commands
+	// that may grow memory (DenyOOM) are refused with -OOM while the node
+	// uses more, and CONFIG SET maxmemory changes it.
+	Memory *memlimit.Monitor
+	// MaxMemoryClients is maxmemory-clients: how much the buffers of all
+	// clients may hold together, beyond a small read buffer each, as a
+	// memory value ("512mb") or a percentage of maxmemory ("20%"); "0"
+	// means no limit. A client whose buffers would pass it is
+	// disconnected. Default DefaultClientMemPercent%.
+	MaxMemoryClients string
 	// Logger receives connection-level events. Default slog.Default().
 	Logger *slog.Logger
 	// Version is the Redis version reported by HELLO and INFO
@@ -77,6 +105,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("server: MaxFanout %d is negative", c.MaxFanout)
 	case c.Limits.MaxBulkLen < 0 || c.Limits.MaxMultibulkLen < 0 || c.Limits.MaxInlineLen < 0:
 		return fmt.Errorf("server: negative limit in %+v", c.Limits)
+	case c.Limits.MaxBulkLen > MaxMaxBulkLen:
+		return fmt.Errorf("server: proto-max-bulk-len %d is above the most shoal allows, %d", c.Limits.MaxBulkLen, MaxMaxBulkLen)
+	case c.QueryBufLimit < 0:
+		return fmt.Errorf("server: QueryBufLimit %d is negative", c.QueryBufLimit)
+	}
+	if c.MaxMemoryClients != "" {
+		if _, err := parseClientMem(c.MaxMemoryClients); err != nil {
+			return fmt.Errorf("server: maxmemory-clients %q: %v", c.MaxMemoryClients, err)
+		}
 	}
 	if c.RunID != "" {
 		if _, err := hex.DecodeString(c.RunID); err != nil || len(c.RunID) != 40 {
@@ -92,7 +129,25 @@ func (c Config) withDefaults() Config {
 		c.Addr = DefaultAddr
 	}
 	if c.Limits.MaxBulkLen == 0 {
-		c.Limits.MaxBulkLen = resp.DefaultMaxBulkLen
+		c.Limits.MaxBulkLen = DefaultMaxBulkLen
+	}
+	if c.QueryBufLimit == 0 {
+		c.QueryBufLimit = DefaultQueryBufLimit
+	}
+	if c.OutputHardLimit == 0 {
+		c.OutputHardLimit = DefaultOutputHardLimit
+	}
+	if c.OutputSoftLimit == 0 {
+		c.OutputSoftLimit = DefaultOutputSoftLimit
+	}
+	if c.OutputSoftSeconds == 0 {
+		c.OutputSoftSeconds = DefaultOutputSoftSeconds
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.MaxMemoryClients == "" {
+		c.MaxMemoryClients = strconv.Itoa(DefaultClientMemPercent) + "%"
 	}
 	if c.Limits.MaxMultibulkLen == 0 {
 		c.Limits.MaxMultibulkLen = resp.DefaultMaxMultibulkLen
@@ -138,6 +193,7 @@ type Server struct {
 
 	maxClients  atomic.Int64
 	idleTimeout atomic.Int64 // nanoseconds
+	lim         limits
 	nextID      atomic.Uint64
 	stats       stats
 
@@ -167,6 +223,14 @@ func New(cfg Config, c Cluster) *Server {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.maxClients.Store(int64(cfg.MaxClients))
 	s.idleTimeout.Store(int64(cfg.IdleTimeout))
+	s.lim.maxBulkLen.Store(int64(cfg.Limits.MaxBulkLen))
+	s.lim.queryBuf.Store(cfg.QueryBufLimit)
+	s.lim.outHard.Store(max(cfg.OutputHardLimit, 0))
+	s.lim.outSoft.Store(max(cfg.OutputSoftLimit, 0))
+	s.lim.outSoftSecs.Store(max(cfg.OutputSoftSeconds, 0))
+	if mc, err := parseClientMem(cfg.MaxMemoryClients); err == nil {
+		s.lim.clientMem.Store(clientMemValue(mc))
+	}
 	s.mu.listeners = make(map[net.Listener]struct{})
 	s.mu.conns = make(map[*conn]struct{})
 	s.mu.params = make(map[string]string)
@@ -322,6 +386,10 @@ func (s *Server) clients() []*conn {
 type stats struct {
 	connections atomic.Int64 // connections accepted
 	rejected    atomic.Int64 // refused because of maxclients
+	evicted     atomic.Int64 // closed because of maxmemory-clients
+	queryLimit  atomic.Int64 // closed because of client-query-buffer-limit
+	outputLimit atomic.Int64 // closed because of the write timeout or client-output-buffer-limit
+	oom         atomic.Int64 // commands refused with -OOM
 	commands    atomic.Int64 // commands processed
 	netIn       atomic.Int64 // bytes read from clients
 	netOut      atomic.Int64 // bytes written to clients
@@ -366,6 +434,10 @@ func (st *stats) opsPerSec(now time.Time) int64 {
 func (st *stats) reset() {
 	st.connections.Store(0)
 	st.rejected.Store(0)
+	st.evicted.Store(0)
+	st.queryLimit.Store(0)
+	st.outputLimit.Store(0)
+	st.oom.Store(0)
 	st.commands.Store(0)
 	st.netIn.Store(0)
 	st.netOut.Store(0)

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/memlimit"
 )
 
 func newClient(t *testing.T, addr string, proto int) *redis.Client {
@@ -351,12 +352,12 @@ func TestPipeline(t *testing.T) {
 func TestLargeValue(t *testing.T) {
 	f := newFakeCluster()
 	_, addr := startServer(t, f, Config{})
-	// Generous timeouts: moving 64 MiB around is slow under -race.
+	// Generous timeouts: moving 32 MiB around is slow under -race.
 	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1,
 		ReadTimeout: time.Minute, WriteTimeout: time.Minute})
 	t.Cleanup(func() { c.Close() })
 	ctx := context.Background()
-	big := bytes.Repeat([]byte("0123456789abcdef"), 4<<20) // 64 MiB
+	big := bytes.Repeat([]byte("0123456789abcdef"), DefaultMaxBulkLen/16) // the most proto-max-bulk-len allows
 	big[12345] = 'X'
 	if err := c.Set(ctx, "big", big, 0).Err(); err != nil {
 		t.Fatal(err)
@@ -545,7 +546,10 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("shard 10: %w", ErrTimeout), "-TRYAGAIN "},
 		{ErrUnavailable, "-CLUSTERDOWN The cluster is down\r\n"},
 		{context.DeadlineExceeded, "-TRYAGAIN "},
-		{fmt.Errorf("disk\non fire"), "-ERR disk on fire\r\n"},
+		// Text from inside shoal never reaches the client.
+		{fmt.Errorf("disk\non fire"), "-ERR internal error: the command failed on the node (see its log)\r\n"},
+		{fmt.Errorf("shard 3: %w", ErrTooLarge), "-ERR command too large: "},
+		{ErrOOM, "-OOM command not allowed when used memory > 'maxmemory'.\r\n"},
 	} {
 		f.setErr(tc.err)
 		if got := r.do("GET", "k"); !strings.HasPrefix(got, tc.want) {
@@ -949,14 +953,15 @@ func TestHumanBytes(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	f := newFakeCluster()
-	s, addr := startServer(t, f, Config{})
+	mem := memlimit.New(0)
+	s, addr := startServer(t, f, Config{Memory: mem})
 	c := newClient(t, addr, 2)
 	ctx := context.Background()
 	got, err := c.ConfigGet(ctx, "maxmemory*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got["maxmemory"] != "0" || got["maxmemory-policy"] != "noeviction" {
+	if len(got) != 3 || got["maxmemory"] != "0" || got["maxmemory-policy"] != "noeviction" || got["maxmemory-clients"] != "20%" {
 		t.Errorf("CONFIG GET maxmemory* = %v", got)
 	}
 	got, err = c.ConfigGet(ctx, "*").Result()
@@ -972,6 +977,7 @@ func TestConfig(t *testing.T) {
 	}{
 		{[]string{"CONFIG", "SET", "maxmemory", "1gb"}, "+OK\r\n"},
 		{[]string{"CONFIG", "GET", "maxmemory"}, "*2\r\n$9\r\nmaxmemory\r\n$10\r\n1073741824\r\n"},
+		{[]string{"CONFIG", "SET", "maxmemory", "0"}, "+OK\r\n"},
 		{[]string{"CONFIG", "GET", "nosuch"}, "*0\r\n"},
 		{[]string{"CONFIG", "SET", "save", ""}, "+OK\r\n"},
 		{[]string{"CONFIG", "SET", "appendonly", "no"}, "-ERR CONFIG SET failed (possibly related to argument 'appendonly') - can't set immutable config\r\n"},

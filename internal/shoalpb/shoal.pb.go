@@ -738,11 +738,16 @@ func (x *TruncatedState) GetTerm() uint64 {
 // Command is the payload of a normal raft entry. Everything its effect may
 // depend on besides the replica's state is fixed here by the proposer.
 type Command struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	NowMs         int64                  `protobuf:"varint,2,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
-	Rand          uint64                 `protobuf:"varint,3,opt,name=rand,proto3" json:"rand,omitempty"`
-	Args          [][]byte               `protobuf:"bytes,4,rep,name=args,proto3" json:"args,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	NowMs int64                  `protobuf:"varint,2,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
+	Rand  uint64                 `protobuf:"varint,3,opt,name=rand,proto3" json:"rand,omitempty"`
+	Args  [][]byte               `protobuf:"bytes,4,rep,name=args,proto3" json:"args,omitempty"`
+	// max_value_len is the largest string the command may build (APPEND,
+	// SETRANGE): the proposer's proto-max-bulk-len, so that every replica
+	// refuses the same writes. 0, in entries of earlier versions, means
+	// Redis's default of 512 MiB.
+	MaxValueLen   int64 `protobuf:"varint,5,opt,name=max_value_len,json=maxValueLen,proto3" json:"max_value_len,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -803,6 +808,13 @@ func (x *Command) GetArgs() [][]byte {
 		return x.Args
 	}
 	return nil
+}
+
+func (x *Command) GetMaxValueLen() int64 {
+	if x != nil {
+		return x.MaxValueLen
+	}
+	return 0
 }
 
 // SnapshotData is the data of a raft snapshot: the descriptor and every
@@ -869,11 +881,14 @@ func (x *SnapshotData) GetValues() [][]byte {
 
 // ForwardRequest asks the receiving node to execute a command on a shard.
 type ForwardRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ShardId       uint64                 `protobuf:"varint,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
-	Args          [][]byte               `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
-	Write         bool                   `protobuf:"varint,3,opt,name=write,proto3" json:"write,omitempty"`
-	FollowerRead  bool                   `protobuf:"varint,4,opt,name=follower_read,json=followerRead,proto3" json:"follower_read,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ShardId      uint64                 `protobuf:"varint,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
+	Args         [][]byte               `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
+	Write        bool                   `protobuf:"varint,3,opt,name=write,proto3" json:"write,omitempty"`
+	FollowerRead bool                   `protobuf:"varint,4,opt,name=follower_read,json=followerRead,proto3" json:"follower_read,omitempty"`
+	// max_reply_len bounds the reply of a read in bytes (kv's count); 0
+	// means no bound.
+	MaxReplyLen   int64 `protobuf:"varint,5,opt,name=max_reply_len,json=maxReplyLen,proto3" json:"max_reply_len,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -936,6 +951,13 @@ func (x *ForwardRequest) GetFollowerRead() bool {
 	return false
 }
 
+func (x *ForwardRequest) GetMaxReplyLen() int64 {
+	if x != nil {
+		return x.MaxReplyLen
+	}
+	return 0
+}
+
 var File_shoal_proto protoreflect.FileDescriptor
 
 const file_shoal_proto_rawDesc = "" +
@@ -987,23 +1009,25 @@ const file_shoal_proto_rawDesc = "" +
 	"conf_state\x18\x03 \x01(\v2\x11.raftpb.ConfStateR\tconfState\":\n" +
 	"\x0eTruncatedState\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
-	"\x04term\x18\x02 \x01(\x04R\x04term\"X\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term\"|\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x15\n" +
 	"\x06now_ms\x18\x02 \x01(\x03R\x05nowMs\x12\x12\n" +
 	"\x04rand\x18\x03 \x01(\x04R\x04rand\x12\x12\n" +
-	"\x04args\x18\x04 \x03(\fR\x04args\"r\n" +
+	"\x04args\x18\x04 \x03(\fR\x04args\x12\"\n" +
+	"\rmax_value_len\x18\x05 \x01(\x03R\vmaxValueLen\"r\n" +
 	"\fSnapshotData\x126\n" +
 	"\n" +
 	"descriptor\x18\x01 \x01(\v2\x16.shoal.ShardDescriptorR\n" +
 	"descriptor\x12\x12\n" +
 	"\x04keys\x18\x02 \x03(\fR\x04keys\x12\x16\n" +
-	"\x06values\x18\x03 \x03(\fR\x06values\"z\n" +
+	"\x06values\x18\x03 \x03(\fR\x06values\"\x9e\x01\n" +
 	"\x0eForwardRequest\x12\x19\n" +
 	"\bshard_id\x18\x01 \x01(\x04R\ashardId\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\fR\x04args\x12\x14\n" +
 	"\x05write\x18\x03 \x01(\bR\x05write\x12#\n" +
-	"\rfollower_read\x18\x04 \x01(\bR\ffollowerRead*P\n" +
+	"\rfollower_read\x18\x04 \x01(\bR\ffollowerRead\x12\"\n" +
+	"\rmax_reply_len\x18\x05 \x01(\x03R\vmaxReplyLen*P\n" +
 	"\tCallEnded\x12\x11\n" +
 	"\rCALL_ENDED_NO\x10\x00\x12\x17\n" +
 	"\x13CALL_ENDED_DEADLINE\x10\x01\x12\x17\n" +

@@ -144,7 +144,7 @@ func (n *node) up() bool { return n.st != nil }
 type machine struct{}
 
 func (machine) Apply(w kv.Writer, d *shoalpb.ShardDescriptor, c *shoalpb.Command) (resp.Value, error) {
-	return kv.Apply(w, kv.Env{NowMs: c.GetNowMs(), Rand: c.GetRand(),
+	return kv.Apply(w, kv.Env{NowMs: c.GetNowMs(), Rand: c.GetRand(), MaxValueLen: c.GetMaxValueLen(),
 		FirstSlot: int(d.GetFirstSlot()), LastSlot: int(d.GetLastSlot())}, c.GetArgs())
 }
 

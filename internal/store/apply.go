@@ -149,7 +149,7 @@ func decodeCommand(b []byte, cmd *shoalpb.Command) error {
 			if n >= 0 {
 				cmd.Args = append(cmd.Args, arg[:len(arg):len(arg)])
 			}
-		case num <= 3 && typ == protowire.VarintType:
+		case (num <= 3 || num == 5) && typ == protowire.VarintType:
 			v, n = protowire.ConsumeVarint(b)
 			switch num {
 			case 1:
@@ -158,6 +158,8 @@ func decodeCommand(b []byte, cmd *shoalpb.Command) error {
 				cmd.NowMs = int64(v)
 			case 3:
 				cmd.Rand = v
+			case 5:
+				cmd.MaxValueLen = int64(v)
 			}
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)

@@ -126,6 +126,11 @@ func (s *Store) Propose(ctx context.Context, shard uint64, args [][]byte) (resp.
 
 // StartPropose is Propose without waiting.
 func (s *Store) StartPropose(shard uint64, args [][]byte) *Pending {
+	if n := argsSize(args); n > s.cfg.MaxEntryBytes {
+		return s.start(func(uint64) error {
+			return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, n, s.cfg.MaxEntryBytes)
+		})
+	}
 	return s.start(func(id uint64) error {
 		r, err := s.leaderReplica(shard)
 		if err != nil {
@@ -133,7 +138,8 @@ func (s *Store) StartPropose(shard uint64, args [][]byte) *Pending {
 		}
 		// Entry data is the request id, then the command, so the loop
 		// can find its own proposals without decoding them.
-		cmd := &shoalpb.Command{Id: id, NowMs: s.cfg.Now().UnixMilli(), Rand: s.cfg.Rand.Uint64(), Args: args}
+		cmd := &shoalpb.Command{Id: id, NowMs: s.cfg.Now().UnixMilli(), Rand: s.cfg.Rand.Uint64(), Args: args,
+			MaxValueLen: s.cfg.MaxValueLen()}
 		data, err := proto.MarshalOptions{}.MarshalAppend(idBytes(id), cmd)
 		if err != nil {
 			return err
@@ -157,6 +163,15 @@ func (s *Store) StartPropose(shard uint64, args [][]byte) *Pending {
 		r.queued = append(r.queued, queuedProposal{id: id, data: data})
 		return nil
 	})
+}
+
+// argsSize is the bytes of a command's arguments.
+func argsSize(args [][]byte) int {
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	return n
 }
 
 // maxProposalBatch bounds the entry bytes handed to raft in one message;

@@ -75,7 +75,21 @@ type Config struct {
 	// ObserveSync, if set, is called by the syncer with the time each
 	// fsynced batch of raft writes took to commit.
 	ObserveSync func(time.Duration)
+	// MaxEntryBytes bounds the command of one proposal, in bytes of its
+	// arguments: a larger one fails with ErrTooLarge before it reaches
+	// raft. Default DefaultMaxEntryBytes.
+	MaxEntryBytes int
+	// MaxValueLen, if set, returns the longest string a write may build
+	// (proto-max-bulk-len); each proposal carries its value at the time,
+	// so every replica refuses the same writes. Nil or 0: kv's default.
+	MaxValueLen func() int64
 }
+
+// DefaultMaxEntryBytes is the default of Config.MaxEntryBytes. A raft
+// entry travels whole in one message of the transport (64 MiB at most,
+// with up to 4 MiB of other messages batched with it) and sits in every
+// replica's memory until applied, so it stays well below that.
+const DefaultMaxEntryBytes = 40 << 20
 
 func (c *Config) validate() error {
 	if c.NodeID == 0 {
@@ -108,6 +122,12 @@ func (c *Config) validate() error {
 	}
 	if c.Rand == nil {
 		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if c.MaxEntryBytes <= 0 {
+		c.MaxEntryBytes = DefaultMaxEntryBytes
+	}
+	if c.MaxValueLen == nil {
+		c.MaxValueLen = func() int64 { return 0 }
 	}
 	return nil
 }
@@ -156,6 +176,9 @@ var (
 	// ErrBusy: raft refused the proposal (e.g. a configuration change is
 	// already in progress or a leadership transfer is under way).
 	ErrBusy = errors.New("store: proposal dropped, try again")
+	// ErrTooLarge: the command is larger than Config.MaxEntryBytes; it was
+	// not proposed.
+	ErrTooLarge = errors.New("store: command too large")
 )
 
 // NotLeaderError says this replica is not the shard's leader; Leader is the
