@@ -75,7 +75,7 @@ type limitFlags struct {
 }
 
 func (l *limitFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&l.maxBulkLen, "proto-max-bulk-len", "32mb", "longest string a client may send or a write may build (at most 32mb)")
+	fs.StringVar(&l.maxBulkLen, "proto-max-bulk-len", "8mb", "longest string a client may send or a write may build (at most 32mb)")
 	fs.StringVar(&l.queryBuf, "client-query-buffer-limit", "64mb", "longest command a client may send; a longer one closes its connection")
 	fs.StringVar(&l.outputBuf, "client-output-buffer-limit", "64mb 16mb 60", `"hard soft seconds" for clients: a reply past hard is refused with an error; a client leaving more than soft unread for seconds is closed; 0 disables each`)
 	fs.StringVar(&l.maxMemory, "maxmemory", "", "above this resident memory, writes that may grow memory answer -OOM (default: 3/4 of the machine's or cgroup's memory; 0: no limit)")

@@ -60,6 +60,7 @@ type Node struct {
 type Cluster struct {
 	bin    string
 	shards int
+	args   []string
 	Nodes  []*Node
 	net    *Netns // nil on loopback
 	logf   func(string, ...any)
@@ -76,13 +77,15 @@ type ClusterConfig struct {
 	Shards int
 	Net    *Netns // run each node in its namespace; nil for loopback
 	Logf   func(string, ...any)
+	// Args are more flags for every node's shoal start.
+	Args []string
 }
 
 // StartCluster starts the nodes one after another, each joining the first,
 // and waits until each answers PING. The caller must Stop the cluster,
 // also when StartCluster fails.
 func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
-	c := &Cluster{bin: cfg.Bin, shards: cfg.Shards, net: cfg.Net, logf: cfg.Logf}
+	c := &Cluster{bin: cfg.Bin, shards: cfg.Shards, args: cfg.Args, net: cfg.Net, logf: cfg.Logf}
 	for i := 1; i <= cfg.Nodes; i++ {
 		n := &Node{
 			Index: i,
@@ -166,6 +169,7 @@ func (c *Cluster) Start(n *Node) error {
 	if n.join != "" {
 		args = append(args, "--join", n.join)
 	}
+	args = append(args, c.args...)
 	name := c.bin
 	if n.ns != "" {
 		// ip netns exec execs the binary, so the PID is shoal's own.
@@ -248,6 +252,16 @@ func (c *Cluster) Kill(n *Node) error {
 // Pause sends SIGSTOP to n; Resume sends SIGCONT.
 func (c *Cluster) Pause(n *Node) error  { _, err := n.signal(syscall.SIGSTOP); return err }
 func (c *Cluster) Resume(n *Node) error { _, err := n.signal(syscall.SIGCONT); return err }
+
+// PID returns n's process id, 0 if it is not running.
+func (n *Node) PID() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.cmd == nil {
+		return 0
+	}
+	return n.mu.cmd.Process.Pid
+}
 
 // Running reports whether n's process is alive (possibly paused).
 func (n *Node) Running() bool {

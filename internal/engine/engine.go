@@ -10,8 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"syscall"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -46,6 +48,10 @@ type Options struct {
 	RowCachePin func(key []byte) bool
 }
 
+// separateValuesFrom is the smallest value stored in a blob file rather
+// than in an sstable's data blocks (Pebble's value separation).
+const separateValuesFrom = 16 << 10
+
 // DefaultMemTableSize is the memtable size when Options leave it 0.
 const DefaultMemTableSize = 32 << 20
 
@@ -72,6 +78,31 @@ func Open(dir string, o Options) (*Engine, error) {
 		// Raft log entries are written and deleted soon after: a larger
 		// memtable lets most of them die before reaching L0.
 		MemTableSize: uint64(o.MemTableSize),
+		// Value separation needs it; a data directory of an earlier
+		// format is upgraded in place when opened.
+		FormatMajorVersion: pebble.FormatValueSeparation,
+	}
+	opts.Experimental.EnableColumnarBlocks = func() bool { return true }
+	// Large values (user values, and the raft log entries that carry
+	// them) go to blob files when flushed, so that sstable data blocks
+	// hold only small values. Otherwise a block holding a value of several
+	// MiB, larger than a block cache shard, would be decompressed again by
+	// every read that lands in it, including the meta shard's reads of
+	// its neighbours: one 32 MiB value made a node spend most of its CPU
+	// in snappy for as long as the value stayed in that sstable.
+	opts.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
+		return pebble.ValueSeparationPolicy{
+			Enabled:               true,
+			MinimumSize:           separateValuesFrom,
+			MaxBlobReferenceDepth: 10,
+			RewriteMinimumAge:     5 * time.Minute,
+			TargetGarbageRatio:    0.3,
+		}
+	}
+	// Bloom filters let a point read skip the sstables that cannot hold
+	// its key without reading their data blocks.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	db, err := pebble.Open(dir, opts)
 	if errors.Is(err, syscall.EWOULDBLOCK) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -189,5 +190,48 @@ func TestOpenOfADirectoryInUse(t *testing.T) {
 	_, err = Open(dir, Options{})
 	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
 		t.Fatalf("Open of a held directory: %v; want an error saying it is in use", err)
+	}
+}
+
+// A data directory written by an earlier version (Pebble's default format,
+// no value separation) opens, keeps its data, and takes large values into
+// blob files from then on.
+func TestOpenUpgradesAnEarlierFormat(t *testing.T) {
+	fs := vfs.NewMem()
+	old, err := pebble.Open("db", &pebble.Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Set([]byte("uk"), []byte("before"), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open("db", Options{FS: fs})
+	if err != nil {
+		t.Fatalf("open an earlier format: %v", err)
+	}
+	defer e.Close()
+	if v, ok, err := e.Get([]byte("uk")); err != nil || !ok || string(v) != "before" {
+		t.Fatalf("Get(uk) = %q, %v, %v after the upgrade", v, ok, err)
+	}
+	if got := e.db.FormatMajorVersion(); got < pebble.FormatValueSeparation {
+		t.Fatalf("format %v after open, want at least %v", got, pebble.FormatValueSeparation)
+	}
+	big := bytes.Repeat([]byte("v"), 1<<20)
+	b := e.NewWriteBatch()
+	b.Set([]byte("ubig"), big)
+	if err := b.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.db.Metrics().BlobFiles.LiveCount; n == 0 {
+		t.Error("a 1 MiB value flushed to no blob file")
+	}
+	if v, ok, err := e.Get([]byte("ubig")); err != nil || !ok || !bytes.Equal(v, big) {
+		t.Fatalf("Get(ubig) after flush: %d bytes, %v, %v", len(v), ok, err)
 	}
 }

@@ -18,8 +18,9 @@ const (
 	// may send and a write may build. Redis allows 512 MiB; every shoal
 	// write is a raft entry that each replica writes to its log and
 	// memtable, and that travels between nodes in one message, so shoal
-	// allows less (MaxMaxBulkLen at most).
-	DefaultMaxBulkLen = 32 << 20
+	// allows less: 8 MiB, as TiKV's raft-entry-max-size (docs/robustness.md
+	// has what larger values cost), and MaxMaxBulkLen at most.
+	DefaultMaxBulkLen = 8 << 20
 	// MaxMaxBulkLen is the most proto-max-bulk-len may be set to: a value
 	// and its key must fit in one raft entry (store.DefaultMaxEntryBytes).
 	MaxMaxBulkLen = 32 << 20

@@ -352,7 +352,7 @@ func TestPipeline(t *testing.T) {
 func TestLargeValue(t *testing.T) {
 	f := newFakeCluster()
 	_, addr := startServer(t, f, Config{})
-	// Generous timeouts: moving 32 MiB around is slow under -race.
+	// Generous timeouts: moving MiBs around is slow under -race.
 	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1,
 		ReadTimeout: time.Minute, WriteTimeout: time.Minute})
 	t.Cleanup(func() { c.Close() })

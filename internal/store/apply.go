@@ -179,6 +179,7 @@ func (s *Store) afterApply(r *replica, rd raft.Ready) {
 			panic(fmt.Sprintf("store: compact raft storage: %v", err))
 		}
 		r.truncateTo = 0
+		r.logBytes = r.storage.bytesFrom(0)
 	}
 	for _, rs := range rd.ReadStates {
 		id, nowMs, ok := readStateCtx(rs.RequestCtx)
@@ -253,10 +254,11 @@ func (s *Store) persistSnapshot(b *engine.Batch, r *replica, snap *raftpb.Snapsh
 }
 
 // maybeTruncate keeps the log short. A leader proposes a truncation
-// entry once its log holds twice LogTail applied entries: every replica
-// that applies it drops its log up to the entry's index, the last LogTail
-// entries kept, or what some follower still lacks (its Match, read from
-// raft's progress without allocating), up to LogKeep entries. Entries live
+// entry once its log holds twice LogTail applied entries, or twice
+// LogTailBytes of data: every replica that applies it drops its log up to
+// the entry's index, the last LogTail entries (and LogTailBytes) kept, or
+// what some follower still lacks (its Match, read from raft's progress
+// without allocating), up to LogKeep entries and LogKeepBytes. Entries live
 // a fraction of a second this way, instead of seconds: few are still in
 // the log when Pebble flushes its memtable, so few are written to disk and
 // compacted again. All replicas truncate at the same index, so a follower
@@ -274,22 +276,28 @@ func (s *Store) maybeTruncate(b *engine.Batch, r *replica) {
 	if r.applied < first {
 		return
 	}
-	if r.applied-first >= 2*s.cfg.LogKeep {
-		s.truncate(b, r, r.applied-s.cfg.LogKeep)
+	// keepFrom is the index before which entries may go to keep at most
+	// n entries and bytes of data up to the applied one.
+	keepFrom := func(n uint64, bytes int64) uint64 {
+		return max(r.applied-min(r.applied, n), r.storage.keepBytes(first, r.applied, bytes))
+	}
+	if r.applied-first >= 2*s.cfg.LogKeep || r.logBytes > 2*s.cfg.LogKeepBytes {
+		s.truncate(b, r, keepFrom(s.cfg.LogKeep, s.cfg.LogKeepBytes))
 		return
 	}
 	tail := s.cfg.LogTail
-	if !r.isLeader() || r.applied-first < 2*tail || r.truncProposed >= first {
+	overBytes := r.logBytes > 2*s.cfg.LogTailBytes
+	if !r.isLeader() || r.applied-first < 2*tail && !overBytes || r.truncProposed >= first {
 		return // not leading, short enough, or a truncation on its way
 	}
-	to := r.applied - tail
+	to := keepFrom(tail, s.cfg.LogTailBytes)
 	r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
 		if id != s.cfg.NodeID && pr.Match < to {
 			to = pr.Match
 		}
 	})
-	to = max(to, r.applied-min(r.applied, s.cfg.LogKeep))
-	if to < first || to-first+1 < tail {
+	to = max(to, keepFrom(s.cfg.LogKeep, s.cfg.LogKeepBytes))
+	if to < first || to-first+1 < tail && !overBytes {
 		return // too little to drop
 	}
 	// Entry data as for a client's command, with request id 0.

@@ -351,6 +351,7 @@ func (s *Store) afterPersist(st staged) {
 			panic(fmt.Sprintf("store: apply snapshot to raft storage: %v", err))
 		}
 		r.storage.conf = md.GetConfState()
+		r.logBytes = 0
 		r.applied, r.appliedTerm = md.GetIndex(), md.GetTerm()
 		for idx, id := range r.byIndex {
 			if idx <= r.applied {
@@ -365,6 +366,7 @@ func (s *Store) afterPersist(st staged) {
 		if err := r.storage.Append(st.ents); err != nil {
 			panic(fmt.Sprintf("store: append to raft storage: %v", err))
 		}
+		r.logBytes += entriesBytes(st.ents)
 	}
 	if st.hs != nil {
 		r.storage.SetHardState(st.hs)

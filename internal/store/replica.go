@@ -85,6 +85,10 @@ type replica struct {
 	// lastIndex is the index of the last log entry staged for persistence
 	// (durable or not); ready.go deletes a replaced suffix beyond it.
 	lastIndex uint64
+	// logBytes approximates the bytes of entry data in the in-memory log:
+	// added to as entries are appended, counted again after each
+	// compaction (entries a new leader overwrote are counted until then).
+	logBytes int64
 	// truncateTo, if set, is the index up to which the in-memory log is
 	// compacted once the applied batch holding the truncation commits.
 	truncateTo uint64
@@ -294,6 +298,7 @@ func (s *Store) loadReplica(shard uint64) (*replica, error) {
 	if err := ms.Append(ents); err != nil {
 		return nil, err
 	}
+	r.logBytes = entriesBytes(ents)
 	if as.GetIndex() > hs.GetCommit() {
 		// The hard state on disk carries the commit index of its last
 		// term or vote change only (stage, in ready.go). Applied entries
@@ -351,8 +356,11 @@ func (s *Store) startRawNode(r *replica) error {
 		// Bound memory held by proposals the leader cannot commit (e.g.
 		// while it has lost its quorum).
 		MaxUncommittedEntriesSize: 64 << 20,
-		CheckQuorum:               true,
-		PreVote:                   true,
+		// And memory held by appends a follower has not acknowledged
+		// (kept in the transport's queues until sent).
+		MaxInflightBytes: 64 << 20,
+		CheckQuorum:      true,
+		PreVote:          true,
 		// A leader removed from its group stops leading at once instead
 		// of going on until it notices it has no quorum.
 		StepDownOnRemoval: true,

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"math"
 
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
@@ -20,6 +21,46 @@ type raftStorage struct {
 	eng   *engine.Engine
 	shard uint64
 	conf  *raftpb.ConfState // conf state as of the applied index
+}
+
+// entriesBytes is the bytes of entry data of ents.
+func entriesBytes(ents []*raftpb.Entry) int64 {
+	var n int64
+	for _, e := range ents {
+		n += int64(len(e.GetData()))
+	}
+	return n
+}
+
+// bytesFrom returns the bytes of entry data in the log from index lo on.
+func (s *raftStorage) bytesFrom(lo uint64) int64 {
+	first, _ := s.FirstIndex()
+	last, _ := s.LastIndex()
+	ents, err := s.Entries(max(lo, first), last+1, math.MaxUint64)
+	if err != nil {
+		return 0
+	}
+	return entriesBytes(ents)
+}
+
+// keepBytes returns the highest index i in [first-1, applied] such that
+// the entries after it, up to applied, hold at most limit bytes of data:
+// dropping the log up to i keeps at most limit bytes of applied entries.
+func (s *raftStorage) keepBytes(first, applied uint64, limit int64) uint64 {
+	if applied < first {
+		return first - 1
+	}
+	ents, err := s.Entries(first, applied+1, math.MaxUint64)
+	if err != nil {
+		return first - 1
+	}
+	var n int64
+	for i := len(ents) - 1; i >= 0; i-- {
+		if n += int64(len(ents[i].GetData())); n > limit {
+			return ents[i].GetIndex()
+		}
+	}
+	return first - 1
 }
 
 // InitialState returns the persisted hard state and the conf state as of

@@ -59,6 +59,12 @@ type Config struct {
 	// A replica holding twice LogKeep entries truncates on its own, to
 	// LogKeep.
 	LogTail, LogKeep uint64
+	// LogTailBytes and LogKeepBytes bound the same in bytes of entry data,
+	// so that a shard of large values does not keep hundreds of MiB of
+	// them in memory: a leader also truncates once its log holds twice
+	// LogTailBytes (default 4 MiB), and a lagging follower finds at most
+	// LogKeepBytes (default 64 MiB) of entries it lacks, else a snapshot.
+	LogTailBytes, LogKeepBytes int64
 	// Now is the clock used to stamp proposals; default time.Now.
 	Now func() time.Time
 	// Rand seeds command randomness and request ids; default random.
@@ -117,6 +123,13 @@ func (c *Config) validate() error {
 		c.LogTail = 256
 	}
 	c.LogTail = min(c.LogTail, c.LogKeep)
+	if c.LogKeepBytes == 0 {
+		c.LogKeepBytes = 64 << 20
+	}
+	if c.LogTailBytes == 0 {
+		c.LogTailBytes = 4 << 20
+	}
+	c.LogTailBytes = min(c.LogTailBytes, c.LogKeepBytes)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

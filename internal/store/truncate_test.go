@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"testing"
@@ -61,5 +62,36 @@ func TestLowerTruncationInTheSameBatchIsIgnored(t *testing.T) {
 			t.Errorf("store %d: reloaded log starts at %d, want %d", s.NodeID(), got, high+1)
 		}
 		st.Stop()
+	}
+}
+
+// A shard of large values keeps few of them in memory: the leader
+// truncates by bytes (LogTailBytes) long before it holds 2×LogTail
+// entries. Counting entries alone, the 20 MiB written here stayed in every
+// replica's in-memory log.
+func TestLogIsTruncatedByBytes(t *testing.T) {
+	c := newSteppedCluster(t)
+	leader := c.leader(t)
+	value := bytes.Repeat([]byte("v"), 1<<20)
+	var pending []*Pending
+	for i := range 20 {
+		pending = append(pending, leader.StartPropose(1, [][]byte{[]byte("set"), []byte(fmt.Sprint("k", i)), value}))
+		c.step(false)
+		c.settle()
+	}
+	c.settle()
+	mustBeDone(t, pending)
+	limit := 2*leader.cfg.LogTailBytes + 1<<20 // a truncation is proposed once past 2×, applied an entry later
+	for _, s := range c.stores {
+		r := s.replicas[1]
+		first, _ := r.storage.FirstIndex()
+		held := r.storage.bytesFrom(0)
+		if held > limit {
+			t.Errorf("store %d: in-memory log holds %d bytes (entries %d to %d), want at most %d",
+				s.NodeID(), held, first, r.applied, limit)
+		}
+		if r.logBytes < held {
+			t.Errorf("store %d: logBytes %d below the %d bytes the log holds", s.NodeID(), r.logBytes, held)
+		}
 	}
 }
