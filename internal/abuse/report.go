@@ -27,6 +27,7 @@ func (r *Report) String() string {
 			mem = append(mem, fmt.Sprintf("node %d %s → %s", i+1, mib(res.RSSBefore[i]), mib(res.RSSPeak[i])))
 		}
 		fmt.Fprintf(&b, "- RSS before → peak: %s\n", strings.Join(mem, ", "))
+		fmt.Fprintf(&b, "- nodes' CPU: %.1f s in %s\n", res.CPU.Seconds(), res.Duration)
 		fmt.Fprintf(&b, "- probe before: %s\n", res.Baseline)
 		fmt.Fprintf(&b, "- probe during: %s\n\n", res.During)
 	}

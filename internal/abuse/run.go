@@ -37,11 +37,14 @@ type Config struct {
 type Result struct {
 	Load     Load
 	Outcome  string
-	Baseline window // the probe before the load
-	During   window // the probe while the load ran
+	Duration time.Duration // how long the load ran
+	Baseline window        // the probe before the load
+	During   window        // the probe while the load ran
 	// RSS is each node's resident memory before the load and its peak
 	// during it, in bytes.
 	RSSBefore, RSSPeak []int64
+	// CPU is the CPU time the nodes used during the load, summed.
+	CPU time.Duration
 	// Counters are the changes of the nodes' INFO stats counters of
 	// refused clients, summed over nodes.
 	Counters map[string]int64
@@ -164,7 +167,7 @@ func pick(names []string) ([]Load, error) {
 }
 
 func runLoad(ctx context.Context, cfg Config, cl *chaos.Cluster, addrs []string, p *probe, l Load) (Result, error) {
-	res := Result{Load: l}
+	res := Result{Load: l, Duration: cfg.Duration}
 	if err := sleep(ctx, cfg.Baseline); err != nil {
 		return res, err
 	}
@@ -173,8 +176,10 @@ func runLoad(ctx context.Context, cfg Config, cl *chaos.Cluster, addrs []string,
 	if err != nil {
 		return res, err
 	}
+	var cpuBefore time.Duration
 	for _, n := range cl.Nodes {
 		res.RSSBefore = append(res.RSSBefore, rss(n.PID()))
+		cpuBefore += cpuTime(n.PID())
 	}
 	res.RSSPeak = slices0(len(cl.Nodes))
 	lctx, cancel := context.WithTimeout(ctx, cfg.Duration)
@@ -197,6 +202,10 @@ func runLoad(ctx context.Context, cfg Config, cl *chaos.Cluster, addrs []string,
 	out, err := l.Run(lctx, addrs)
 	<-lctx.Done()
 	wg.Wait()
+	for _, n := range cl.Nodes {
+		res.CPU += cpuTime(n.PID())
+	}
+	res.CPU -= cpuBefore
 	res.During = p.take()
 	res.Outcome = out.String()
 	if err != nil {
@@ -241,6 +250,24 @@ func rss(pid int) int64 {
 	}
 	pages, _ := strconv.ParseInt(f[1], 10, 64)
 	return pages * int64(os.Getpagesize())
+}
+
+// cpuTime is the user and system CPU time process pid has used.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 12th and 13th of them, in clock ticks (100 a second).
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
 }
 
 // counterNames are the INFO stats fields of refused clients and commands.

@@ -252,6 +252,38 @@ func (s *Snapshot) Iterate(lo, hi []byte, fn func(k, v []byte) bool) error {
 // Close releases the snapshot.
 func (s *Snapshot) Close() { s.s.Close() }
 
+// ValueSizes calls fn with the size of each key's value, -1 if absent,
+// without reading the values (a large value's size is in its blob file
+// handle). One iterator seeks from key to key.
+func (s *Snapshot) ValueSizes(keys [][]byte, fn func(i, size int)) error {
+	return valueSizes(s.s, keys, fn)
+}
+
+// ValueSizes is Snapshot.ValueSizes on the database's current state.
+func (e *Engine) ValueSizes(keys [][]byte, fn func(i, size int)) error {
+	return valueSizes(e.db, keys, fn)
+}
+
+func valueSizes(r reader, keys [][]byte, fn func(i, size int)) error {
+	it, err := r.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		size := -1
+		if it.SeekGE(k) && bytes.Equal(it.Key(), k) {
+			lv := it.LazyValue()
+			size = lv.Len()
+		}
+		fn(i, size)
+	}
+	err = it.Error()
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 type reader interface {
 	Get(key []byte) ([]byte, io.Closer, error)
 	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)

@@ -235,3 +235,31 @@ func TestOpenUpgradesAnEarlierFormat(t *testing.T) {
 		t.Fatalf("Get(ubig) after flush: %d bytes, %v, %v", len(v), ok, err)
 	}
 }
+
+// ValueSizes tells each value's size, in the memtable and in blob files.
+func TestValueSizes(t *testing.T) {
+	e, err := Open("db", Options{FS: vfs.NewMem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	b := e.NewWriteBatch()
+	b.Set([]byte("a"), []byte("12345"))
+	b.Set([]byte("c"), bytes.Repeat([]byte("v"), 1<<20))
+	if err := b.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		var got []int
+		err := e.ValueSizes([][]byte{[]byte("c"), []byte("b"), []byte("a"), []byte("zz")}, func(_, n int) { got = append(got, n) })
+		if want := []int{1 << 20, -1, 5, -1}; err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: ValueSizes = %v, %v; want %v", when, got, err, want)
+		}
+	}
+	check("in the memtable")
+	if err := e.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	check("flushed, the large value in a blob file")
+}

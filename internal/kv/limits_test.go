@@ -1,6 +1,12 @@
 package kv
 
-import "testing"
+import (
+	"bytes"
+	"testing"
+
+	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/kv/kvtest"
+)
 
 func TestMaxValueLen(t *testing.T) {
 	const tooBig = `-ERR string exceeds maximum allowed size (proto-max-bulk-len)`
@@ -68,5 +74,59 @@ func TestRefuseEarly(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("RefuseEarly(%s, %d) = %q, want %q", tt.cmd, tt.limit, got, tt.want)
 		}
+	}
+}
+
+// sizedMem is a kvtest.Mem that tells value sizes, as the engine does, and
+// counts the values it copies out.
+type sizedMem struct {
+	*kvtest.Mem
+	gets int
+}
+
+func (m *sizedMem) Get(key []byte) ([]byte, bool, error) {
+	m.gets++
+	return m.Mem.Get(key)
+}
+
+func (m *sizedMem) ValueSizes(keys [][]byte, fn func(i, size int)) error {
+	for i, k := range keys {
+		v, ok, err := m.Mem.Get(k)
+		if err != nil {
+			return err
+		}
+		size := -1
+		if ok {
+			size = len(v)
+		}
+		fn(i, size)
+	}
+	return nil
+}
+
+// A read of many keys whose values would pass the reply limit is refused
+// by their sizes, before any value is copied.
+func TestMGetRefusedBySizes(t *testing.T) {
+	m := &sizedMem{Mem: kvtest.NewMem()}
+	env := Env{NowMs: t0, LastSlot: keys.SlotCount - 1}
+	if _, err := Apply(m, env, [][]byte{[]byte("SET"), []byte("big"), bytes.Repeat([]byte("v"), 1<<20)}); err != nil {
+		t.Fatal(err)
+	}
+	args := [][]byte{[]byte("MGET")}
+	for range 512 {
+		args = append(args, []byte("big"))
+	}
+	env.MaxReplyLen = 64 << 20
+	m.gets = 0
+	v, err := Read(m, env, args)
+	if err != nil || !bytes.HasPrefix(v.Str, []byte(ReplyTooLargePrefix)) {
+		t.Fatalf("MGET of 512 × 1 MiB = %.60q, %v; want %q...", v.Str, err, ReplyTooLargePrefix)
+	}
+	if m.gets != 0 {
+		t.Errorf("refused MGET copied %d values, want 0", m.gets)
+	}
+	v, err = Read(m, env, args[:40]) // 39 MiB: within the limit
+	if err != nil || len(v.Elems) != 39 {
+		t.Fatalf("MGET of 39 × 1 MiB = %d elements, %v", len(v.Elems), err)
 	}
 }

@@ -260,6 +260,9 @@ func cmdGetEx(d db, args [][]byte) (resp.Value, error) {
 }
 
 func cmdMGet(d db, args [][]byte) (resp.Value, error) {
+	if err := d.checkSizes(args[1:]); err != nil {
+		return resp.Value{}, err
+	}
 	vals := make([]resp.Value, 0, len(args)-1)
 	size := d.replySize()
 	for _, key := range args[1:] {
