@@ -69,6 +69,7 @@ type limitFlags struct {
 	outputBuf    string
 	maxMemory    string
 	clientMem    string
+	diskReserve  string
 	maxClients   int
 	timeout      int
 	writeTimeout time.Duration
@@ -80,6 +81,7 @@ func (l *limitFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&l.outputBuf, "client-output-buffer-limit", "64mb 16mb 60", `"hard soft seconds" for clients: a reply past hard is refused with an error; a client leaving more than soft unread for seconds is closed; 0 disables each`)
 	fs.StringVar(&l.maxMemory, "maxmemory", "", "above this resident memory, writes that may grow memory answer -OOM (default: 3/4 of the machine's or cgroup's memory; 0: no limit)")
 	fs.StringVar(&l.clientMem, "maxmemory-clients", "20%", "memory all clients' buffers may hold, as bytes or a percentage of maxmemory; a client that would pass it is closed; 0: no limit")
+	fs.StringVar(&l.diskReserve, "disk-reserve", "", "below this much free disk space, refuse writes that add data, and keep a ballast file of this size in the data dir (default: 1% of the filesystem, 64mb to 1gb; 0: off)")
 	fs.IntVar(&l.maxClients, "maxclients", server.DefaultMaxClients, "most client connections at once")
 	fs.IntVar(&l.timeout, "timeout", 0, "close a client idle for this many seconds (0: never)")
 	fs.DurationVar(&l.writeTimeout, "client-write-timeout", server.DefaultWriteTimeout, "close a client that reads none of its replies for this long (0: never)")
@@ -105,6 +107,14 @@ func (l *limitFlags) apply(cfg *node.Config) error {
 		}
 		if cfg.MaxMemory == 0 {
 			cfg.MaxMemory = -1 // node.Config's "no limit"; its 0 is the default
+		}
+	}
+	if l.diskReserve != "" {
+		if cfg.DiskReserve, err = server.ParseMemory(l.diskReserve); err != nil {
+			return fmt.Errorf("--disk-reserve %w", err)
+		}
+		if cfg.DiskReserve == 0 {
+			cfg.DiskReserve = -1 // node.Config's "off"; its 0 is the default
 		}
 	}
 	c := &cfg.Clients

@@ -249,6 +249,23 @@ func (c *Cluster) Kill(n *Node) error {
 	}
 }
 
+// Terminate sends SIGTERM to n and waits up to d for it to exit.
+func (c *Cluster) Terminate(n *Node, d time.Duration) error {
+	n.mu.Lock()
+	n.mu.killed = true // an exit the harness asked for
+	n.mu.Unlock()
+	done, err := n.signal(syscall.SIGTERM)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-time.After(d):
+		return fmt.Errorf("chaos: node %d did not exit within %v of SIGTERM", n.Index, d)
+	}
+}
+
 // Pause sends SIGSTOP to n; Resume sends SIGCONT.
 func (c *Cluster) Pause(n *Node) error  { _, err := n.signal(syscall.SIGSTOP); return err }
 func (c *Cluster) Resume(n *Node) error { _, err := n.signal(syscall.SIGCONT); return err }

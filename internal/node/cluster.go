@@ -173,6 +173,8 @@ func (n *Node) tryExecute(ctx context.Context, req server.Request, hint uint64, 
 				return resp.Value{}, server.ErrTooLarge, false
 			case codeOOM:
 				return resp.Value{}, server.ErrOOM, false
+			case codeDiskFull:
+				return resp.Value{}, server.ErrDiskFull, false
 			}
 			return resp.Value{}, fmt.Errorf("node: forwarded command failed on node %d: %s", leader, ce.Msg), false
 		}
@@ -234,7 +236,10 @@ func (n *Node) readNow(req server.Request) (v resp.Value, err error, ok bool) {
 func (n *Node) executeLocal(ctx context.Context, req server.Request) (resp.Value, error) {
 	st := n.st.Load()
 	if req.Write {
-		if n.mem.Over() && kv.DenyOOMCommand(req.Args) {
+		if (n.mem.Over() || n.disk.Full()) && kv.DenyOOMCommand(req.Args) {
+			if n.disk.Full() {
+				return resp.Value{}, server.ErrDiskFull
+			}
 			return resp.Value{}, server.ErrOOM
 		}
 		start := time.Now()
@@ -317,6 +322,7 @@ const (
 	codeIndeterminate = "indeterminate"
 	codeTooLarge      = "toolarge"
 	codeOOM           = "oom"
+	codeDiskFull      = "diskfull"
 )
 
 // HandleRaft implements transport.Handler.
@@ -387,6 +393,8 @@ func (n *Node) handleForward(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, &transport.CallError{Code: codeTooLarge, Msg: err.Error()}
 	case errors.Is(err, server.ErrOOM):
 		return nil, &transport.CallError{Code: codeOOM, Msg: err.Error()}
+	case errors.Is(err, server.ErrDiskFull):
+		return nil, &transport.CallError{Code: codeDiskFull, Msg: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return nil, &transport.CallError{Code: codeIndeterminate, Msg: err.Error()}
 	}

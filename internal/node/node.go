@@ -24,6 +24,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shoaldb/shoal/internal/admin"
+	"github.com/shoaldb/shoal/internal/diskspace"
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
 	"github.com/shoaldb/shoal/internal/kv"
@@ -104,6 +105,11 @@ type Config struct {
 	// maxclients, maxmemory-clients...), as server.Config documents them.
 	// Its Addr, Logger, ClusterClientsOnly and Memory are set by the node.
 	Clients server.Config
+	// DiskReserve is the free space, in bytes, below which the node
+	// refuses writes that add data and keeps a ballast file of that size
+	// (package diskspace). Default 1% of the filesystem, between 64 MiB
+	// and 1 GiB; negative turns the guard off.
+	DiskReserve int64
 	// MaxMemory is maxmemory in bytes: while the node's resident memory is
 	// above it, writes that may grow memory answer -OOM. Default
 	// memlimit.DefaultLimit() (three quarters of the machine's or the
@@ -191,13 +197,14 @@ func BusAddr(addr string) (string, error) {
 
 // Node is one running shoal node.
 type Node struct {
-	cfg Config
-	log *slog.Logger
-	eng *engine.Engine
-	net Net
-	st  atomic.Pointer[store.Store]
-	srv *server.Server
-	mem *memlimit.Monitor // maxmemory and the node's memory use
+	cfg  Config
+	log  *slog.Logger
+	eng  *engine.Engine
+	net  Net
+	st   atomic.Pointer[store.Store]
+	srv  *server.Server
+	mem  *memlimit.Monitor // maxmemory and the node's memory use
+	disk *diskspace.Guard  // nil when Config.DiskReserve is negative
 	// srvRef is srv for the store's goroutines, which start before it.
 	srvRef atomic.Pointer[server.Server]
 	http   *admin.Server
@@ -227,6 +234,11 @@ type Node struct {
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
 }
+
+// diskCheckInterval is how often the node measures its free disk space.
+// At a few hundred MB/s of writes, a quarter second is a small share of
+// the reserve.
+const diskCheckInterval = 250 * time.Millisecond
 
 // memorySampleInterval is how often the node measures its memory use
 // against maxmemory: a write arriving right after the node passed it may
@@ -281,6 +293,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.Close()
 		}
 	}()
+	if cfg.DiskReserve >= 0 && cfg.FS == nil {
+		// Before the database opens: on a nearly full disk the guard
+		// deletes its ballast, so that Pebble has room to start.
+		var err error
+		if n.disk, err = diskspace.Open(cfg.DataDir, cfg.DiskReserve, n.log); err != nil {
+			return nil, err
+		}
+		n.goFunc(func() { n.disk.Run(n.ctx, diskCheckInterval) })
+	}
 	eo := engine.Options{FS: cfg.FS, Logger: cfg.Logger,
 		MemTableSize: spreadMemTableSize(engine.DefaultMemTableSize, mrand.Int64N)}
 	if cfg.RowCacheSize >= 0 {
@@ -307,6 +328,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.net.SetNodeID(n.ident.GetNodeId())
 	sc := cfg.Clients
 	sc.Addr, sc.Logger, sc.ClusterClientsOnly, sc.Memory = cfg.Addr, n.log, cfg.ClusterClientsOnly, n.mem
+	sc.DiskFull = n.disk.Full
 	if err := sc.Validate(); err != nil {
 		return nil, err
 	}
@@ -597,6 +619,7 @@ func (n *Node) newStore() (*store.Store, error) {
 		Testing:       n.cfg.StoreKnobs,
 		ObserveSync:   func(d time.Duration) { n.syncSeconds.Observe(d.Seconds()) },
 		MaxValueLen:   n.maxValueLen,
+		DiskFull:      n.disk.Full,
 	})
 }
 

@@ -71,4 +71,7 @@ var (
 	// ErrOOM: the node that would run the write uses more than its
 	// maxmemory; it was not applied (-OOM).
 	ErrOOM = errors.New("server: over maxmemory")
+	// ErrDiskFull: the node that would run the write has a nearly full
+	// disk; it was not applied (-MISCONF).
+	ErrDiskFull = errors.New("server: disk full")
 )

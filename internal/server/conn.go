@@ -223,7 +223,7 @@ func (c *conn) batchShard(args [][]byte) (uint64, bool) {
 	if cmd == nil || cmd.spec == nil || !kv.Batchable(cmd.spec) || !cmd.arityOK(len(args)) {
 		return 0, false
 	}
-	if c.srv.overMemory(cmd.spec) {
+	if c.srv.overMemory(cmd.spec) || c.srv.diskFull(cmd.spec) {
 		return 0, false // runKV refuses it
 	}
 	if _, refused := kv.RefuseEarly(args, c.srv.MaxValueLen()); refused {

@@ -181,6 +181,15 @@ func humanBytes(n uint64) string {
 	return fmt.Sprintf("%.2f%s", v, units[i])
 }
 
+// writeStatus is "err" while the disk is too full for writes, as Redis
+// reports a failing AOF.
+func (s *Server) writeStatus() string {
+	if s.cfg.DiskFull != nil && s.cfg.DiskFull() {
+		return "err"
+	}
+	return "ok"
+}
+
 // persistenceInfo: every acknowledged write is already on a majority's
 // disk through the raft log, which is what "appendonly yes, appendfsync
 // always" promises; there are no RDB snapshots or AOF rewrites.
@@ -191,7 +200,7 @@ func (s *Server) persistenceInfo(ctx context.Context, now time.Time) []field {
 		{"rdb_bgsave_in_progress", "0"},
 		{"aof_enabled", "1"},
 		{"aof_rewrite_in_progress", "0"},
-		{"aof_last_write_status", "ok"},
+		{"aof_last_write_status", s.writeStatus()},
 	}
 }
 

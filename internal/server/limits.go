@@ -121,6 +121,16 @@ var errClientMem = errors.New("server: client buffers would pass maxmemory-clien
 // than maxmemory, worded as Redis words it.
 var errOOM = resp.Err("OOM command not allowed when used memory > 'maxmemory'.")
 
+// errDiskFull answers a write that could add data while the node's disk
+// is nearly full.
+var errDiskFull = resp.Err("MISCONF Disk full: this node refuses writes that add data until space is freed; reads and deletes still work")
+
+// diskFull reports whether spec may not run now because the node's disk
+// is nearly full.
+func (s *Server) diskFull(spec *kv.Spec) bool {
+	return spec != nil && spec.Flags&kv.DenyOOM != 0 && s.cfg.DiskFull != nil && s.cfg.DiskFull()
+}
+
 // overMemory reports whether spec may not run now because the node is
 // over maxmemory.
 func (s *Server) overMemory(spec *kv.Spec) bool {

@@ -30,6 +30,9 @@ func runKV(ctx context.Context, c *conn, cmd *command, args [][]byte) resp.Value
 		c.srv.stats.oom.Add(1)
 		return errOOM
 	}
+	if c.srv.diskFull(sp) {
+		return errDiskFull
+	}
 	if v, refused := kv.RefuseEarly(args, c.srv.MaxValueLen()); refused {
 		return v
 	}
@@ -102,6 +105,8 @@ func (s *Server) errorReply(err error) resp.Value {
 	case errors.Is(err, ErrOOM):
 		s.stats.oom.Add(1)
 		return errOOM
+	case errors.Is(err, ErrDiskFull):
+		return errDiskFull
 	}
 	s.log.Warn("server: command failed", "err", err)
 	return resp.Err("ERR internal error: the command failed on the node (see its log)")

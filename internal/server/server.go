@@ -57,6 +57,10 @@ type Config struct {
 	// that may grow memory (DenyOOM) are refused with -OOM while the node
 	// uses more, and CONFIG SET maxmemory changes it.
 	Memory *memlimit.Monitor
+	// DiskFull, if set, reports that the node's disk is nearly full:
+	// commands that may add data (DenyOOM) are then refused with
+	// -MISCONF.
+	DiskFull func() bool
 	// MaxMemoryClients is maxmemory-clients: how much the buffers of all
 	// clients may hold together, beyond a small read buffer each, as a
 	// memory value ("512mb") or a percentage of maxmemory ("20%"); "0"

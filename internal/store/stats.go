@@ -19,13 +19,16 @@ type Stats struct {
 	// leaders answered under their lease, without a heartbeat round.
 	FollowerReadIndexes uint64
 	LeaseAnswers        uint64
+	// RefusedAppends counts appends and snapshots of data shards dropped
+	// because the disk was nearly full (Config.DiskFull).
+	RefusedAppends uint64
 }
 
 // stats is Stats kept with atomics: the loop and the syncer write, any
 // goroutine reads.
 type stats struct {
 	cycles, proposals, syncs, syncedEntries, appliedEntries, messagesSent, sends atomic.Uint64
-	followerReadIndexes, leaseAnswers                                            atomic.Uint64
+	followerReadIndexes, leaseAnswers, refusedAppends                            atomic.Uint64
 }
 
 // Stats returns the store's counters.
@@ -42,5 +45,6 @@ func (s *Store) Stats() Stats {
 
 		FollowerReadIndexes: c.followerReadIndexes.Load(),
 		LeaseAnswers:        c.leaseAnswers.Load(),
+		RefusedAppends:      c.refusedAppends.Load(),
 	}
 }

@@ -85,6 +85,12 @@ type Config struct {
 	// arguments: a larger one fails with ErrTooLarge before it reaches
 	// raft. Default DefaultMaxEntryBytes.
 	MaxEntryBytes int
+	// DiskFull, if set, reports that the node's disk is nearly full: its
+	// data shard replicas then drop appends and snapshots their leaders
+	// send, as if lost, so that the shard goes on with the other replicas
+	// instead of this node failing a write of its log. The meta shard's
+	// (small) appends are still taken.
+	DiskFull func() bool
 	// MaxValueLen, if set, returns the longest string a write may build
 	// (proto-max-bulk-len); each proposal carries its value at the time,
 	// so every replica refuses the same writes. Nil or 0: kv's default.
@@ -450,6 +456,28 @@ func (s *Store) ReportSnapshot(shard, to uint64, failed bool) {
 	})
 }
 
+// refuseAppend reports whether m, for replica r (nil if none yet), brings
+// data this node must not write because its disk is nearly full.
+func (s *Store) refuseAppend(r *replica, m *raftpb.Message) bool {
+	if s.cfg.DiskFull == nil || r != nil && r.desc.GetMeta() {
+		return false
+	}
+	switch m.GetType() {
+	case raftpb.MessageType_MsgApp:
+		if len(m.GetEntries()) == 0 {
+			return false
+		}
+	case raftpb.MessageType_MsgSnap:
+	default:
+		return false
+	}
+	if !s.cfg.DiskFull() {
+		return false
+	}
+	s.stats.refusedAppends.Add(1)
+	return true
+}
+
 // cycle runs one pass of the loop; it reports whether more work is ready.
 func (s *Store) cycle(tick bool) bool {
 	s.stats.cycles.Add(1)
@@ -558,6 +586,9 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 		return
 	}
 	r := s.replicas[env.GetShardId()]
+	if s.refuseAppend(r, m) {
+		return // as if lost: the leader sends it again later
+	}
 	if r == nil {
 		// A leader is talking to us about a shard we do not have: we were
 		// added to it. Create an empty replica; a snapshot will fill it.
