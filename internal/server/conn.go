@@ -24,7 +24,7 @@ const (
 	shrinkAbove = 1 << 20
 	// flushAbove: replies are written before the read batch ends when the
 	// output grows beyond this, bounding memory for long pipelines.
-	flushAbove = 4 << 20
+	flushAbove = 1 << 20
 )
 
 // errQueryBufLimit closes a client whose command outgrows
