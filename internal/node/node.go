@@ -241,9 +241,8 @@ type Node struct {
 const diskCheckInterval = 250 * time.Millisecond
 
 // memorySampleInterval is how often the node measures its memory use
-// against maxmemory: a write arriving right after the node passed it may
-// still be accepted, as in Redis, which checks before each command but
-// only what it has allocated.
+// against maxmemory: a write that arrives within one interval of the node
+// passing it may still be accepted.
 const memorySampleInterval = 100 * time.Millisecond
 
 // spreadMemTableSize returns a memtable size above three quarters of
