@@ -31,7 +31,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(startCmd(), demoCmd())
+	root.AddCommand(startCmd(), demoCmd(), certCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "shoal:", err)
 		os.Exit(1)
@@ -59,6 +59,7 @@ type nodeFlags struct {
 	rowCache           int64
 	gcFloor            int64
 	limits             limitFlags
+	security           securityFlags
 }
 
 // limitFlags are the limits on what clients may make a node spend, named
@@ -170,6 +171,17 @@ func startCmd() *cobra.Command {
 			if err := f.limits.apply(&cfg); err != nil {
 				return err
 			}
+			bus, httpAddr := f.busAddr, f.httpAddr
+			if bus == "" {
+				bus = derivedAddr(f.addr, 10000)
+			}
+			if httpAddr == "" {
+				httpAddr = derivedAddr(f.addr, 20000)
+			}
+			var err error
+			if cfg.Certs, err = f.security.load(logger, map[string]string{"addr": f.addr, "bus-addr": bus, "http-addr": httpAddr}); err != nil {
+				return err
+			}
 			n, err := node.Start(ctx, cfg)
 			if err != nil {
 				return err
@@ -193,6 +205,7 @@ func startCmd() *cobra.Command {
 	cmd.Flags().Int64Var(&f.rowCache, "row-cache-size", engine.DefaultRowCacheSize, "bytes of recently read and written keys kept in memory for point reads; 0 or less turns it off")
 	cmd.Flags().Int64Var(&f.gcFloor, "gc-heap-floor", defaultGCFloor, "bytes the Go heap may grow to before a garbage collection, however small the live heap (GOGC still applies above it); 0 turns it off")
 	f.limits.register(cmd.Flags())
+	f.security.register(cmd)
 	return cmd
 }
 

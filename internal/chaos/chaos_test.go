@@ -27,6 +27,7 @@ func TestChaosShort(t *testing.T) {
 		Nodes: 3, Shards: 6, Clients: 6, Keys: 12,
 		Duration: 36 * time.Second, FaultFor: 2 * time.Second, Quiet: 2 * time.Second,
 		Faults: faults, OutDir: t.TempDir(), Logf: t.Logf,
+		TLS: true, // certificates on: the nodes' mutual TLS under every fault
 	})
 	if err != nil {
 		if errors.Is(err, ErrNoPartitions) {

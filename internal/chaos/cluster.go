@@ -2,6 +2,8 @@ package chaos
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -15,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/shoaldb/shoal/internal/certs"
 )
 
 // Build compiles ./cmd/shoal of the module holding the working directory
@@ -61,6 +65,7 @@ type Cluster struct {
 	bin    string
 	shards int
 	args   []string
+	tls    *tls.Config // for the harness's own clients; nil: plain text
 	Nodes  []*Node
 	net    *Netns // nil on loopback
 	logf   func(string, ...any)
@@ -79,6 +84,9 @@ type ClusterConfig struct {
 	Logf   func(string, ...any)
 	// Args are more flags for every node's shoal start.
 	Args []string
+	// CertsDir, if set, holds the cluster's certificates (package certs):
+	// the nodes run with TLS, and the harness's clients trust its CA.
+	CertsDir string
 }
 
 // StartCluster starts the nodes one after another, each joining the first,
@@ -86,6 +94,13 @@ type ClusterConfig struct {
 // also when StartCluster fails.
 func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	c := &Cluster{bin: cfg.Bin, shards: cfg.Shards, args: cfg.Args, net: cfg.Net, logf: cfg.Logf}
+	if cfg.CertsDir != "" {
+		var err error
+		if c.tls, err = ClientTLS(cfg.CertsDir); err != nil {
+			return c, err
+		}
+		c.args = append(c.args, "--certs-dir", cfg.CertsDir)
+	}
 	for i := 1; i <= cfg.Nodes; i++ {
 		n := &Node{
 			Index: i,
@@ -112,7 +127,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 			return c, err
 		}
 		if err := poll(ctx, 30*time.Second, "node "+n.Addr+" answers PING", func(ctx context.Context) error {
-			return ping(ctx, n.Addr)
+			return ping(ctx, n.Addr, c.tls)
 		}); err != nil {
 			return c, err
 		}
@@ -270,6 +285,24 @@ func (c *Cluster) Terminate(n *Node, d time.Duration) error {
 func (c *Cluster) Pause(n *Node) error  { _, err := n.signal(syscall.SIGSTOP); return err }
 func (c *Cluster) Resume(n *Node) error { _, err := n.signal(syscall.SIGCONT); return err }
 
+// TLS returns the TLS configuration of clients of the cluster, nil if it
+// runs in plain text.
+func (c *Cluster) TLS() *tls.Config { return c.tls }
+
+// ClientTLS is the configuration of a client trusting the CA in dir
+// (every node certificate names localhost).
+func ClientTLS(dir string) (*tls.Config, error) {
+	ca, err := os.ReadFile(filepath.Join(dir, certs.CACert))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, fmt.Errorf("chaos: no CA certificate in %s", dir)
+	}
+	return &tls.Config{RootCAs: pool, ServerName: "localhost"}, nil
+}
+
 // PID returns n's process id, 0 if it is not running.
 func (n *Node) PID() int {
 	n.mu.Lock()
@@ -311,7 +344,7 @@ func (c *Cluster) Slots(ctx context.Context) ([]Range, error) {
 			continue
 		}
 		var rs []Range
-		if rs, err = slots(ctx, n.Addr); err == nil {
+		if rs, err = slots(ctx, n.Addr, c.tls); err == nil {
 			return rs, nil
 		}
 	}
@@ -321,9 +354,9 @@ func (c *Cluster) Slots(ctx context.Context) ([]Range, error) {
 	return nil, err
 }
 
-func slots(ctx context.Context, addr string) ([]Range, error) {
+func slots(ctx context.Context, addr string, tc *tls.Config) ([]Range, error) {
 	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second,
-		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, TLSConfig: tc})
 	defer cl.Close()
 	ss, err := cl.ClusterSlots(ctx).Result()
 	if err != nil {
@@ -340,9 +373,9 @@ func slots(ctx context.Context, addr string) ([]Range, error) {
 	return rs, nil
 }
 
-func ping(ctx context.Context, addr string) error {
+func ping(ctx context.Context, addr string, tc *tls.Config) error {
 	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second,
-		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, TLSConfig: tc})
 	defer cl.Close()
 	return cl.Ping(ctx).Err()
 }
@@ -352,7 +385,7 @@ func ping(ctx context.Context, addr string) error {
 func (c *Cluster) Ready(ctx context.Context) error {
 	want := min(len(c.Nodes), 3)
 	for _, n := range c.Nodes {
-		rs, err := slots(ctx, n.Addr)
+		rs, err := slots(ctx, n.Addr, c.tls)
 		if err != nil {
 			return fmt.Errorf("node %d: %w", n.Index, err)
 		}

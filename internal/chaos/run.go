@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/shoaldb/shoal/internal/kvmodel"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/shoaldb/shoal/internal/certs"
+	"github.com/shoaldb/shoal/internal/kvmodel"
 )
 
 // Config describes one run. Zero values mean the defaults in brackets.
@@ -33,9 +35,12 @@ type Config struct {
 	// FollowerReads: plain clients send READONLY (see WorkloadConfig); the
 	// history is then expected not to be linearizable.
 	FollowerReads bool
-	OutDir        string // report, visualization, node logs and data [a new temp dir]
-	Bin           string // shoal binary [built from the module]
-	Logf          func(format string, args ...any)
+	// TLS runs the cluster with certificates made for the run: TLS for
+	// clients, mutual TLS between nodes.
+	TLS    bool
+	OutDir string // report, visualization, node logs and data [a new temp dir]
+	Bin    string // shoal binary [built from the module]
+	Logf   func(format string, args ...any)
 }
 
 func (c *Config) ensureDefaults() error {
@@ -143,7 +148,23 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 
 	logf("starting %d nodes in %s", cfg.Nodes, cfg.OutDir)
-	c, err := StartCluster(ctx, ClusterConfig{Bin: cfg.Bin, Dir: cfg.OutDir, Nodes: cfg.Nodes, Shards: cfg.Shards, Net: nsx, Logf: logf})
+	cc := ClusterConfig{Bin: cfg.Bin, Dir: cfg.OutDir, Nodes: cfg.Nodes, Shards: cfg.Shards, Net: nsx, Logf: logf}
+	if cfg.TLS {
+		cc.CertsDir = filepath.Join(cfg.OutDir, "certs")
+		var hosts []string
+		if nsx != nil {
+			for i := 1; i <= cfg.Nodes; i++ {
+				hosts = append(hosts, nsx.IP(i))
+			}
+		}
+		if err := certs.CreateCA(cc.CertsDir); err != nil {
+			return nil, err
+		}
+		if err := certs.CreateNode(cc.CertsDir, hosts...); err != nil {
+			return nil, err
+		}
+	}
+	c, err := StartCluster(ctx, cc)
 	defer c.Stop()
 	if err != nil {
 		return nil, err

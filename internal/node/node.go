@@ -8,6 +8,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shoaldb/shoal/internal/admin"
+	"github.com/shoaldb/shoal/internal/certs"
 	"github.com/shoaldb/shoal/internal/diskspace"
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
@@ -100,6 +102,11 @@ type Config struct {
 	// RowCacheSize bounds the cache of recently read and written user keys
 	// in bytes; default engine.DefaultRowCacheSize, negative turns it off.
 	RowCacheSize int64
+	// Certs, if set, turns on TLS: on the client port (a client may
+	// present a certificate of the cluster's CA), on the HTTP port, and
+	// mutual TLS on the bus, where a peer must hold a node certificate of
+	// the cluster's CA. Nil: plain TCP everywhere.
+	Certs *certs.Loader
 	// Clients holds the limits of client connections (proto-max-bulk-len,
 	// client-query-buffer-limit, client-output-buffer-limit, timeout,
 	// maxclients, maxmemory-clients...), as server.Config documents them.
@@ -162,7 +169,11 @@ func (c *Config) validate() error {
 	}
 	if c.NewNet == nil {
 		c.NewNet = func(addr string, h transport.Handler) (Net, error) {
-			t, err := transport.New(transport.Config{Addr: addr, Handler: h, Logger: c.Logger})
+			tc := transport.Config{Addr: addr, Handler: h, Logger: c.Logger}
+			if c.Certs != nil {
+				tc.ServerTLS, tc.ClientTLS = c.Certs.BusServer(), c.Certs.BusClient()
+			}
+			t, err := transport.New(tc)
 			if err != nil {
 				return nil, err
 			}
@@ -342,6 +353,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 			return nil, fmt.Errorf("node: listen: %w", err)
 		}
+		if cfg.Certs != nil {
+			ln = tls.NewListener(ln, cfg.Certs.ClientServer())
+		}
 	}
 	n.goFunc(func() { n.srv.Serve(ln) })
 	n.startHTTP()
@@ -365,6 +379,9 @@ func (n *Node) startHTTP() {
 	if err != nil {
 		n.log.Warn("admin HTTP endpoint not served", "addr", n.cfg.HTTPAddr, "err", err)
 		return
+	}
+	if n.cfg.Certs != nil {
+		ln = tls.NewListener(ln, n.cfg.Certs.ClientServer())
 	}
 	n.http = admin.New(n.Status, n.log, n.Metrics()...)
 	n.goFunc(func() { n.http.Serve(ln) })

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"time"
@@ -59,6 +60,11 @@ type Config struct {
 	KeepaliveTimeout time.Duration
 	// MaxSnapshotSize bounds the data of one received snapshot; default 1 GiB.
 	MaxSnapshotSize int64
+	// ServerTLS and ClientTLS, if set, secure the connections between
+	// nodes: ServerTLS the ones peers make to this node, ClientTLS the
+	// ones it makes to them (package certs: mutual TLS with the cluster's
+	// CA). Both or neither; neither means plain TCP.
+	ServerTLS, ClientTLS *tls.Config
 }
 
 // validate checks c and fills in defaults.
@@ -68,6 +74,9 @@ func (c *Config) validate() error {
 	}
 	if c.Handler == nil {
 		return errors.New("transport: Config.Handler is required")
+	}
+	if (c.ServerTLS == nil) != (c.ClientTLS == nil) {
+		return errors.New("transport: ServerTLS and ClientTLS go together")
 	}
 	if c.QueueLen < 0 || c.DialTimeout < 0 || c.Keepalive < 0 || c.KeepaliveTimeout < 0 || c.MaxSnapshotSize < 0 {
 		return errors.New("transport: negative Config value")

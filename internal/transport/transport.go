@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
@@ -133,7 +134,11 @@ const (
 )
 
 func serverOptions(cfg *Config) []grpc.ServerOption {
-	return []grpc.ServerOption{
+	var opts []grpc.ServerOption
+	if cfg.ServerTLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.ServerTLS)))
+	}
+	return append(opts,
 		grpc.MaxRecvMsgSize(maxMessageSize),
 		grpc.MaxSendMsgSize(maxMessageSize),
 		grpc.InitialWindowSize(streamWindow),
@@ -147,12 +152,16 @@ func serverOptions(cfg *Config) []grpc.ServerOption {
 			MinTime:             minClientPing / 2,
 			PermitWithoutStream: true,
 		}),
-	}
+	)
 }
 
 func dialOptions(cfg *Config) []grpc.DialOption {
+	creds := insecure.NewCredentials()
+	if cfg.ClientTLS != nil {
+		creds = credentials.NewTLS(cfg.ClientTLS)
+	}
 	return []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(maxMessageSize),
 			grpc.MaxCallSendMsgSize(maxMessageSize),

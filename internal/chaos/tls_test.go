@@ -1,0 +1,169 @@
+package chaos
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/shoaldb/shoal/internal/certs"
+	"github.com/shoaldb/shoal/internal/shoalpb"
+	"github.com/shoaldb/shoal/internal/transport"
+)
+
+// A cluster started with certificates serves TLS clients through every
+// node, refuses plain text, and lets onto its bus only nodes of its CA: a
+// peer without a certificate, with a client's certificate of the same CA,
+// or with a node certificate of another CA cannot even ask for the
+// cluster's view. A node asked to listen beyond loopback without
+// certificates refuses to start.
+func TestTLSRefusesStrangers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real 3-node cluster")
+	}
+	QuietRedisLogger()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	bin, err := Build(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certsDir := filepath.Join(dir, "certs")
+	if err := certs.CreateCA(certsDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.CreateNode(certsDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.CreateClient(certsDir, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := StartCluster(ctx, ClusterConfig{Bin: bin, Dir: dir, Nodes: 3, Shards: 4, Logf: t.Logf, CertsDir: certsDir})
+	if cl != nil {
+		defer cl.Stop()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.WaitReady(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range cl.Nodes {
+		c := redis.NewClient(&redis.Options{Addr: n.Addr, TLSConfig: cl.TLS(), MaxRetries: 3})
+		key := fmt.Sprint("k", i)
+		if err := c.Set(ctx, key, "v", 0).Err(); err != nil {
+			t.Fatalf("SET over TLS through node %d: %v", n.Index, err)
+		}
+		if v, err := c.Get(ctx, "k0").Result(); err != nil || v != "v" {
+			t.Fatalf("GET over TLS through node %d = %q, %v", n.Index, v, err)
+		}
+		c.Close()
+		plain := redis.NewClient(&redis.Options{Addr: n.Addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
+		if err := plain.Ping(ctx).Err(); err == nil {
+			t.Errorf("node %d answered a plain-text PING", n.Index)
+		}
+		plain.Close()
+	}
+
+	bus := busAddr(t, cl.Nodes[0].Addr)
+	ask := func(name string, server, client *tls.Config) error {
+		t.Helper()
+		tr, err := transport.New(transport.Config{Addr: "127.0.0.1:0", Handler: nopHandler{}, ServerTLS: server, ClientTLS: client,
+			DialTimeout: time.Second})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		defer tr.Close()
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		_, err = tr.CallAddr(cctx, bus, "view", nil)
+		return err
+	}
+	node, err := certs.Load(certsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ask("a node of the cluster's CA", node.BusServer(), node.BusClient()); err != nil {
+		t.Fatalf("a peer with a node certificate of the cluster's CA was refused: %v", err)
+	}
+	if err := ask("no TLS", nil, nil); err == nil {
+		t.Error("the bus answered a peer without TLS")
+	}
+	asAlice := filepath.Join(dir, "alice")
+	os.MkdirAll(asAlice, 0o700)
+	copyFile(t, filepath.Join(certsDir, certs.CACert), filepath.Join(asAlice, certs.CACert))
+	copyFile(t, filepath.Join(certsDir, certs.ClientCert("alice")), filepath.Join(asAlice, certs.NodeCert))
+	copyFile(t, filepath.Join(certsDir, certs.ClientKey("alice")), filepath.Join(asAlice, certs.NodeKey))
+	alice, err := certs.Load(asAlice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ask("a client certificate", alice.BusServer(), alice.BusClient()); err == nil {
+		t.Error("the bus answered a peer holding a client certificate")
+	}
+	otherDir := filepath.Join(dir, "other")
+	if err := certs.CreateCA(otherDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.CreateNode(otherDir); err != nil {
+		t.Fatal(err)
+	}
+	other, err := certs.Load(otherDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ask("another CA", other.BusServer(), other.BusClient()); err == nil {
+		t.Error("the bus answered a node of another CA")
+	}
+
+	// Beyond loopback without certificates: refused, unless --insecure.
+	p, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(ctx, bin, "start", "--data-dir", filepath.Join(dir, "open"),
+		"--addr", "0.0.0.0:"+strconv.Itoa(p)).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "refusing to listen on") || !strings.Contains(string(out), "--certs-dir") {
+		t.Errorf("start on 0.0.0.0 without certificates: %v, %q", err, out)
+	}
+}
+
+func busAddr(t *testing.T, addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(port)
+	return net.JoinHostPort(host, strconv.Itoa(p+10000))
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nopHandler serves nothing: the test's transports only call.
+type nopHandler struct{}
+
+func (nopHandler) HandleRaft(uint64, []*shoalpb.RaftEnvelope) {}
+func (nopHandler) HandleCall(context.Context, uint64, string, []byte) ([]byte, error) {
+	return nil, fmt.Errorf("nothing served here")
+}
+func (nopHandler) ReportUnreachable(uint64, uint64)    {}
+func (nopHandler) ReportSnapshot(uint64, uint64, bool) {}
