@@ -147,6 +147,9 @@ func startCmd() *cobra.Command {
 			logger := newLogger(f.logLevel)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if f.pprof != "" && !loopback(f.pprof) {
+				return fmt.Errorf("--pprof-addr %s: profiles are served on loopback addresses only", f.pprof)
+			}
 			if f.pprof != "" {
 				go func() {
 					// net/http/pprof registers on the default mux.
@@ -199,7 +202,7 @@ func startCmd() *cobra.Command {
 	cmd.Flags().IntVar(&f.shards, "shards", 16, "data shards created with a new cluster")
 	cmd.Flags().IntVar(&f.rf, "replication-factor", 3, "replicas per data shard")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	cmd.Flags().StringVar(&f.pprof, "pprof-addr", "", "serve Go's pprof profiles on this HTTP address (off by default)")
+	cmd.Flags().StringVar(&f.pprof, "pprof-addr", "", "serve Go's pprof profiles on this loopback HTTP address (off by default)")
 	cmd.Flags().BoolVar(&f.clusterClientsOnly, "cluster-clients-only", false, "answer -MOVED to every client on a route this node does not lead, as Redis Cluster does; by default only clients that asked for the slot map get it, the others are forwarded")
 	cmd.Flags().BoolVar(&f.readLeases, "read-leases", true, "serve linearizable reads under the shard leader's lease; false: a quorum round per read")
 	cmd.Flags().Int64Var(&f.rowCache, "row-cache-size", engine.DefaultRowCacheSize, "bytes of recently read and written keys kept in memory for point reads; 0 or less turns it off")
