@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/shoaldb/shoal/internal/chaos"
+	"github.com/shoaldb/shoal/internal/memlimit"
 )
 
 // Config describes a run.
@@ -178,7 +179,7 @@ func runLoad(ctx context.Context, cfg Config, cl *chaos.Cluster, addrs []string,
 	}
 	var cpuBefore time.Duration
 	for _, n := range cl.Nodes {
-		res.RSSBefore = append(res.RSSBefore, rss(n.PID()))
+		res.RSSBefore = append(res.RSSBefore, nodeRSS(n))
 		cpuBefore += cpuTime(n.PID())
 	}
 	res.RSSPeak = slices0(len(cl.Nodes))
@@ -190,7 +191,7 @@ func runLoad(ctx context.Context, cfg Config, cl *chaos.Cluster, addrs []string,
 		defer t.Stop()
 		for {
 			for i, n := range cl.Nodes {
-				res.RSSPeak[i] = max(res.RSSPeak[i], rss(n.PID()))
+				res.RSSPeak[i] = max(res.RSSPeak[i], nodeRSS(n))
 			}
 			select {
 			case <-lctx.Done():
@@ -233,23 +234,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-time.After(d):
 		return nil
 	}
-}
-
-// rss is the resident memory of process pid in bytes, 0 if unknown.
-func rss(pid int) int64 {
-	if pid == 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, _ := strconv.ParseInt(f[1], 10, 64)
-	return pages * int64(os.Getpagesize())
 }
 
 // cpuTime is the user and system CPU time process pid has used.
@@ -316,4 +300,12 @@ func counters(ctx context.Context, addrs []string) (map[string]int64, error) {
 		}
 	}
 	return sum, nil
+}
+
+// nodeRSS is n's resident memory in bytes, 0 while it is not running.
+func nodeRSS(n *chaos.Node) int64 {
+	if pid := n.PID(); pid != 0 {
+		return memlimit.ResidentBytes(pid)
+	}
+	return 0
 }

@@ -97,15 +97,33 @@ func (m *Monitor) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// ResidentBytes returns the resident set size of process pid (0: this
+// one) in bytes, 0 where it cannot be read.
+func ResidentBytes(pid int) int64 {
+	path := "/proc/self/statm"
+	if pid != 0 {
+		path = "/proc/" + strconv.Itoa(pid) + "/statm"
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	f := bytes.Fields(b)
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseInt(string(f[1]), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * int64(os.Getpagesize())
+}
+
 // used is the resident set size, or where /proc is missing the memory
 // the Go runtime holds from the system.
 func used() int64 {
-	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
-		if f := bytes.Fields(b); len(f) >= 2 {
-			if pages, err := strconv.ParseInt(string(f[1]), 10, 64); err == nil {
-				return pages * int64(os.Getpagesize())
-			}
-		}
+	if n := ResidentBytes(0); n > 0 {
+		return n
 	}
 	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	metrics.Read(s)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoaldb/shoal/internal/memlimit"
 	"github.com/shoaldb/shoal/internal/resp"
 )
 
@@ -131,7 +132,7 @@ func (s *Server) clientsInfo(ctx context.Context, now time.Time) []field {
 func (s *Server) memoryInfo(ctx context.Context, now time.Time) []field {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	rss := residentBytes()
+	rss := uint64(memlimit.ResidentBytes(0))
 	if rss == 0 {
 		rss = m.Sys // best available: memory obtained from the OS
 	}
@@ -147,23 +148,6 @@ func (s *Server) memoryInfo(ctx context.Context, now time.Time) []field {
 		{"maxmemory_clients", itoa(s.clientMemLimit())},
 		{"mem_allocator", runtime.Version()},
 	}
-}
-
-// residentBytes is the process's resident set size, 0 where unknown.
-func residentBytes() uint64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, err := strconv.ParseUint(f[1], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return pages * uint64(os.Getpagesize())
 }
 
 // humanBytes formats n as Redis does in *_human fields: 1.50K, 12.00M...
