@@ -24,8 +24,8 @@ func TestHostileClientsCannotTakeANodeDown(t *testing.T) {
 		"setrange":        "-ERR string exceeds maximum allowed size (proto-max-bulk-len)",
 		"oversize-bulk":   "-ERR Protocol error: invalid bulk length",
 		"mget-512":        "-ERR reply too large",
-		"stalled-readers": "+200 connections held",
-		"half-bulks":      "+200 connections held",
+		"stalled-readers": "connections held",
+		"half-bulks":      "connections held",
 	}
 	var names []string
 	for _, l := range Loads() {
@@ -34,7 +34,7 @@ func TestHostileClientsCannotTakeANodeDown(t *testing.T) {
 		}
 	}
 	rep, err := Run(ctx, Config{Dir: t.TempDir(), Shards: 8, Loads: names,
-		Baseline: time.Second, Duration: 4 * time.Second, Logf: t.Logf})
+		Baseline: time.Second, Duration: 5 * time.Second, Logf: t.Logf})
 	if rep != nil {
 		t.Log("\n" + rep.String())
 	}
@@ -48,7 +48,7 @@ func TestHostileClientsCannotTakeANodeDown(t *testing.T) {
 		t.Fatal("the probe had no write acknowledged")
 	}
 	for _, res := range rep.Results {
-		if !strings.Contains(res.Outcome, want[res.Load.Name]) {
+		if !strings.Contains(res.Outcome, want[res.Load.Name]) || strings.Contains(res.Outcome, "-dial") {
 			t.Errorf("%s: hostile clients got %s, want %q", res.Load.Name, res.Outcome, want[res.Load.Name])
 		}
 		if len(res.During.Errors) > 0 {

@@ -303,29 +303,43 @@ func mget512(ctx context.Context, addrs []string) (*Outcome, error) {
 // server did with them shows in its INFO counters (Run reports them).
 func hold(ctx context.Context, addrs []string, n int, send func(i int) string) (*Outcome, error) {
 	o := &Outcome{}
+	var mu sync.Mutex
 	var conns []net.Conn
 	defer func() {
+		mu.Lock()
 		for _, c := range conns {
 			c.Close()
 		}
+		mu.Unlock()
 	}()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32) // dials at once, as many clients arriving together
 	for i := range n {
-		c, err := dial(ctx, addrs[i%len(addrs)])
-		if err != nil {
-			if ctx.Err() != nil {
-				break
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			c, err := dial(ctx, addrs[i%len(addrs)])
+			if err != nil {
+				// A dial cut short by the end of the load is no answer.
+				if d, ok := ctx.Deadline(); ctx.Err() == nil && (!ok || time.Until(d) > time.Second) {
+					o.reply("-dial: " + err.Error())
+				}
+				return
 			}
-			o.reply("-dial: " + err.Error())
-			continue
-		}
-		conns = append(conns, c)
-		if s := send(i); s != "" {
-			// The write blocks once the server stops reading; closing
-			// the connection at the end ends it.
-			go io.WriteString(c, s)
-		}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			if s := send(i); s != "" {
+				// The write blocks once the server stops reading; closing
+				// the connection at the end ends it.
+				go io.WriteString(c, s)
+			}
+		})
 	}
+	wg.Wait()
+	mu.Lock()
 	o.reply(fmt.Sprintf("+%d connections held", len(conns)))
+	mu.Unlock()
 	<-ctx.Done()
 	return o, nil
 }
