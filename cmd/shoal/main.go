@@ -212,6 +212,10 @@ func startCmd() *cobra.Command {
 	return cmd
 }
 
+// demoDiskReserve is each demo node's disk reserve (and ballast file): a
+// demo holds little data, and three default reserves would take 192 MiB.
+const demoDiskReserve = 16 << 20
+
 func demoCmd() *cobra.Command {
 	var (
 		dir      string
@@ -241,7 +245,8 @@ func demoCmd() *cobra.Command {
 			first := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 			for i := range nodes {
 				addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port+i))
-				cfg := node.Config{DataDir: filepath.Join(dir, fmt.Sprintf("node%d", i+1)), Addr: addr, Logger: logger}
+				cfg := node.Config{DataDir: filepath.Join(dir, fmt.Sprintf("node%d", i+1)), Addr: addr, Logger: logger,
+					DiskReserve: demoDiskReserve}
 				if i > 0 {
 					cfg.Join = []string{first}
 				}
