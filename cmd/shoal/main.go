@@ -127,7 +127,7 @@ func (l *limitFlags) apply(cfg *node.Config) error {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = -1 // never
 	}
-	return c.Validate()
+	return nil // node.Start validates the whole configuration
 }
 
 // orNone maps the command line's 0 ("no limit") to server.Config's -1.

@@ -125,10 +125,7 @@ func TestRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := l.cert.Leaf
-	if before == nil {
-		before, _ = parseLeaf(l.cert)
-	}
+	before, _ := parseLeaf(l.cert)
 	time.Sleep(10 * time.Millisecond) // a later modification time
 	if err := CreateNode(dir, "10.0.0.2"); err != nil {
 		t.Fatal(err)

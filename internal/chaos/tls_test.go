@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,7 +76,20 @@ func TestTLSRefusesStrangers(t *testing.T) {
 		plain.Close()
 	}
 
-	bus := busAddr(t, cl.Nodes[0].Addr)
+	// The HTTP endpoints: HTTPS with the node's certificate, no plain text.
+	httpAddr := offsetAddr(t, cl.Nodes[0].Addr, 20000)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cl.TLS()}}
+	if res, err := hc.Get("https://" + httpAddr + "/healthz"); err != nil || res.StatusCode != http.StatusOK {
+		t.Errorf("GET https://%s/healthz: %v %v", httpAddr, res, err)
+	} else {
+		res.Body.Close()
+	}
+	if res, err := hc.Get("http://" + httpAddr + "/healthz"); err == nil && res.StatusCode == http.StatusOK {
+		res.Body.Close()
+		t.Errorf("GET http://%s/healthz in plain text answered 200", httpAddr)
+	}
+
+	bus := offsetAddr(t, cl.Nodes[0].Addr, 10000)
 	ask := func(name string, server, client *tls.Config) error {
 		t.Helper()
 		tr, err := transport.New(transport.Config{Addr: "127.0.0.1:0", Handler: nopHandler{}, ServerTLS: server, ClientTLS: client,
@@ -138,13 +152,15 @@ func TestTLSRefusesStrangers(t *testing.T) {
 	}
 }
 
-func busAddr(t *testing.T, addr string) string {
+// offsetAddr is addr with its port plus delta: the bus (+10000) and HTTP
+// (+20000) addresses a node derives from its client address.
+func offsetAddr(t *testing.T, addr string, delta int) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, _ := strconv.Atoi(port)
-	return net.JoinHostPort(host, strconv.Itoa(p+10000))
+	return net.JoinHostPort(host, strconv.Itoa(p+delta))
 }
 
 func copyFile(t *testing.T, from, to string) {

@@ -12,14 +12,12 @@
 package diskspace
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync/atomic"
-	"time"
 )
 
 // BallastName is the ballast file's name in the data directory.
@@ -150,20 +148,6 @@ func (g *Guard) Check() {
 			g.log.Error("disk full: refusing writes until space is freed", "dir", g.dir, "free", free, "reserve", g.reserve)
 		} else {
 			g.log.Info("disk space back: accepting writes", "dir", g.dir, "free", free)
-		}
-	}
-}
-
-// Run checks every interval until ctx ends.
-func (g *Guard) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			g.Check()
 		}
 	}
 }

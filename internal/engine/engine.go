@@ -259,11 +259,6 @@ func (s *Snapshot) ValueSizes(keys [][]byte, fn func(i, size int)) error {
 	return valueSizes(s.s, keys, fn)
 }
 
-// ValueSizes is Snapshot.ValueSizes on the database's current state.
-func (e *Engine) ValueSizes(keys [][]byte, fn func(i, size int)) error {
-	return valueSizes(e.db, keys, fn)
-}
-
 func valueSizes(r reader, keys [][]byte, fn func(i, size int)) error {
 	it, err := r.NewIter(nil)
 	if err != nil {

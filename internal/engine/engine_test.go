@@ -252,7 +252,9 @@ func TestValueSizes(t *testing.T) {
 	check := func(when string) {
 		t.Helper()
 		var got []int
-		err := e.ValueSizes([][]byte{[]byte("c"), []byte("b"), []byte("a"), []byte("zz")}, func(_, n int) { got = append(got, n) })
+		snap := e.NewSnapshot()
+		defer snap.Close()
+		err := snap.ValueSizes([][]byte{[]byte("c"), []byte("b"), []byte("a"), []byte("zz")}, func(_, n int) { got = append(got, n) })
 		if want := []int{1 << 20, -1, 5, -1}; err != nil || !slices.Equal(got, want) {
 			t.Errorf("%s: ValueSizes = %v, %v; want %v", when, got, err, want)
 		}

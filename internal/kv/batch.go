@@ -42,10 +42,12 @@ func DenyOOMCommand(args [][]byte) bool {
 		return false
 	}
 	spec := Lookup(args[0])
-	if spec == nil || spec.Flags&DenyOOM != 0 {
-		return spec != nil
-	}
-	if spec.Name != "shoal.batch" {
+	switch {
+	case spec == nil:
+		return false
+	case spec.Flags&DenyOOM != 0:
+		return true
+	case spec.Name != "shoal.batch":
 		return false
 	}
 	cmds, _ := decodeBatch(args[1:])

@@ -2,7 +2,8 @@
 // (Redis's maxmemory), so that the node can refuse writes that would grow
 // it instead of being killed by the kernel.
 //
-// Use is the process's resident set size, sampled by Run: everything the
+// Use is the process's resident set size, sampled by Sample (which the
+// node calls periodically): everything the
 // node holds (the Go heap, Pebble's caches and memtables, goroutine stacks)
 // counts, as it does for the kernel's out-of-memory killer. With
 // SetGoLimit, the limit also becomes Go's soft memory limit (unless
@@ -13,14 +14,12 @@ package memlimit
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"math"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"sync/atomic"
-	"time"
 )
 
 // DefaultFraction of the machine's (or the cgroup's) memory is the
@@ -82,20 +81,6 @@ func (m *Monitor) Over() bool {
 
 // Sample measures the memory in use now.
 func (m *Monitor) Sample() { m.used.Store(used()) }
-
-// Run samples every interval until ctx ends.
-func (m *Monitor) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			m.Sample()
-		}
-	}
-}
 
 // ResidentBytes returns the resident set size of process pid (0: this
 // one) in bytes, 0 where it cannot be read.

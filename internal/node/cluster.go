@@ -236,11 +236,8 @@ func (n *Node) readNow(req server.Request) (v resp.Value, err error, ok bool) {
 func (n *Node) executeLocal(ctx context.Context, req server.Request) (resp.Value, error) {
 	st := n.st.Load()
 	if req.Write {
-		if (n.mem.Over() || n.disk.Full()) && kv.DenyOOMCommand(req.Args) {
-			if n.disk.Full() {
-				return resp.Value{}, server.ErrDiskFull
-			}
-			return resp.Value{}, server.ErrOOM
+		if err := n.refuseGrowth(req.Args); err != nil {
+			return resp.Value{}, err
 		}
 		start := time.Now()
 		v, err := st.Propose(ctx, req.Shard, req.Args)
@@ -287,6 +284,19 @@ func (n *Node) readLocal(ri store.ReplicaInfo, args [][]byte, nowMs, maxReply in
 	snap := n.eng.NewSnapshot()
 	defer snap.Close()
 	return kv.Read(snap, env, args)
+}
+
+// refuseGrowth returns why this node, leading the shard, must refuse a
+// write that may add data (over maxmemory, or short of disk), or nil.
+func (n *Node) refuseGrowth(args [][]byte) error {
+	full, over := n.disk.Full(), n.mem.Over()
+	switch {
+	case !full && !over || !kv.DenyOOMCommand(args):
+		return nil
+	case full:
+		return server.ErrDiskFull
+	}
+	return server.ErrOOM
 }
 
 // multiKeyRead reports whether a read command may read more than one key.

@@ -296,7 +296,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.mem = memlimit.New(max(maxMemory, 0))
 	n.mem.SetGoLimit()
-	n.goFunc(func() { n.mem.Run(n.ctx, memorySampleInterval) })
+	n.goFunc(func() { n.every(memorySampleInterval, n.mem.Sample) })
 	ok := false
 	defer func() {
 		if !ok {
@@ -310,7 +310,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		if n.disk, err = diskspace.Open(cfg.DataDir, cfg.DiskReserve, n.log); err != nil {
 			return nil, err
 		}
-		n.goFunc(func() { n.disk.Run(n.ctx, diskCheckInterval) })
+		n.goFunc(func() { n.every(diskCheckInterval, n.disk.Check) })
 	}
 	eo := engine.Options{FS: cfg.FS, Logger: cfg.Logger,
 		MemTableSize: spreadMemTableSize(engine.DefaultMemTableSize, mrand.Int64N)}

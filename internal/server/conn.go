@@ -291,7 +291,9 @@ func (c *conn) flushRun(ctx context.Context) {
 		c.out = resp.AppendValue(c.out, r, c.st.proto)
 	}
 	c.run = c.run[:0]
-	c.fit(cap(c.rbuf), cap(c.out)) // small replies (OK, integers): counted, never refused
+	// Counted if the limit allows: these replies are small (OK, integers),
+	// and the writes ran already, so they never end the client.
+	c.fit(cap(c.rbuf), cap(c.out))
 }
 
 // runGroup executes the writes c.run[idx] on shard (routed already by

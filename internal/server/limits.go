@@ -37,7 +37,8 @@ const (
 	DefaultOutputSoftLimit   = 16 << 20
 	DefaultOutputSoftSeconds = 60
 	// maxReplyLen bounds the reply of one command even with no hard limit:
-	// a reply may travel between nodes in one message of the transport.
+	// a reply may travel between nodes in one message of the transport
+	// (128 MiB at most).
 	maxReplyLen = 96 << 20
 	// DefaultWriteTimeout closes a client that reads none of its replies
 	// for this long.
@@ -183,16 +184,14 @@ func parseOutputLimit(v string) (hard, soft, secs int64, ok bool, err error) {
 		default:
 			return 0, 0, 0, false, errors.New("Invalid client class specified in buffer limit configuration.")
 		}
-		h, herr := parseMemory(f[i+1])
-		s, serr := parseMemory(f[i+2])
+		h, herr := ParseMemory(f[i+1])
+		s, serr := ParseMemory(f[i+2])
 		sec, secErr := strconv.ParseInt(f[i+3], 10, 64)
 		if herr != nil || serr != nil || secErr != nil || sec < 0 {
 			return 0, 0, 0, false, errors.New("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
 		}
 		if class == "normal" {
-			hard, _ = strconv.ParseInt(h, 10, 64)
-			soft, _ = strconv.ParseInt(s, 10, 64)
-			secs, ok = sec, true
+			hard, soft, secs, ok = h, s, sec, true
 		}
 	}
 	return hard, soft, secs, ok, nil

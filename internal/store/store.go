@@ -98,7 +98,7 @@ type Config struct {
 }
 
 // DefaultMaxEntryBytes is the default of Config.MaxEntryBytes. A raft
-// entry travels whole in one message of the transport (64 MiB at most,
+// entry travels whole in one message of the transport (128 MiB at most,
 // with up to 4 MiB of other messages batched with it) and sits in every
 // replica's memory until applied, so it stays well below that.
 const DefaultMaxEntryBytes = 40 << 20

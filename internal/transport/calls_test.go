@@ -266,7 +266,7 @@ func (h *holdHandler) serve(ctx context.Context, _ uint64, method string, body [
 		h.ended <- ctx.Err()
 		return nil, ctx.Err()
 	case "big":
-		return make([]byte, 65<<20), nil
+		return make([]byte, 129<<20), nil
 	}
 	return body, nil
 }
@@ -339,12 +339,12 @@ func TestOversizedCalls(t *testing.T) {
 	held := callAsync(context.Background(), a, "hold", nil)
 	within(t, h.started)
 
-	if _, err := a.Call(context.Background(), 2, "echo", make([]byte, 64<<20)); !errors.Is(err, transport.ErrTooLarge) {
-		t.Errorf("Call with a 64 MiB request = %v, want ErrTooLarge", err)
+	if _, err := a.Call(context.Background(), 2, "echo", make([]byte, 128<<20)); !errors.Is(err, transport.ErrTooLarge) {
+		t.Errorf("Call with a 128 MiB request = %v, want ErrTooLarge", err)
 	}
 	_, err := a.Call(context.Background(), 2, "big", nil)
 	if ce, ok := errors.AsType[*transport.CallError](err); !ok || !strings.Contains(ce.Msg, "larger than") {
-		t.Errorf("Call with a 65 MiB reply = %v, want a CallError saying it is too large", err)
+		t.Errorf("Call with a 129 MiB reply = %v, want a CallError saying it is too large", err)
 	}
 	close(h.release)
 	if err := within(t, held); err != nil {

@@ -9,8 +9,10 @@ import (
 
 const (
 	// maxMessageSize bounds one gRPC message in either direction: a raft
-	// batch, a snapshot chunk or a Call's request and reply.
-	maxMessageSize = 64 << 20
+	// batch, a snapshot chunk or a Call's request and reply. A forwarded
+	// read's reply may be as large as the server's reply bound (96 MiB at
+	// most), and a raft entry as large as store.DefaultMaxEntryBytes.
+	maxMessageSize = 128 << 20
 	// maxCallBytes bounds a Call's request and its reply, leaving room
 	// in a message for the other fields.
 	maxCallBytes = maxMessageSize - 64<<10
