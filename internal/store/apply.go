@@ -276,13 +276,16 @@ func (s *Store) maybeTruncate(b *engine.Batch, r *replica) {
 	if r.applied < first {
 		return
 	}
-	// keepFrom is the index before which entries may go to keep at most
-	// n entries and bytes of data up to the applied one.
-	keepFrom := func(n uint64, bytes int64) uint64 {
-		return max(r.applied-min(r.applied, n), r.storage.keepBytes(first, r.applied, bytes))
+	// bounds returns the indexes up to which entries may go to keep at
+	// most LogTail entries and LogTailBytes, or LogKeep entries and
+	// LogKeepBytes, up to the applied one.
+	bounds := func() (tailTo, keepTo uint64) {
+		tb, kb := r.storage.keepBytes(first, r.applied, s.cfg.LogTailBytes, s.cfg.LogKeepBytes)
+		return max(r.applied-min(r.applied, s.cfg.LogTail), tb), max(r.applied-min(r.applied, s.cfg.LogKeep), kb)
 	}
 	if r.applied-first >= 2*s.cfg.LogKeep || r.logBytes > 2*s.cfg.LogKeepBytes {
-		s.truncate(b, r, keepFrom(s.cfg.LogKeep, s.cfg.LogKeepBytes))
+		_, to := bounds()
+		s.truncate(b, r, to)
 		return
 	}
 	tail := s.cfg.LogTail
@@ -290,13 +293,13 @@ func (s *Store) maybeTruncate(b *engine.Batch, r *replica) {
 	if !r.isLeader() || r.applied-first < 2*tail && !overBytes || r.truncProposed >= first {
 		return // not leading, short enough, or a truncation on its way
 	}
-	to := keepFrom(tail, s.cfg.LogTailBytes)
+	to, keep := bounds()
 	r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
 		if id != s.cfg.NodeID && pr.Match < to {
 			to = pr.Match
 		}
 	})
-	to = max(to, keepFrom(s.cfg.LogKeep, s.cfg.LogKeepBytes))
+	to = max(to, keep)
 	if to < first || to-first+1 < tail && !overBytes {
 		return // too little to drop
 	}

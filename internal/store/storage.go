@@ -43,24 +43,31 @@ func (s *raftStorage) bytesFrom(lo uint64) int64 {
 	return entriesBytes(ents)
 }
 
-// keepBytes returns the highest index i in [first-1, applied] such that
-// the entries after it, up to applied, hold at most limit bytes of data:
-// dropping the log up to i keeps at most limit bytes of applied entries.
-func (s *raftStorage) keepBytes(first, applied uint64, limit int64) uint64 {
+// keepBytes returns, for each of two limits (tail <= keep), the highest
+// index i in [first-1, applied] such that the entries after it, up to
+// applied, hold at most that many bytes of data: dropping the log up to i
+// keeps at most that much of the applied entries. One pass serves both.
+func (s *raftStorage) keepBytes(first, applied uint64, tail, keep int64) (tailTo, keepTo uint64) {
+	tailTo, keepTo = first-1, first-1
 	if applied < first {
-		return first - 1
+		return tailTo, keepTo
 	}
 	ents, err := s.Entries(first, applied+1, math.MaxUint64)
 	if err != nil {
-		return first - 1
+		return tailTo, keepTo
 	}
 	var n int64
 	for i := len(ents) - 1; i >= 0; i-- {
-		if n += int64(len(ents[i].GetData())); n > limit {
-			return ents[i].GetIndex()
+		n += int64(len(ents[i].GetData()))
+		if n > tail && tailTo == first-1 {
+			tailTo = ents[i].GetIndex()
+		}
+		if n > keep {
+			keepTo = ents[i].GetIndex()
+			break
 		}
 	}
-	return first - 1
+	return tailTo, keepTo
 }
 
 // InitialState returns the persisted hard state and the conf state as of
