@@ -106,7 +106,7 @@ func Loads() []Load {
 	}
 }
 
-// dial connects to addr with a deadline for every later I/O.
+// dial connects to addr, giving up after 5 s.
 func dial(ctx context.Context, addr string) (net.Conn, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	return d.DialContext(ctx, "tcp", addr)
@@ -161,6 +161,12 @@ func loop(ctx context.Context, addrs []string, clients int, o *Outcome, one func
 			for ctx.Err() == nil {
 				c, err := dial(ctx, addr)
 				if err != nil {
+					// Refused or timed out: do not spin on the CPUs the
+					// nodes need.
+					select {
+					case <-ctx.Done():
+					case <-time.After(10 * time.Millisecond):
+					}
 					continue
 				}
 				stop := context.AfterFunc(ctx, func() { c.Close() })

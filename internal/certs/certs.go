@@ -239,7 +239,7 @@ func (l *Loader) current() (*tls.Certificate, *x509.CertPool) {
 	return cert, pool
 }
 
-// ErrNotNode is returned by VerifyNode for a certificate of the cluster's
+// ErrNotNode is what the bus answers a certificate of the cluster's
 // CA that is not a node's.
 var ErrNotNode = errors.New("certs: not a node certificate")
 
@@ -266,7 +266,7 @@ func (l *Loader) verify(rawCerts [][]byte, usage x509.ExtKeyUsage) (*x509.Certif
 	return leaf, nil
 }
 
-// VerifyNode checks that a peer's chain is a node certificate of the
+// verifyNode checks that a peer's chain is a node certificate of the
 // cluster's CA.
 func (l *Loader) verifyNode(rawCerts [][]byte, usage x509.ExtKeyUsage) error {
 	leaf, err := l.verify(rawCerts, usage)
