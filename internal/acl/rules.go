@@ -19,13 +19,13 @@ func (e *RuleError) Error() string {
 
 // The reasons Redis gives for a refused modifier.
 const (
-	msgUnknown     = "Unknown command or category name in ACL"
-	msgSyntax      = "Syntax error"
-	msgKeyAfterAll = "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns"
+	msgUnknown      = "Unknown command or category name in ACL"
+	msgSyntax       = "Syntax error"
+	msgKeyAfterAll  = "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns"
 	msgChanAfterAll = "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels"
-	msgNoSuchPass  = "The password you are trying to remove from the user does not exist"
-	msgBadHash     = "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters"
-	msgFirstArgSub = "Allowing first-arg of a subcommand is not supported"
+	msgNoSuchPass   = "The password you are trying to remove from the user does not exist"
+	msgBadHash      = "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters"
+	msgFirstArgSub  = "Allowing first-arg of a subcommand is not supported"
 )
 
 // ValidName reports whether name may be a user name: no spaces or NULs.

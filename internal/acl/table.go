@@ -67,9 +67,9 @@ type Compiled struct {
 
 type compiledSelector struct {
 	s       *Selector
-	allowed []bool              // by command id
-	first   map[int][]string    // command id -> allowed first arguments
-	all     bool                // every command allowed: skip the lookup
+	allowed []bool           // by command id
+	first   map[int][]string // command id -> allowed first arguments
+	all     bool             // every command allowed: skip the lookup
 }
 
 // Compile resolves u's command rules against t. Rules that name commands t
