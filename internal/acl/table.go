@@ -129,6 +129,17 @@ func (cs *compiledSelector) set(cmd *Command, allow bool) {
 	}
 }
 
+// Unrestricted reports whether the user may run every command on every
+// key and channel: Check would allow anything.
+func (c *Compiled) Unrestricted() bool {
+	for _, cs := range c.sels {
+		if cs.all && cs.s.AllKeys && cs.s.AllChannels {
+			return true
+		}
+	}
+	return false
+}
+
 // Denial says why a command was refused.
 type Denial int
 

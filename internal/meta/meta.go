@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shoaldb/shoal/internal/acl"
 	"github.com/shoaldb/shoal/internal/keys"
 	"github.com/shoaldb/shoal/internal/kv"
 	"github.com/shoaldb/shoal/internal/resp"
@@ -34,6 +35,8 @@ const LivenessTimeoutMs = 5000
 const (
 	CmdAddNode   = "META.ADDNODE"   // addr busaddr -> node id
 	CmdHeartbeat = "META.HEARTBEAT" // json(Heartbeat) -> OK
+	CmdSetUser   = "META.SETUSER"   // name modifier... (acl.Prepare's) -> OK
+	CmdDelUser   = "META.DELUSER"   // name... -> number deleted
 )
 
 // State is the whole meta state.
@@ -42,6 +45,9 @@ type State struct {
 	NextNodeID uint64            `json:"next_node_id"`
 	Nodes      map[uint64]*Node  `json:"nodes"`
 	Shards     map[uint64]*Shard `json:"shards"`
+	// Users are the ACL users by name. A cluster whose default user was
+	// never set has no record of it: User returns acl.DefaultUser.
+	Users map[string]*acl.User `json:"users,omitempty"`
 	// Version is the version record of the meta state this state was
 	// read from (see Reload), carried along when a node sends its copy to
 	// another: every replica has the same records at the same version. 0
@@ -100,6 +106,67 @@ func (s *State) Alive(id uint64, nowMs int64) bool {
 	return n != nil && nowMs-n.HeartbeatMs <= LivenessTimeoutMs
 }
 
+// User returns the user named name.
+func (s *State) User(name string) (*acl.User, bool) { return s.UserSet().User(name) }
+
+// UserNames returns the users' names in order, the default user's
+// included.
+func (s *State) UserNames() []string { return s.UserSet().UserNames() }
+
+// UserSet returns the state's users.
+func (s *State) UserSet() *Users { return &Users{Version: s.Version, Users: s.Users} }
+
+// Users is the cluster's users at a version of the meta state. It is
+// not modified once made.
+type Users struct {
+	Version uint64               `json:"version"`
+	Users   map[string]*acl.User `json:"users,omitempty"`
+}
+
+// User returns the user named name.
+func (u *Users) User(name string) (*acl.User, bool) {
+	if usr, ok := u.Users[name]; ok {
+		return usr, true
+	}
+	if name == "default" {
+		return defaultUser, true
+	}
+	return nil, false
+}
+
+// defaultUser is the default user of a cluster that never changed it.
+var defaultUser = acl.DefaultUser()
+
+// UserNames returns the users' names in order, the default user's
+// included.
+func (u *Users) UserNames() []string {
+	names := []string{"default"}
+	for name := range u.Users {
+		if name != "default" {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// CmdReadUsers is the meta read that returns the users and the version
+// of the state they are from, as JSON (a Users).
+const CmdReadUsers = "META.USERS"
+
+// ReadUsers reads the users and the version from the meta shard's span.
+func ReadUsers(r kv.Reader) (*Users, error) {
+	v, err := readVersion(r)
+	if err != nil {
+		return nil, err
+	}
+	st := &State{}
+	if err := readUserRecords(r, st); err != nil {
+		return nil, err
+	}
+	return &Users{Version: v, Users: st.Users}, nil
+}
+
 // NodeIDs returns the registered node ids in order.
 func (s *State) NodeIDs() []uint64 {
 	ids := make([]uint64, 0, len(s.Nodes))
@@ -154,6 +221,7 @@ func New(clusterID, addr, busAddr string, dataShards int, nowMs int64) *State {
 //	node/<id>        JSON Node without its heartbeat
 //	hb/<id>          the node's last heartbeat, ms, 8 bytes big-endian
 //	shard/<id>       JSON Shard
+//	user/<name>      JSON acl.User
 //	version          8 bytes big-endian: bumped by every change except
 //	                 heartbeat times, so a reader whose copy has the same
 //	                 version need only read the times again
@@ -168,7 +236,10 @@ var (
 	nodePrefix     = keys.Meta("node/")
 	hbPrefix       = keys.Meta("hb/")
 	shardPrefix    = keys.Meta("shard/")
+	userPrefix     = keys.Meta("user/")
 )
+
+func userKey(name string) []byte { return append(slices.Clip(userPrefix), name...) }
 
 func idKey(prefix []byte, id uint64) []byte {
 	return binary.BigEndian.AppendUint64(slices.Clip(prefix), id)
@@ -236,13 +307,37 @@ func Load(r kv.Reader) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := readUserRecords(r, st); err != nil {
+		return nil, err
+	}
 	return st, readHeartbeats(r, st)
+}
+
+// readUserRecords sets st's users from their records.
+func readUserRecords(r kv.Reader, st *State) error {
+	var uerr error
+	err := r.Iterate(userPrefix, prefixEnd(userPrefix), func(k, v []byte) bool {
+		u := &acl.User{}
+		if uerr = json.Unmarshal(v, u); uerr != nil {
+			uerr = fmt.Errorf("meta: decode user %q: %w", k[len(userPrefix):], uerr)
+			return false
+		}
+		if st.Users == nil {
+			st.Users = map[string]*acl.User{}
+		}
+		st.Users[u.Name] = u
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return uerr
 }
 
 // Reload returns the current state as Load does. When prev was loaded
 // from the same store and nothing but heartbeat times has changed since,
-// it reads only those: the result shares prev's shard records, so neither
-// may be modified.
+// it reads only those: the result shares prev's shard and user records,
+// so neither may be modified.
 func Reload(r kv.Reader, prev *State) (*State, error) {
 	if prev == nil || prev.Version == 0 {
 		return Load(r)
@@ -252,7 +347,7 @@ func Reload(r kv.Reader, prev *State) (*State, error) {
 		return Load(r)
 	}
 	st := &State{ClusterID: prev.ClusterID, NextNodeID: prev.NextNodeID, Version: v,
-		Nodes: make(map[uint64]*Node, len(prev.Nodes)), Shards: prev.Shards}
+		Nodes: make(map[uint64]*Node, len(prev.Nodes)), Shards: prev.Shards, Users: prev.Users}
 	for id, n := range prev.Nodes {
 		c := *n
 		c.HeartbeatMs = 0 // as Load leaves a node without a heartbeat record
@@ -347,6 +442,11 @@ func Save(w kv.Writer, st *State) error {
 			return err
 		}
 	}
+	for _, u := range st.Users {
+		if err := setJSON(w, userKey(u.Name), u); err != nil {
+			return err
+		}
+	}
 	return w.Set(versionKey, binary.BigEndian.AppendUint64(nil, max(st.Version, 1)))
 }
 
@@ -420,6 +520,13 @@ func Apply(w kv.Writer, cmd *shoalpb.Command) (resp.Value, error) {
 			return resp.Err("ERR bad heartbeat"), nil
 		}
 		return heartbeat(w, &hb, cmd.GetNowMs())
+	case CmdSetUser:
+		if len(args) < 2 {
+			return resp.Err("ERR wrong number of arguments for meta set user"), nil
+		}
+		return setUser(w, string(args[1]), args[2:])
+	case CmdDelUser:
+		return delUsers(w, args[1:])
 	default:
 		return resp.Err(fmt.Sprintf("ERR unknown meta command '%s'", args[0])), nil
 	}
@@ -501,4 +608,73 @@ func heartbeat(w kv.Writer, hb *Heartbeat, nowMs int64) (resp.Value, error) {
 		}
 	}
 	return resp.OK, nil
+}
+
+// readUser returns the stored user named name, the implicit default user,
+// or nil.
+func readUser(r kv.Reader, name string) (*acl.User, error) {
+	u := &acl.User{}
+	if ok, err := getJSON(r, userKey(name), u); err != nil || ok {
+		return u, err
+	}
+	if name == "default" {
+		return acl.DefaultUser(), nil
+	}
+	return nil, nil
+}
+
+// setUser applies ACL SETUSER's modifiers, prepared by the proposer, to
+// the user named name, creating it if needed: all of them or, with an
+// error reply, none.
+func setUser(w kv.Writer, name string, args [][]byte) (resp.Value, error) {
+	if !acl.ValidName([]byte(name)) {
+		return resp.Err("ERR Usernames can't contain spaces or null characters"), nil
+	}
+	u, err := readUser(w, name)
+	if err != nil {
+		return resp.Value{}, err
+	}
+	if u == nil {
+		u = acl.NewUser(name)
+	}
+	ops := make([]string, len(args))
+	for i, a := range args {
+		ops[i] = string(a)
+	}
+	if err := u.Apply(ops); err != nil {
+		return resp.Err("ERR " + err.Error()), nil
+	}
+	if err := setJSON(w, userKey(name), u); err != nil {
+		return resp.Value{}, err
+	}
+	return resp.OK, bumpVersion(w)
+}
+
+// delUsers deletes the users named, and replies how many existed. The
+// default user cannot be deleted.
+func delUsers(w kv.Writer, names [][]byte) (resp.Value, error) {
+	for _, n := range names {
+		if string(n) == "default" {
+			return resp.Err("ERR The 'default' user cannot be removed"), nil
+		}
+	}
+	deleted := int64(0)
+	for _, n := range names {
+		k := userKey(string(n))
+		if _, ok, err := w.Get(k); err != nil {
+			return resp.Value{}, err
+		} else if !ok {
+			continue
+		}
+		if err := w.Delete(k); err != nil {
+			return resp.Value{}, err
+		}
+		deleted++
+	}
+	if deleted > 0 {
+		if err := bumpVersion(w); err != nil {
+			return resp.Value{}, err
+		}
+	}
+	return resp.Int(deleted), nil
 }

@@ -2,12 +2,17 @@ package meta
 
 import (
 	"encoding/json"
+	"math/rand"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/shoaldb/shoal/internal/acl"
 	"github.com/shoaldb/shoal/internal/keys"
 	"github.com/shoaldb/shoal/internal/kv/kvtest"
+	"github.com/shoaldb/shoal/internal/resp"
 	"github.com/shoaldb/shoal/internal/shoalpb"
 )
 
@@ -164,5 +169,66 @@ func TestReloadMatchesLoadForANodeWithoutHeartbeat(t *testing.T) {
 	full, _ := Load(w)
 	if !reflect.DeepEqual(again, full) || again.Nodes[2].HeartbeatMs != 0 {
 		t.Errorf("reload = %s\nwant load's %s", again.Encode(), full.Encode())
+	}
+}
+
+func TestUsers(t *testing.T) {
+	w := kvtest.NewMem()
+	Save(w, New("c", "a1", "b1", 2, 0))
+	st, _ := Load(w)
+	if u, ok := st.User("default"); !ok || u.Describe() != acl.DefaultUser().Describe() {
+		t.Fatalf("a new cluster's default user = %v", u)
+	}
+	if _, ok := st.User("alice"); ok {
+		t.Fatal("alice exists before she is created")
+	}
+	apply := func(args ...string) string {
+		t.Helper()
+		v, err := Apply(w, cmd(1, args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.IsError() {
+			return string(v.Str)
+		}
+		if v.Kind == resp.KindInt {
+			return strconv.FormatInt(v.Int, 10)
+		}
+		return string(v.Str)
+	}
+	before, _ := readVersion(w)
+	apply(CmdSetUser, "alice", "on", "~a*", "+get")
+	apply(CmdSetUser, "alice", "+set")
+	if got := apply(CmdSetUser, "alice", "allkeys", "~b"); !strings.Contains(got, "Adding a pattern after the * pattern") {
+		t.Errorf("a refused modifier replied %q", got)
+	}
+	apply(CmdSetUser, "default", "resetpass", "#"+acl.HashPassword("pw", rand.New(rand.NewSource(1))))
+	st, err := Load(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := st.User("alice"); !ok || a.Describe() != "on ~a* resetchannels -@all +get +set" {
+		t.Errorf("alice = %+v", a)
+	}
+	if d, _ := st.User("default"); d.NoPass || !d.CheckPassword([]byte("pw")) {
+		t.Errorf("default = %+v", d)
+	}
+	if after, _ := readVersion(w); after != before+3 {
+		t.Errorf("version %d -> %d after three accepted changes", before, after)
+	}
+	if got := apply(CmdDelUser, "alice", "default"); !strings.Contains(got, "cannot be removed") {
+		t.Errorf("deleting default replied %q", got)
+	}
+	if got := apply(CmdDelUser, "alice", "bob"); got != "1" {
+		t.Errorf("DELUSER alice bob = %q, want 1", got)
+	}
+	st, _ = Load(w)
+	if _, ok := st.User("alice"); ok || !slices.Equal(st.UserNames(), []string{"default"}) {
+		t.Errorf("users after DELUSER: %v", st.UserNames())
+	}
+	// A state sent to another node carries the users.
+	dec, err := Decode(st.Encode())
+	if err != nil || dec.Users["default"] == nil || !dec.Users["default"].CheckPassword([]byte("pw")) {
+		t.Errorf("decoded users %+v, %v", dec.Users, err)
 	}
 }

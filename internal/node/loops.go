@@ -48,6 +48,9 @@ func (n *Node) reloadView() {
 
 func (n *Node) setView(st *meta.State) {
 	n.view.Store(st)
+	if len(st.Nodes) > 0 {
+		n.offerUsers(st.UserSet())
+	}
 	for id, nd := range st.Nodes {
 		if id != n.ID() {
 			n.net.SetPeer(id, nd.BusAddr)

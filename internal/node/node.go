@@ -25,6 +25,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shoaldb/shoal/internal/admin"
+	"github.com/shoaldb/shoal/internal/acl"
 	"github.com/shoaldb/shoal/internal/certs"
 	"github.com/shoaldb/shoal/internal/diskspace"
 	"github.com/shoaldb/shoal/internal/engine"
@@ -117,6 +118,11 @@ type Config struct {
 	// (package diskspace). Default 1% of the filesystem, between 64 MiB
 	// and 1 GiB; negative turns the guard off.
 	DiskReserve int64
+	// RequirePass is the default user's password in a cluster this node
+	// creates (Redis's requirepass); empty leaves the default user
+	// without one. Ignored when the node joins or restarts: users are
+	// cluster data.
+	RequirePass string
 	// MaxMemory is maxmemory in bytes: while the node's resident memory is
 	// above it, writes that may grow memory answer -OOM. Default
 	// memlimit.DefaultLimit() (three quarters of the machine's or the
@@ -222,6 +228,9 @@ type Node struct {
 	ident  *shoalpb.NodeIdent
 
 	view atomic.Pointer[meta.State] // latest known meta state
+	// users are the newest users known: from the view, or read from the
+	// meta leader (RefreshUsers). Nil until the node knows its cluster.
+	users atomic.Pointer[meta.Users]
 	// reported holds, per shard, the last leader report of this node that
 	// the meta shard applied. Only the heartbeat goroutine uses it.
 	reported map[uint64]meta.LeaderReport
@@ -531,6 +540,11 @@ func (n *Node) bootstrap() error {
 	rand.Read(id)
 	n.ident = &shoalpb.NodeIdent{NodeId: 1, ClusterId: hex.EncodeToString(id)}
 	st := meta.New(n.ident.GetClusterId(), n.cfg.Addr, n.cfg.BusAddr, n.cfg.Shards, time.Now().UnixMilli())
+	if n.cfg.RequirePass != "" {
+		u := acl.DefaultUser()
+		u.NoPass, u.Passwords = false, []string{acl.HashPassword(n.cfg.RequirePass, rand.Reader)}
+		st.Users = map[string]*acl.User{u.Name: u}
+	}
 	s, err := n.newStore()
 	if err != nil {
 		return err

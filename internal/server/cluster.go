@@ -17,6 +17,19 @@ type Cluster interface {
 	// the local replica when FollowerRead is set and one exists); it
 	// forwards to the shard's leader when this node is not the leader.
 	Execute(ctx context.Context, req Request) (resp.Value, error)
+	// Users returns the cluster's users as this node knows them, nil
+	// before the node knows its cluster.
+	Users() Users
+	// RefreshUsers makes Users include every change to the users
+	// acknowledged before it was called.
+	RefreshUsers(ctx context.Context) error
+	// SetUser applies ACL SETUSER's modifiers, as acl.Prepare returns
+	// them, to the user named name, creating it if needed, and returns
+	// once Users includes the change: OK or the error reply.
+	SetUser(ctx context.Context, name string, ops []string) (resp.Value, error)
+	// DelUsers deletes the users named, as ACL DELUSER: the count deleted
+	// or the error reply, once Users includes the change.
+	DelUsers(ctx context.Context, names []string) (resp.Value, error)
 }
 
 // Request is one command for one shard.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"github.com/shoaldb/shoal/internal/acl"
 	"strings"
 
 	"github.com/shoaldb/shoal/internal/kv"
@@ -58,7 +59,7 @@ func commandInfo(cmd *command) resp.Value {
 		resp.Int(int64(cmd.firstKey)),
 		resp.Int(int64(cmd.lastKey)),
 		resp.Int(int64(cmd.step)),
-		simpleSet(cmd.acl),
+		simpleSet(cmd.cats.Names()),
 		resp.Array(),
 		resp.Array(),
 		resp.Array(subs...),
@@ -154,12 +155,8 @@ func cmdCommandList(ctx context.Context, c *conn, args [][]byte) resp.Value {
 			keep = func(*command) bool { return false } // shoal has no modules
 		case "aclcat":
 			keep = func(cmd *command) bool {
-				for _, a := range cmd.acl {
-					if strings.TrimPrefix(a, "@") == strings.TrimPrefix(arg, "@") {
-						return true
-					}
-				}
-				return false
+				c, ok := acl.CategoryByName(strings.TrimPrefix(arg, "@"))
+				return ok && cmd.cats&c != 0
 			}
 		case "pattern":
 			keep = func(cmd *command) bool { return kv.Match([]byte(arg), []byte(cmd.name)) }

@@ -5,7 +5,7 @@ package server
 func serverCommands() []*command {
 	connCmd := func(name string, arity int, run handler, since, summary string, flags ...string) *command {
 		return &command{name: name, arity: arity, run: run, flags: flags,
-			acl: []string{"@fast", "@connection"}, group: "connection", since: since, summary: summary}
+			group: "connection", since: since, summary: summary}
 	}
 	return []*command{
 		connCmd("ping", -1, cmdPing, "1.0.0", "Returns the server's liveliness response.", "fast"),
@@ -21,13 +21,13 @@ func serverCommands() []*command {
 		connCmd("reset", 1, cmdReset, "6.2.0", "Resets the connection to its initial state.",
 			"noscript", "loading", "stale", "fast", "no_auth"),
 		{name: "readonly", arity: 1, run: cmdReadonly, flags: []string{"loading", "stale", "fast"},
-			acl: []string{"@fast", "@connection"}, group: "cluster", since: "3.0.0",
+			group: "cluster", since: "3.0.0",
 			summary: "Allows reads from follower replicas for this connection."},
 		{name: "readwrite", arity: 1, run: cmdReadwrite, flags: []string{"loading", "stale", "fast"},
-			acl: []string{"@fast", "@connection"}, group: "cluster", since: "3.0.0",
+			group: "cluster", since: "3.0.0",
 			summary: "Sends reads to shard leaders again after READONLY."},
 		{name: "asking", arity: 1, run: cmdAsking, flags: []string{"fast"},
-			acl: []string{"@fast", "@connection"}, group: "cluster", since: "3.0.0",
+			group: "cluster", since: "3.0.0",
 			summary: "Signals that a client is following an ASK redirection (a no-op in shoal)."},
 		container("client", -2, "connection", "A container for client connection commands.", "2.4.0",
 			subcommand("id", 2, cmdClientID, "5.0.0", "Returns the unique client ID of the connection."),
@@ -41,10 +41,10 @@ func serverCommands() []*command {
 			subcommand("help", 2, cmdClientHelp, "5.0.0", "Returns helpful text about the subcommands."),
 		),
 		{name: "info", arity: -1, run: cmdInfo, flags: []string{"loading", "stale"},
-			acl: []string{"@slow", "@dangerous"}, group: "server", since: "1.0.0",
+			group: "server", since: "1.0.0",
 			summary: "Returns information and statistics about the server."},
 		{name: "time", arity: 1, run: cmdTime, flags: []string{"loading", "stale", "fast"},
-			acl: []string{"@fast"}, group: "server", since: "2.6.0",
+			group: "server", since: "2.6.0",
 			summary: "Returns the server time."},
 		container("config", -2, "server", "A container for server configuration commands.", "2.0.0",
 			subcommand("get", -3, cmdConfigGet, "2.0.0", "Returns the effective values of configuration parameters."),
@@ -54,6 +54,7 @@ func serverCommands() []*command {
 			subcommand("help", 2, cmdConfigHelp, "5.0.0", "Returns helpful text about the subcommands."),
 		),
 		commandContainer(),
+		aclContainer(),
 		container("cluster", -2, "cluster", "A container for Redis Cluster commands.", "3.0.0",
 			subcommand("slots", 2, cmdClusterSlots, "3.0.0", "Returns the mapping of slot ranges to nodes."),
 			subcommand("shards", 2, cmdClusterShards, "7.0.0", "Returns the mapping of shards to nodes."),

@@ -53,6 +53,8 @@ type conn struct {
 	// held is the bytes of rbuf and out counted against maxmemory-clients
 	// (Server.reserve).
 	held int64
+	// auth is who the client is, for access control.
+	auth authUser
 
 	// mu guards st. Only the connection's goroutine writes st, holding mu;
 	// it may read st without mu. Other goroutines read st under mu.
@@ -78,6 +80,7 @@ type connState struct {
 	noEvict      bool
 	noTouch      bool
 	lastCmd      string // full name of the last command, e.g. "client|list"
+	user         string // the user the connection runs as
 	lastActive   time.Time
 	qbuf         int // unparsed bytes after the last read batch
 	qbufFree     int
@@ -115,6 +118,10 @@ func (c *conn) serve(ctx context.Context) {
 	defer cancel()
 	defer c.nc.Close()
 	defer func() { c.srv.reserve(-c.held) }()
+	if !c.admit(ctx) {
+		c.flush()
+		return
+	}
 	c.rbuf = make([]byte, 0, minReadBuf)
 	for {
 		c.parser.Limits.MaxBulkLen = int(c.srv.lim.maxBulkLen.Load())
@@ -223,6 +230,9 @@ func (c *conn) batchShard(args [][]byte) (uint64, bool) {
 	if cmd == nil || cmd.spec == nil || !kv.Batchable(cmd.spec) || !cmd.arityOK(len(args)) {
 		return 0, false
 	}
+	if !c.unrestricted() {
+		return 0, false // exec checks its permissions
+	}
 	if c.srv.overMemory(cmd.spec) || c.srv.diskFull(cmd.spec) {
 		return 0, false // runKV refuses it
 	}
@@ -325,6 +335,22 @@ func (c *conn) exec(ctx context.Context, args [][]byte) resp.Value {
 	}
 	if !cmd.arityOK(len(args)) {
 		return wrongArity(cmd.name)
+	}
+	checked := cmd
+	if cmd.subs != nil {
+		// An unknown subcommand or a wrong arity is answered by the
+		// container before any permission check, as in Redis.
+		if len(args) >= 2 {
+			checked = lookupIn(cmd.subs, args[1])
+			if checked != nil && !checked.arityOK(len(args)) {
+				checked = nil
+			}
+		}
+	}
+	if checked != nil {
+		if v, ok := c.permit(checked, args); !ok {
+			return v
+		}
 	}
 	if cmd.subs == nil {
 		c.setLastCmd(cmd.name)

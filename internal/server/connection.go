@@ -42,14 +42,15 @@ func cmdHello(ctx context.Context, c *conn, args [][]byte) resp.Value {
 		proto = int(v)
 	}
 	var name string
-	setName := false
+	setName, authed := false, false
 	for i := 2; i < len(args); i++ {
 		more := len(args) - i - 1
 		switch opt := strings.ToLower(string(args[i])); {
 		case opt == "auth" && more >= 2:
-			if errv, ok := authenticate(args[i+1], args[i+2]); !ok {
+			if errv, ok := c.authenticate(ctx, args[i+1], args[i+2]); !ok {
 				return errv
 			}
+			authed = true
 			i += 2
 		case opt == "setname" && more >= 1:
 			if !validName(args[i+1]) {
@@ -60,6 +61,9 @@ func cmdHello(ctx context.Context, c *conn, args [][]byte) resp.Value {
 		default:
 			return resp.Err(sanitize("ERR Syntax error in HELLO option '" + string(args[i]) + "'"))
 		}
+	}
+	if !authed && !c.auth.authed && !defaultOpen(c.srv.cluster.Users()) {
+		return errHelloNoAuth
 	}
 	c.update(func(st *connState) {
 		st.proto = proto
@@ -83,31 +87,21 @@ func helloReply(version string, proto int, id uint64) resp.Value {
 	)
 }
 
-var errNoPassword = resp.Err("ERR AUTH <password> called without any password configured " +
-	"for the default user. Are you sure your configuration is correct?")
-
-// cmdAuth is AUTH [username] password. shoal has no users or passwords
-// yet, so it answers as Redis does with none configured: the legacy
-// one-argument form fails, and the "default" user, which has no password,
-// accepts any.
+// cmdAuth is AUTH [username] password; the one-argument form names the
+// default user, and fails as Redis does when that user needs no password.
 func cmdAuth(ctx context.Context, c *conn, args [][]byte) resp.Value {
 	switch len(args) {
 	case 2:
-		return errNoPassword
-	case 3:
-		if errv, ok := authenticate(args[1], args[2]); !ok {
-			return errv
+		if defaultOpen(c.srv.cluster.Users()) {
+			return errNoPassword
 		}
-		return resp.OK
+		v, _ := c.authenticate(ctx, []byte("default"), args[1])
+		return v
+	case 3:
+		v, _ := c.authenticate(ctx, args[1], args[2])
+		return v
 	}
 	return errSyntax
-}
-
-func authenticate(user, pass []byte) (resp.Value, bool) {
-	if string(user) == "default" {
-		return resp.Value{}, true
-	}
-	return resp.Err("WRONGPASS invalid username-password pair or user is disabled."), false
 }
 
 func cmdSelect(ctx context.Context, c *conn, args [][]byte) resp.Value {
@@ -136,6 +130,7 @@ func cmdReset(ctx context.Context, c *conn, args [][]byte) resp.Value {
 		st.noEvict = false
 		st.noTouch = false
 	})
+	c.setDefaultAuth()
 	return resp.Simple("RESET")
 }
 
@@ -305,13 +300,16 @@ func clientLine(c *conn, st connState, now time.Time) string {
 	}
 	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s "+
 		"db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=%d qbuf-free=%d argv-mem=0 multi-mem=0 "+
-		"rbs=%d rbp=0 obl=0 oll=0 omem=0 tot-mem=%d events=r cmd=%s user=default redir=-1 "+
+		"rbs=%d rbp=0 obl=0 oll=0 omem=0 tot-mem=%d events=r cmd=%s user=%s redir=-1 "+
 		"resp=%d lib-name=%s lib-ver=%s",
 		c.id, c.addr, c.laddr, c.fd, st.name,
 		int64(now.Sub(c.created)/time.Second), int64(now.Sub(st.lastActive)/time.Second), flags,
-		st.qbuf, st.qbufFree, st.rbufCap, st.rbufCap+st.obufCap, cmd,
+		st.qbuf, st.qbufFree, st.rbufCap, st.rbufCap+st.obufCap, cmd, st.user,
 		st.proto, st.libName, st.libVer)
 }
+
+// info is c's CLIENT INFO line.
+func (c *conn) info() string { return clientLine(c, c.snapshot(), time.Now()) }
 
 // verbatim is a text reply: a verbatim string in RESP3, a bulk string in
 // RESP2, as Redis sends CLIENT LIST, INFO and CLUSTER NODES.

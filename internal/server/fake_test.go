@@ -15,6 +15,8 @@ import (
 
 	"github.com/shoaldb/shoal/internal/kv"
 	"github.com/shoaldb/shoal/internal/kv/kvtest"
+	"github.com/shoaldb/shoal/internal/meta"
+	"github.com/shoaldb/shoal/internal/shoalpb"
 	"github.com/shoaldb/shoal/internal/resp"
 )
 
@@ -28,6 +30,10 @@ type fakeCluster struct {
 	err   error     // returned by Execute when set
 	reqs  []Request // every request executed, args copied
 	block chan struct{}
+	// metaStore holds the users as the meta shard does; users is what
+	// Users returns, read again after each change.
+	metaStore *kvtest.Mem
+	users     *meta.Users
 }
 
 func newFakeCluster() *fakeCluster {
@@ -51,7 +57,48 @@ func newFakeCluster() *fakeCluster {
 	for _, sh := range f.topo.Shards {
 		f.data[sh.ID] = kvtest.NewMem()
 	}
+	f.metaStore = kvtest.NewMem()
+	if err := meta.Save(f.metaStore, meta.New("test", "127.0.0.1:7001", "127.0.0.1:17001", 3, 0)); err != nil {
+		panic(err)
+	}
+	f.readUsers()
 	return f
+}
+
+func (f *fakeCluster) readUsers() {
+	u, err := meta.ReadUsers(f.metaStore)
+	if err != nil {
+		panic(err)
+	}
+	f.users = u
+}
+
+func (f *fakeCluster) Users() Users {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.users
+}
+
+func (f *fakeCluster) RefreshUsers(ctx context.Context) error { return nil }
+
+func (f *fakeCluster) SetUser(ctx context.Context, name string, ops []string) (resp.Value, error) {
+	return f.applyMeta(append([]string{meta.CmdSetUser, name}, ops...))
+}
+
+func (f *fakeCluster) DelUsers(ctx context.Context, names []string) (resp.Value, error) {
+	return f.applyMeta(append([]string{meta.CmdDelUser}, names...))
+}
+
+func (f *fakeCluster) applyMeta(args []string) (resp.Value, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cmd := &shoalpb.Command{}
+	for _, a := range args {
+		cmd.Args = append(cmd.Args, []byte(a))
+	}
+	v, err := meta.Apply(f.metaStore, cmd)
+	f.readUsers()
+	return v, err
 }
 
 func (f *fakeCluster) Topology() Topology {

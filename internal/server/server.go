@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoaldb/shoal/internal/acl"
 	"github.com/shoaldb/shoal/internal/memlimit"
 	"github.com/shoaldb/shoal/internal/resp"
 )
@@ -95,6 +96,12 @@ type Config struct {
 	// moves, its other connections would be forwarded, one hop more per
 	// command, until it reloads the map of its own accord.
 	ClusterClientsOnly bool
+	// NoProtectedMode turns protected mode off. In protected mode (Redis's
+	// protected-mode yes, the default), while the default user has no
+	// password, only clients on the loopback interface or with a client
+	// certificate naming a user may connect. CONFIG SET protected-mode
+	// changes it at run time.
+	NoProtectedMode bool
 }
 
 // Validate reports whether c is usable. Zero fields are valid: they take
@@ -209,6 +216,16 @@ type Server struct {
 		conns     map[*conn]struct{}
 		params    map[string]string // CONFIG SET values of stored-only parameters
 	}
+
+	aclTable  *acl.Table // the command table as the ACL sees it
+	userCache atomic.Pointer[userCache]
+	aclLog    *acl.Log
+	acls      aclStats
+	protected atomic.Bool // protected-mode
+	refresh   struct {
+		sync.Mutex
+		last time.Time // of the last read of the users after a failed AUTH
+	}
 }
 
 // New returns a Server for cfg that runs commands through c. It starts
@@ -224,6 +241,9 @@ func New(cfg Config, c Cluster) *Server {
 		cmds:    newCommandTable(),
 		started: time.Now(),
 	}
+	s.aclTable = newACLTable(s.cmds)
+	s.aclLog = acl.NewLog(acl.DefaultLogLen)
+	s.protected.Store(!cfg.NoProtectedMode)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.maxClients.Store(int64(cfg.MaxClients))
 	s.idleTimeout.Store(int64(cfg.IdleTimeout))

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/shoaldb/shoal/internal/acl"
 	"github.com/shoaldb/shoal/internal/kv"
 	"github.com/shoaldb/shoal/internal/resp"
 )
@@ -22,9 +23,13 @@ type command struct {
 
 	// What COMMAND reports.
 	flags                   []string // Redis command flags ("write", "fast"...)
-	acl                     []string // ACL categories ("@read"...)
+	cats                    acl.Category
 	firstKey, lastKey, step int
-	group, summary, since   string
+	// access is what the command does with its keys (keyAccess).
+	access []acl.KeyAccess
+	// acl is the command as the ACL sees it (newACLTable).
+	acl                   *acl.Command
+	group, summary, since string
 
 	spec *kv.Spec            // for commands kv implements
 	subs map[string]*command // for containers (CLIENT, CLUSTER...), by lower-case name
@@ -72,12 +77,6 @@ func kvCommand(sp *kv.Spec, name string) *command {
 		if redisFlags[f] {
 			cmd.flags = append(cmd.flags, f)
 		}
-	}
-	switch {
-	case sp.Flags&kv.Write != 0:
-		cmd.acl = []string{"@write", "@keyspace"}
-	case sp.Flags&kv.ReadOnly != 0:
-		cmd.acl = []string{"@read", "@keyspace"}
 	}
 	cmd.run = func(ctx context.Context, c *conn, args [][]byte) resp.Value {
 		return runKV(ctx, c, cmd, args)
