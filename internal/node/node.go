@@ -24,8 +24,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/shoaldb/shoal/internal/admin"
 	"github.com/shoaldb/shoal/internal/acl"
+	"github.com/shoaldb/shoal/internal/admin"
 	"github.com/shoaldb/shoal/internal/certs"
 	"github.com/shoaldb/shoal/internal/diskspace"
 	"github.com/shoaldb/shoal/internal/engine"

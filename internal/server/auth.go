@@ -23,8 +23,8 @@ type Users interface {
 
 // Replies of authentication and access control, worded as Redis's.
 var (
-	errNoAuth    = resp.Err("NOAUTH Authentication required.")
-	errWrongPass = resp.Err("WRONGPASS invalid username-password pair or user is disabled.")
+	errNoAuth     = resp.Err("NOAUTH Authentication required.")
+	errWrongPass  = resp.Err("WRONGPASS invalid username-password pair or user is disabled.")
 	errNoPassword = resp.Err("ERR AUTH <password> called without any password configured for the default user. " +
 		"Are you sure your configuration is correct?")
 	errHelloNoAuth = resp.Err("NOAUTH HELLO must be called with the client already authenticated, otherwise the " +
@@ -90,12 +90,12 @@ func defaultOpen(src Users) bool {
 // aclStats count authentication failures and refusals, for INFO and
 // /metrics.
 type aclStats struct {
-	authFailures   atomic.Int64 // AUTH and HELLO AUTH refused
-	deniedCommand  atomic.Int64
-	deniedKey      atomic.Int64
-	deniedChannel  atomic.Int64
-	protectedMode  atomic.Int64 // connections refused by protected mode
-	userRefreshes  atomic.Int64 // reads of the users from the meta leader after a failed AUTH
+	authFailures  atomic.Int64 // AUTH and HELLO AUTH refused
+	deniedCommand atomic.Int64
+	deniedKey     atomic.Int64
+	deniedChannel atomic.Int64
+	protectedMode atomic.Int64 // connections refused by protected mode
+	userRefreshes atomic.Int64 // reads of the users from the meta leader after a failed AUTH
 }
 
 // SecurityStats are the counters of refused clients and commands.

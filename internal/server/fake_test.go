@@ -16,8 +16,8 @@ import (
 	"github.com/shoaldb/shoal/internal/kv"
 	"github.com/shoaldb/shoal/internal/kv/kvtest"
 	"github.com/shoaldb/shoal/internal/meta"
-	"github.com/shoaldb/shoal/internal/shoalpb"
 	"github.com/shoaldb/shoal/internal/resp"
+	"github.com/shoaldb/shoal/internal/shoalpb"
 )
 
 // fakeCluster is a Cluster of three shards over the slot space, each a
