@@ -185,6 +185,9 @@ func startCmd() *cobra.Command {
 			if cfg.Certs, err = f.security.load(logger, map[string]string{"addr": f.addr, "bus-addr": bus, "http-addr": httpAddr}); err != nil {
 				return err
 			}
+			if err := f.security.apply(&cfg); err != nil {
+				return err
+			}
 			n, err := node.Start(ctx, cfg)
 			if err != nil {
 				return err

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
 
 	"github.com/shoaldb/shoal/internal/certs"
+	"github.com/shoaldb/shoal/internal/node"
 	"github.com/spf13/cobra"
 )
 
@@ -43,13 +47,39 @@ needed where certificates are made.`,
 
 // securityFlags choose between TLS and plain text.
 type securityFlags struct {
-	certsDir string
-	insecure bool
+	certsDir        string
+	insecure        bool
+	requirePass     string
+	requirePassFile string
+	protectedMode   bool
 }
 
 func (s *securityFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&s.certsDir, "certs-dir", "", "directory with ca.crt, node.crt and node.key (shoal cert): TLS for clients and HTTP, mutual TLS between nodes")
 	cmd.Flags().BoolVar(&s.insecure, "insecure", false, "run without TLS on addresses other than loopback (anyone who reaches the ports can read and change everything)")
+	cmd.Flags().StringVar(&s.requirePass, "requirepass", "", "the default user's password, set when this node creates a new cluster (users are cluster data: change them with ACL SETUSER)")
+	cmd.Flags().StringVar(&s.requirePassFile, "requirepass-file", "", "file whose first line is --requirepass (keeps the password out of the process list)")
+	cmd.Flags().BoolVar(&s.protectedMode, "protected-mode", true, "while the default user has no password, accept clients only from loopback or with a client certificate naming a user")
+}
+
+// apply sets the password and protected mode in cfg.
+func (s *securityFlags) apply(cfg *node.Config) error {
+	if s.requirePass != "" && s.requirePassFile != "" {
+		return errors.New("give --requirepass or --requirepass-file, not both")
+	}
+	cfg.RequirePass = s.requirePass
+	if s.requirePassFile != "" {
+		b, err := os.ReadFile(s.requirePassFile)
+		if err != nil {
+			return fmt.Errorf("--requirepass-file: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		if cfg.RequirePass = strings.TrimRight(line, "\r"); cfg.RequirePass == "" {
+			return fmt.Errorf("--requirepass-file %s: the first line is empty", s.requirePassFile)
+		}
+	}
+	cfg.Clients.NoProtectedMode = !s.protectedMode
+	return nil
 }
 
 // load returns the certificates to run with, or nil for plain text, which

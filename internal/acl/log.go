@@ -82,6 +82,13 @@ func (l *Log) Reset() {
 	l.mu.Unlock()
 }
 
+// Max returns how many entries the log keeps.
+func (l *Log) Max() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.max
+}
+
 // SetMax changes how many entries the log keeps.
 func (l *Log) SetMax(max int) {
 	l.mu.Lock()

@@ -470,6 +470,7 @@ func (n *Node) Metrics() []prometheus.Collector {
 			Help: "Approximate memory held by the row cache.",
 		}, func() float64 { return float64(rowCache().Bytes) }),
 		engineCollector{eng},
+		securityCollector{n},
 	}
 }
 

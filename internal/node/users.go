@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+
 	"encoding/json"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoaldb/shoal/internal/meta"
 	"github.com/shoaldb/shoal/internal/resp"
@@ -96,4 +98,35 @@ func (n *Node) readUsers() (resp.Value, error) {
 		return resp.Value{}, err
 	}
 	return resp.Bulk(b), nil
+}
+
+var (
+	descAuthFailures = prometheus.NewDesc("shoal_auth_failures_total",
+		"AUTH and HELLO AUTH refused on this node (wrong password, unknown or disabled user).", nil, nil)
+	descACLDenials = prometheus.NewDesc("shoal_acl_denials_total",
+		"Commands refused on this node by the user's permissions, by what was refused.", []string{"reason"}, nil)
+	descProtected = prometheus.NewDesc("shoal_protected_mode_refusals_total",
+		"Connections refused by protected mode: from another host while the default user has no password.", nil, nil)
+)
+
+// securityCollector exports the server's counts of refused clients and
+// commands.
+type securityCollector struct{ n *Node }
+
+func (c securityCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descAuthFailures
+	ch <- descACLDenials
+	ch <- descProtected
+}
+
+func (c securityCollector) Collect(ch chan<- prometheus.Metric) {
+	var st server.SecurityStats
+	if srv := c.n.srvRef.Load(); srv != nil {
+		st = srv.SecurityStats()
+	}
+	ch <- prometheus.MustNewConstMetric(descAuthFailures, prometheus.CounterValue, float64(st.AuthFailures))
+	ch <- prometheus.MustNewConstMetric(descACLDenials, prometheus.CounterValue, float64(st.DeniedCommands), "command")
+	ch <- prometheus.MustNewConstMetric(descACLDenials, prometheus.CounterValue, float64(st.DeniedKeys), "key")
+	ch <- prometheus.MustNewConstMetric(descACLDenials, prometheus.CounterValue, float64(st.DeniedChannels), "channel")
+	ch <- prometheus.MustNewConstMetric(descProtected, prometheus.CounterValue, float64(st.ProtectedModeRefusals))
 }

@@ -312,3 +312,18 @@ func (s *Server) prepareSetUser(name []byte, ops [][]byte) ([]string, resp.Value
 	}
 	return prepared, resp.Value{}, true
 }
+
+// setRequirePass is CONFIG SET requirepass: the default user's only
+// password becomes password, or, if it is empty, the default user needs
+// none (Redis's ACLUpdateDefaultUserPassword).
+func (s *Server) setRequirePass(ctx context.Context, password []byte) resp.Value {
+	ops := [][]byte{[]byte("resetpass"), []byte("nopass")}
+	if len(password) > 0 {
+		ops[1] = append([]byte(">"), password...)
+	}
+	prepared, errv, ok := s.prepareSetUser([]byte("default"), ops)
+	if !ok {
+		return errv
+	}
+	return s.changeUsers(func() (resp.Value, error) { return s.cluster.SetUser(ctx, "default", prepared) })
+}

@@ -58,6 +58,34 @@ func stored(name, dflt string, parse func(string) (string, error), note string) 
 }
 
 var params = []param{
+	{
+		name: "protected-mode",
+		value: func(s *Server) string {
+			if s.protected.Load() {
+				return "yes"
+			}
+			return "no"
+		},
+		parse: parseBool,
+		set:   func(s *Server, v string) { s.protected.Store(v == "yes") },
+		note:  "applies to new connections",
+	},
+	{
+		name:  "acllog-max-len",
+		value: func(s *Server) string { return itoa(int64(s.aclLog.Max())) },
+		parse: parseInt(0, 1<<20),
+		set: func(s *Server, v string) {
+			n, _ := strconv.Atoi(v)
+			s.aclLog.SetMax(n)
+		},
+		note: "entries ACL LOG keeps on this node",
+	},
+	{
+		// CONFIG SET requirepass changes the default user's password on
+		// every node (cmdConfigSet); the password cannot be read back.
+		name: "requirepass", value: func(*Server) string { return "" },
+		note: "sets the default user's passwords, cluster-wide; never shown",
+	},
 	fixed("appendonly", "yes", "every write is in the raft log on a majority's disk before it is acknowledged"),
 	fixed("appendfsync", "always", "the raft log is synced before a write is acknowledged (group commit)"),
 	{name: "bind", value: (*Server).bindValue, note: "from --addr"},
@@ -135,8 +163,6 @@ var params = []param{
 		note:  "memory all client buffers may hold, or a percentage of maxmemory; a client that would pass it is closed",
 	},
 	fixed("tcp-keepalive", "300", "keep-alive period of client sockets"),
-	fixed("requirepass", "", "shoal has no passwords yet"),
-	fixed("protected-mode", "no", "not implemented"),
 	fixed("daemonize", "no", "run shoal under a supervisor"),
 	fixed("replica-read-only", "yes", "followers serve reads only to READONLY clients"),
 	stored("maxmemory-policy", "noeviction", parseOneOf("noeviction", "allkeys-lru", "allkeys-lfu",
@@ -292,8 +318,14 @@ func cmdConfigSet(ctx context.Context, c *conn, args [][]byte) resp.Value {
 		v string
 	}
 	var changes []change
+	var requirePass []byte
+	setPass := false
 	for i := 2; i < len(args); i += 2 {
 		name := strings.ToLower(string(args[i]))
+		if name == "requirepass" && !setPass {
+			requirePass, setPass = args[i+1], true
+			continue
+		}
 		p := lookupParam(name)
 		if p == nil {
 			return resp.Err(sanitize("ERR Unknown option or number of arguments for CONFIG SET - '" + string(args[i]) + "'"))
@@ -315,6 +347,12 @@ func cmdConfigSet(ctx context.Context, c *conn, args [][]byte) resp.Value {
 			}
 		}
 		changes = append(changes, change{p, v})
+	}
+	// The password goes first: it is the one change that can fail.
+	if setPass {
+		if v := c.srv.setRequirePass(ctx, requirePass); v.IsError() {
+			return v
+		}
 	}
 	for _, ch := range changes {
 		ch.p.set(c.srv, ch.v)

@@ -201,6 +201,11 @@ func (s *Server) statsInfo(ctx context.Context, now time.Time) []field {
 		{"client_query_buffer_limit_disconnections", itoa(st.queryLimit.Load())},
 		{"client_output_buffer_limit_disconnections", itoa(st.outputLimit.Load())},
 		{"oom_refusals", itoa(st.oom.Load())},
+		{"acl_access_denied_auth", itoa(s.acls.authFailures.Load())},
+		{"acl_access_denied_cmd", itoa(s.acls.deniedCommand.Load())},
+		{"acl_access_denied_key", itoa(s.acls.deniedKey.Load())},
+		{"acl_access_denied_channel", itoa(s.acls.deniedChannel.Load())},
+		{"protected_mode_refusals", itoa(s.acls.protectedMode.Load())},
 	}
 }
 
