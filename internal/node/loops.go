@@ -49,7 +49,7 @@ func (n *Node) reloadView() {
 func (n *Node) setView(st *meta.State) {
 	n.view.Store(st)
 	if len(st.Nodes) > 0 {
-		n.offerUsers(st.UserSet())
+		n.offerUsers(st.UserSet(), false)
 	}
 	for id, nd := range st.Nodes {
 		if id != n.ID() {

@@ -230,7 +230,8 @@ type Node struct {
 	view atomic.Pointer[meta.State] // latest known meta state
 	// users are the newest users known: from the view, or read from the
 	// meta leader (RefreshUsers). Nil until the node knows its cluster.
-	users atomic.Pointer[meta.Users]
+	users       atomic.Pointer[meta.Users]
+	usersLoaded atomic.Bool // users were read from the meta leader once
 	// reported holds, per shard, the last leader report of this node that
 	// the meta shard applied. Only the heartbeat goroutine uses it.
 	reported map[uint64]meta.LeaderReport
@@ -369,6 +370,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.goFunc(func() { n.srv.Serve(ln) })
 	n.startHTTP()
 	n.goFunc(n.metaWatcher)
+	n.goFunc(n.loadUsers)
 	n.goFunc(n.watchLeaders)
 	n.goFunc(func() { n.every(cfg.HeartbeatInterval, n.heartbeat) })
 	n.goFunc(func() { n.every(cfg.HeartbeatInterval/2, n.place) })

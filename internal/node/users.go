@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"time"
 
 	"encoding/json"
 	"fmt"
@@ -21,8 +22,17 @@ func (n *Node) Users() server.Users {
 	return nil
 }
 
-// offerUsers keeps u if it is newer than the users the node has.
-func (n *Node) offerUsers(u *meta.Users) {
+// offerUsers keeps u if it is newer than the users the node has. Until
+// the node has read the users from the meta leader once (loadUsers), it
+// keeps none: its own copy may be behind (a node restarting re-applies
+// its meta log), and a password set or a permission taken away meanwhile
+// must not be bypassed through it.
+func (n *Node) offerUsers(u *meta.Users, fromLeader bool) {
+	if fromLeader {
+		n.usersLoaded.Store(true)
+	} else if !n.usersLoaded.Load() {
+		return
+	}
 	for {
 		cur := n.users.Load()
 		if cur != nil && cur.Version >= u.Version {
@@ -48,8 +58,25 @@ func (n *Node) RefreshUsers(ctx context.Context) error {
 	if err := json.Unmarshal(v.Str, u); err != nil {
 		return fmt.Errorf("node: decode users: %w", err)
 	}
-	n.offerUsers(u)
+	n.offerUsers(u, true)
 	return nil
+}
+
+// loadUsers reads the users from the meta leader until it succeeds once,
+// when the node starts: clients are answered -LOADING until then.
+func (n *Node) loadUsers() {
+	for n.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+		err := n.RefreshUsers(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-n.ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // SetUser applies prepared ACL SETUSER modifiers in the meta shard.
