@@ -136,9 +136,12 @@ func (c *conn) setUser(name string) {
 
 // permit decides whether c may run cmd (the subcommand, for a container)
 // with args; when it may not, it returns the reply.
-func (c *conn) permit(cmd *command, args [][]byte) (resp.Value, bool) {
+func (c *conn) permit(ctx context.Context, cmd *command, args [][]byte) (resp.Value, bool) {
 	noAuth := cmd.acl.NoAuth
 	uc := c.srv.users()
+	if uc.src == nil && !noAuth {
+		uc = c.srv.waitUsers(ctx)
+	}
 	if uc.src == nil {
 		if noAuth {
 			return resp.Value{}, true
@@ -184,6 +187,29 @@ func (c *conn) unrestricted() bool {
 	return (c.auth.authed || defaultOpen(uc.src)) && c.auth.compiled.Unrestricted()
 }
 
+// usersWait is how long a command waits for a starting node to learn its
+// users before it is answered -LOADING: about as long as it would wait
+// for a shard leader.
+const usersWait = 5 * time.Second
+
+// waitUsers waits until the node knows its users, or usersWait.
+func (s *Server) waitUsers(ctx context.Context) *userCache {
+	ctx, cancel := context.WithTimeout(ctx, usersWait)
+	defer cancel()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if uc := s.users(); uc.src != nil {
+			return uc
+		}
+		select {
+		case <-ctx.Done():
+			return s.users()
+		case <-t.C:
+		}
+	}
+}
+
 // logDenial records a refused command in the ACL log and the counters.
 func (s *Server) logDenial(c *conn, d acl.Denial, cmd *command, args [][]byte, at int) {
 	e := acl.LogEntry{Reason: d, Context: "toplevel", Username: c.auth.name, Object: cmd.name}
@@ -207,7 +233,7 @@ func (s *Server) logDenial(c *conn, d acl.Denial, cmd *command, args [][]byte, a
 // refreshEvery, so that a flood of wrong passwords costs the cluster
 // little.
 func (c *conn) authenticate(ctx context.Context, user, password []byte) (resp.Value, bool) {
-	users := c.srv.cluster.Users()
+	users := c.srv.waitUsers(ctx).src
 	if users == nil {
 		return errLoadingUsers, false
 	}

@@ -348,7 +348,7 @@ func (c *conn) exec(ctx context.Context, args [][]byte) resp.Value {
 		}
 	}
 	if checked != nil {
-		if v, ok := c.permit(checked, args); !ok {
+		if v, ok := c.permit(ctx, checked, args); !ok {
 			return v
 		}
 	}
