@@ -41,7 +41,7 @@ func bs(ops ...string) [][]byte {
 // set applies ops to u as ACL SETUSER does.
 func set(t *testing.T, u *User, ops ...string) error {
 	t.Helper()
-	p, err := Prepare(testTable(), bs(ops...), rnd())
+	p, _, err := Prepare(testTable(), bs(ops...), rnd())
 	if err != nil {
 		return err
 	}
@@ -337,7 +337,7 @@ func FuzzPrepareApply(f *testing.F) {
 	f.Add([]byte("on >pw ~* &* +@all (+get ~a*) %RW~b -@dangerous"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		ops := bytes.Fields(in)
-		p, err := Prepare(testTable(), ops, rnd())
+		p, _, err := Prepare(testTable(), ops, rnd())
 		if err != nil {
 			return
 		}
@@ -346,7 +346,7 @@ func FuzzPrepareApply(f *testing.F) {
 			return
 		}
 		v := NewUser("u")
-		q, err := Prepare(testTable(), bs(strings.Fields(u.Describe())...), rnd())
+		q, _, err := Prepare(testTable(), bs(strings.Fields(u.Describe())...), rnd())
 		if err != nil {
 			t.Fatalf("%q: %v", u.Describe(), err)
 		}

@@ -9,8 +9,9 @@ import (
 
 // RuleError is a refused ACL SETUSER modifier.
 type RuleError struct {
-	Op  string // the modifier as given
-	Msg string
+	Op    string // the modifier
+	Index int    // its position among the modifiers Apply was given
+	Msg   string
 }
 
 func (e *RuleError) Error() string {
@@ -41,24 +42,25 @@ func hasSpaces(s string) bool {
 // form Apply takes and the meta shard stores: selector arguments split
 // over several modifiers merged into one, command rules in lower case, and
 // passwords replaced by salted hashes (salts read from rnd), so that no
-// password in clear enters the log. Modifiers that depend on the user's
-// state (removing a password it does not have) are checked by Apply.
-func Prepare(t *Table, ops [][]byte, rnd io.Reader) ([]string, error) {
+// password in clear enters the log. It also returns the modifiers as
+// given, merged alike: the i-th given is the i-th prepared. Modifiers
+// whose check depends on the user's state (removing a password it does
+// not have; key and channel patterns, which Redis checks after "allkeys"
+// and "allchannels") are checked by Apply.
+func Prepare(t *Table, ops [][]byte, rnd io.Reader) (prepared, given []string, err error) {
 	merged, err := mergeSelectors(ops)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]string, 0, len(merged))
 	for _, op := range merged {
 		p, msg := prepareOp(t, op, rnd)
 		if msg != "" {
-			return nil, &RuleError{Op: sanitize(op), Msg: msg}
+			return nil, nil, &RuleError{Op: sanitize(op), Msg: msg}
 		}
-		if p != "" {
-			out = append(out, p)
-		}
+		out = append(out, p)
 	}
-	return out, nil
+	return out, merged, nil
 }
 
 // mergeSelectors joins a selector given over several arguments,
@@ -147,16 +149,9 @@ func prepareSelectorOp(t *Table, op string) (string, string) {
 		return low, ""
 	}
 	switch {
-	case op[0] == '~' || op[0] == '%':
-		if _, _, ok := parseKeyPattern(op); !ok {
-			return "", msgSyntax
-		}
-		return op, ""
-	case op[0] == '&':
-		if hasSpaces(op[1:]) {
-			return "", msgSyntax
-		}
-		return op, ""
+	case op[0] == '~' || op[0] == '%' || op[0] == '&':
+		return op, "" // checked by Apply
+	
 	case (op[0] == '+' || op[0] == '-') && strings.HasPrefix(op[1:], "@"):
 		if _, ok := CategoryByName(op[2:]); !ok {
 			return "", msgUnknown
@@ -224,9 +219,9 @@ func parseKeyPattern(op string) (string, KeyAccess, bool) {
 // error u is unchanged. It is deterministic, as the meta shard requires.
 func (u *User) Apply(ops []string) error {
 	tmp := u.Clone()
-	for _, op := range ops {
+	for i, op := range ops {
 		if msg := tmp.applyOp(op); msg != "" {
-			return &RuleError{Op: sanitize(op), Msg: msg}
+			return &RuleError{Op: sanitize(op), Index: i, Msg: msg}
 		}
 	}
 	*u = *tmp
@@ -235,6 +230,8 @@ func (u *User) Apply(ops []string) error {
 
 func (u *User) applyOp(op string) string {
 	switch op {
+	case "":
+		// a no-op, as in Redis
 	case "on":
 		u.Enabled = true
 	case "off":
@@ -313,6 +310,9 @@ func (s *Selector) applyOp(op string) string {
 		case '&':
 			if s.AllChannels {
 				return msgChanAfterAll
+			}
+			if hasSpaces(op[1:]) {
+				return msgSyntax
 			}
 			if !slices.Contains(s.Channels, op[1:]) {
 				s.Channels = append(s.Channels, op[1:])

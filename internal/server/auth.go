@@ -232,7 +232,7 @@ func (s *Server) logDenial(c *conn, d acl.Denial, cmd *command, args [][]byte, a
 // another node may not have reached this one), at most every
 // refreshEvery, so that a flood of wrong passwords costs the cluster
 // little.
-func (c *conn) authenticate(ctx context.Context, user, password []byte) (resp.Value, bool) {
+func (c *conn) authenticate(ctx context.Context, cmdName, user, password []byte) (resp.Value, bool) {
 	users := c.srv.waitUsers(ctx).src
 	if users == nil {
 		return errLoadingUsers, false
@@ -250,7 +250,7 @@ func (c *conn) authenticate(ctx context.Context, user, password []byte) (resp.Va
 		return resp.OK, true
 	}
 	c.srv.acls.authFailures.Add(1)
-	c.srv.aclLog.Add(acl.LogEntry{Reason: acl.DeniedAuth, Context: "toplevel", Object: "AUTH",
+	c.srv.aclLog.Add(acl.LogEntry{Reason: acl.DeniedAuth, Context: "toplevel", Object: string(truncate(cmdName, 64)),
 		Username: string(truncate(user, 512)), ClientInfo: c.info()}, time.Now().UnixMilli())
 	return errWrongPass, false
 }
@@ -319,7 +319,7 @@ func (s *Server) prepareSetUser(name []byte, ops [][]byte) ([]string, resp.Value
 	if !acl.ValidName(name) {
 		return nil, resp.Err("ERR Usernames can't contain spaces or null characters"), false
 	}
-	prepared, err := acl.Prepare(s.aclTable, ops, rand.Reader)
+	prepared, given, err := acl.Prepare(s.aclTable, ops, rand.Reader)
 	if err != nil {
 		return nil, resp.Err(sanitize("ERR " + err.Error())), false
 	}
@@ -334,6 +334,9 @@ func (s *Server) prepareSetUser(name []byte, ops [][]byte) ([]string, resp.Value
 		u = acl.NewUser(string(name))
 	}
 	if err := u.Clone().Apply(prepared); err != nil {
+		if re, ok := err.(*acl.RuleError); ok {
+			re.Op = given[re.Index] // the modifier as the client wrote it
+		}
 		return nil, resp.Err(sanitize("ERR " + err.Error())), false
 	}
 	return prepared, resp.Value{}, true

@@ -348,6 +348,7 @@ func (c *conn) exec(ctx context.Context, args [][]byte) resp.Value {
 		}
 	}
 	if checked != nil {
+		c.setLastCmd(checked.name) // as CLIENT INFO in the ACL log shows it
 		if v, ok := c.permit(ctx, checked, args); !ok {
 			return v
 		}

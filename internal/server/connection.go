@@ -47,7 +47,7 @@ func cmdHello(ctx context.Context, c *conn, args [][]byte) resp.Value {
 		more := len(args) - i - 1
 		switch opt := strings.ToLower(string(args[i])); {
 		case opt == "auth" && more >= 2:
-			if errv, ok := c.authenticate(ctx, args[i+1], args[i+2]); !ok {
+			if errv, ok := c.authenticate(ctx, args[0], args[i+1], args[i+2]); !ok {
 				return errv
 			}
 			authed = true
@@ -95,10 +95,10 @@ func cmdAuth(ctx context.Context, c *conn, args [][]byte) resp.Value {
 		if defaultOpen(c.srv.cluster.Users()) {
 			return errNoPassword
 		}
-		v, _ := c.authenticate(ctx, []byte("default"), args[1])
+		v, _ := c.authenticate(ctx, args[0], []byte("default"), args[1])
 		return v
 	case 3:
-		v, _ := c.authenticate(ctx, args[1], args[2])
+		v, _ := c.authenticate(ctx, args[0], args[1], args[2])
 		return v
 	}
 	return errSyntax
