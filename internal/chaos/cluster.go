@@ -66,9 +66,11 @@ type Cluster struct {
 	shards int
 	args   []string
 	tls    *tls.Config // for the harness's own clients; nil: plain text
-	Nodes  []*Node
-	net    *Netns // nil on loopback
-	logf   func(string, ...any)
+	// password is the default user's, "" if it has none.
+	password string
+	Nodes    []*Node
+	net      *Netns // nil on loopback
+	logf     func(string, ...any)
 
 	crashMu sync.Mutex
 	crashes []string
@@ -87,6 +89,9 @@ type ClusterConfig struct {
 	// CertsDir, if set, holds the cluster's certificates (package certs):
 	// the nodes run with TLS, and the harness's clients trust its CA.
 	CertsDir string
+	// Password, if set, is the default user's (--requirepass): the
+	// harness's clients log in with it.
+	Password string
 }
 
 // StartCluster starts the nodes one after another, each joining the first,
@@ -100,6 +105,10 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 			return c, err
 		}
 		c.args = append(c.args, "--certs-dir", cfg.CertsDir)
+	}
+	if cfg.Password != "" {
+		c.password = cfg.Password
+		c.args = append(c.args, "--requirepass", cfg.Password)
 	}
 	for i := 1; i <= cfg.Nodes; i++ {
 		n := &Node{
@@ -127,7 +136,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 			return c, err
 		}
 		if err := poll(ctx, 30*time.Second, "node "+n.Addr+" answers PING", func(ctx context.Context) error {
-			return ping(ctx, n.Addr, c.tls)
+			return ping(ctx, n.Addr, c.tls, c.password)
 		}); err != nil {
 			return c, err
 		}
@@ -289,6 +298,9 @@ func (c *Cluster) Resume(n *Node) error { _, err := n.signal(syscall.SIGCONT); r
 // runs in plain text.
 func (c *Cluster) TLS() *tls.Config { return c.tls }
 
+// Password returns the default user's password, "" if it has none.
+func (c *Cluster) Password() string { return c.password }
+
 // ClientTLS is the configuration of a client trusting the CA in dir
 // (every node certificate names localhost).
 func ClientTLS(dir string) (*tls.Config, error) {
@@ -344,7 +356,7 @@ func (c *Cluster) Slots(ctx context.Context) ([]Range, error) {
 			continue
 		}
 		var rs []Range
-		if rs, err = slots(ctx, n.Addr, c.tls); err == nil {
+		if rs, err = slots(ctx, n.Addr, c.tls, c.password); err == nil {
 			return rs, nil
 		}
 	}
@@ -354,9 +366,9 @@ func (c *Cluster) Slots(ctx context.Context) ([]Range, error) {
 	return nil, err
 }
 
-func slots(ctx context.Context, addr string, tc *tls.Config) ([]Range, error) {
+func slots(ctx context.Context, addr string, tc *tls.Config, password string) ([]Range, error) {
 	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second,
-		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, TLSConfig: tc})
+		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, TLSConfig: tc, Password: password})
 	defer cl.Close()
 	ss, err := cl.ClusterSlots(ctx).Result()
 	if err != nil {
@@ -373,9 +385,9 @@ func slots(ctx context.Context, addr string, tc *tls.Config) ([]Range, error) {
 	return rs, nil
 }
 
-func ping(ctx context.Context, addr string, tc *tls.Config) error {
+func ping(ctx context.Context, addr string, tc *tls.Config, password string) error {
 	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second,
-		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, TLSConfig: tc})
+		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, TLSConfig: tc, Password: password})
 	defer cl.Close()
 	return cl.Ping(ctx).Err()
 }
@@ -385,7 +397,7 @@ func ping(ctx context.Context, addr string, tc *tls.Config) error {
 func (c *Cluster) Ready(ctx context.Context) error {
 	want := min(len(c.Nodes), 3)
 	for _, n := range c.Nodes {
-		rs, err := slots(ctx, n.Addr, c.tls)
+		rs, err := slots(ctx, n.Addr, c.tls, c.password)
 		if err != nil {
 			return fmt.Errorf("node %d: %w", n.Index, err)
 		}

@@ -1,11 +1,14 @@
 package chaos
 
 import (
+	"crypto/rand"
+
 	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/shoaldb/shoal/internal/acl"
 	"os"
 	"path/filepath"
 	"time"
@@ -35,8 +38,9 @@ type Config struct {
 	// FollowerReads: plain clients send READONLY (see WorkloadConfig); the
 	// history is then expected not to be linearizable.
 	FollowerReads bool
-	// TLS runs the cluster with certificates made for the run: TLS for
-	// clients, mutual TLS between nodes.
+	// TLS runs the cluster secured: with certificates made for the run
+	// (TLS for clients, mutual TLS between nodes) and a password for the
+	// default user, which every client of the run logs in with.
 	TLS    bool
 	OutDir string // report, visualization, node logs and data [a new temp dir]
 	Bin    string // shoal binary [built from the module]
@@ -163,6 +167,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		if err := certs.CreateNode(cc.CertsDir, hosts...); err != nil {
 			return nil, err
 		}
+		cc.Password = acl.GenPass(128, rand.Reader)
 	}
 	c, err := StartCluster(ctx, cc)
 	defer c.Stop()

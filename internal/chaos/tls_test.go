@@ -21,8 +21,10 @@ import (
 	"github.com/shoaldb/shoal/internal/transport"
 )
 
-// A cluster started with certificates serves TLS clients through every
-// node, refuses plain text, and lets onto its bus only nodes of its CA: a
+// A cluster started with certificates and a password serves TLS clients
+// that give the password through every node, refuses plain text, no or a
+// wrong password, logs a client certificate in as the user it names (with
+// that user's permissions), and lets onto its bus only nodes of its CA: a
 // peer without a certificate, with a client's certificate of the same CA,
 // or with a node certificate of another CA cannot even ask for the
 // cluster's view. A node asked to listen beyond loopback without
@@ -49,7 +51,8 @@ func TestTLSRefusesStrangers(t *testing.T) {
 	if err := certs.CreateClient(certsDir, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := StartCluster(ctx, ClusterConfig{Bin: bin, Dir: dir, Nodes: 3, Shards: 4, Logf: t.Logf, CertsDir: certsDir})
+	const password = "s3cret-for-the-test"
+	cl, err := StartCluster(ctx, ClusterConfig{Bin: bin, Dir: dir, Nodes: 3, Shards: 4, Logf: t.Logf, CertsDir: certsDir, Password: password})
 	if cl != nil {
 		defer cl.Stop()
 	}
@@ -59,8 +62,40 @@ func TestTLSRefusesStrangers(t *testing.T) {
 	if err := cl.WaitReady(ctx, time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	admin := redis.NewClient(&redis.Options{Addr: cl.Nodes[0].Addr, TLSConfig: cl.TLS(), Password: password})
+	defer admin.Close()
+	if err := admin.Do(ctx, "ACL", "SETUSER", "alice", "on", "~a:*", "+@read", "+@write", "-@dangerous", "+acl|whoami").Err(); err != nil {
+		t.Fatal(err)
+	}
+	aliceTLS := cl.TLS().Clone()
+	cert, err := tls.LoadX509KeyPair(filepath.Join(certsDir, "client.alice.crt"), filepath.Join(certsDir, "client.alice.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceTLS.Certificates = []tls.Certificate{cert}
 	for i, n := range cl.Nodes {
-		c := redis.NewClient(&redis.Options{Addr: n.Addr, TLSConfig: cl.TLS(), MaxRetries: 3})
+		// No password, a wrong one: refused as Redis refuses them.
+		for _, tc := range []struct{ password, want string }{{"", "NOAUTH"}, {"wrong", "WRONGPASS"}} {
+			c := redis.NewClient(&redis.Options{Addr: n.Addr, TLSConfig: cl.TLS(), Password: tc.password, MaxRetries: -1})
+			if err := c.Ping(ctx).Err(); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("node %d, password %q: PING = %v, want %s", n.Index, tc.password, err, tc.want)
+			}
+			c.Close()
+		}
+		// A client certificate logs in as the user it names, with that
+		// user's permissions, on every node.
+		a := redis.NewClient(&redis.Options{Addr: n.Addr, TLSConfig: aliceTLS, MaxRetries: -1})
+		if who, err := a.Do(ctx, "ACL", "WHOAMI").Result(); err != nil || who != "alice" {
+			t.Errorf("node %d: ACL WHOAMI with alice's certificate = %v, %v", n.Index, who, err)
+		}
+		if err := a.Set(ctx, fmt.Sprint("a:", i), "v", 0).Err(); err != nil {
+			t.Errorf("node %d: SET as alice: %v", n.Index, err)
+		}
+		if err := a.FlushAll(ctx).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
+			t.Errorf("node %d: FLUSHALL as alice = %v, want NOPERM", n.Index, err)
+		}
+		a.Close()
+		c := redis.NewClient(&redis.Options{Addr: n.Addr, TLSConfig: cl.TLS(), Password: password, MaxRetries: 3})
 		key := fmt.Sprint("k", i)
 		if err := c.Set(ctx, key, "v", 0).Err(); err != nil {
 			t.Fatalf("SET over TLS through node %d: %v", n.Index, err)

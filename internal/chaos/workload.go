@@ -161,7 +161,7 @@ func (w *Workload) client(stop <-chan struct{}, idx int, rng *rand.Rand, aware b
 			cc := redis.NewClusterClient(&redis.ClusterOptions{
 				Addrs: w.addrs(), MaxRedirects: 8, MaxRetries: -1, DisableRoutingPolicies: true,
 				DialTimeout: 500 * time.Millisecond, ReadTimeout: w.cfg.OpTimeout, WriteTimeout: w.cfg.OpTimeout,
-				ContextTimeoutEnabled: true, PoolSize: 2, TLSConfig: w.cluster.TLS(),
+				ContextTimeoutEnabled: true, PoolSize: 2, TLSConfig: w.cluster.TLS(), Password: w.cluster.Password(),
 				NewClient: func(o *redis.Options) *redis.Client {
 					c := redis.NewClient(o)
 					c.AddHook(guard{})
@@ -175,7 +175,7 @@ func (w *Workload) client(stop <-chan struct{}, idx int, rng *rand.Rand, aware b
 		opts := &redis.Options{
 			Addr: addrs[rng.IntN(len(addrs))], MaxRetries: -1,
 			DialTimeout: 500 * time.Millisecond, ReadTimeout: w.cfg.OpTimeout, WriteTimeout: w.cfg.OpTimeout,
-			ContextTimeoutEnabled: true, PoolSize: 2, TLSConfig: w.cluster.TLS(),
+			ContextTimeoutEnabled: true, PoolSize: 2, TLSConfig: w.cluster.TLS(), Password: w.cluster.Password(),
 		}
 		if w.cfg.FollowerReads {
 			opts.OnConnect = func(ctx context.Context, cn *redis.Conn) error { return cn.ReadOnly(ctx).Err() }
@@ -465,7 +465,7 @@ func (w *Workload) FinalReads(ctx context.Context, d time.Duration) (map[string]
 		err := poll(ctx, d, "final GET "+k, func(ctx context.Context) error {
 			cl := redis.NewClient(&redis.Options{Addr: addrs[i%len(addrs)], MaxRetries: -1,
 				DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second,
-				TLSConfig: w.cluster.TLS()})
+				TLSConfig: w.cluster.TLS(), Password: w.cluster.Password()})
 			defer cl.Close()
 			in := kvmodel.Input{Kind: kvmodel.OpGet, Key: k}
 			call := w.now()
