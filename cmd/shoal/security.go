@@ -3,12 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
+	"strings"
 
 	"github.com/shoaldb/shoal/internal/certs"
 	"github.com/shoaldb/shoal/internal/node"

@@ -151,7 +151,7 @@ func prepareSelectorOp(t *Table, op string) (string, string) {
 	switch {
 	case op[0] == '~' || op[0] == '%' || op[0] == '&':
 		return op, "" // checked by Apply
-	
+
 	case (op[0] == '+' || op[0] == '-') && strings.HasPrefix(op[1:], "@"):
 		if _, ok := CategoryByName(op[2:]); !ok {
 			return "", msgUnknown
