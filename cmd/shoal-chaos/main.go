@@ -31,7 +31,7 @@ func main() {
 	flag.StringVar(&cfg.Network, "network", "auto", "loopback, netns, or auto (netns when root with ip and iptables)")
 	flag.DurationVar(&cfg.CheckTimeout, "check-timeout", 5*time.Minute, "bound on the linearizability check")
 	flag.BoolVar(&cfg.FollowerReads, "follower-reads", false, "self-test: plain clients send READONLY, so reads may be stale and the checker must report a violation")
-	flag.BoolVar(&cfg.TLS, "tls", false, "run the cluster with certificates: TLS for clients, mutual TLS between nodes")
+	flag.BoolVar(&cfg.TLS, "tls", false, "run the cluster secured: certificates (TLS for clients, mutual TLS between nodes) and a password every client logs in with")
 	flag.StringVar(&cfg.Bin, "bin", "", "shoal binary to test (default: build ./cmd/shoal of this module)")
 	flag.StringVar(&cfg.OutDir, "out", "", "directory for the report, visualization, node logs and data (default: a new temp dir)")
 	flag.Parse()
