@@ -229,9 +229,7 @@ func (s *Server) logDenial(c *conn, d acl.Denial, cmd *command, args [][]byte, a
 
 // authenticate logs c in as user with password. A failure is checked
 // again against the meta leader's users (a user created a moment ago on
-// another node may not have reached this one), at most every
-// refreshEvery, so that a flood of wrong passwords costs the cluster
-// little.
+// another node may not have reached this one).
 func (c *conn) authenticate(ctx context.Context, cmdName, user, password []byte) (resp.Value, bool) {
 	users := c.srv.waitUsers(ctx).src
 	if users == nil {
@@ -242,7 +240,7 @@ func (c *conn) authenticate(ctx context.Context, cmdName, user, password []byte)
 		return found && u.CheckPassword(password)
 	}
 	good := check(users)
-	if !good && c.srv.refreshUsers(ctx) {
+	if !good && c.srv.refreshUsers(ctx, time.Now()) {
 		good = check(c.srv.cluster.Users())
 	}
 	if good {
@@ -255,23 +253,23 @@ func (c *conn) authenticate(ctx context.Context, cmdName, user, password []byte)
 	return errWrongPass, false
 }
 
-// refreshEvery is how often a failed AUTH may read the users from the
-// meta leader.
-const refreshEvery = 100 * time.Millisecond
-
-// refreshUsers reads the users from the meta leader unless that was done
-// less than refreshEvery ago; it reports whether it did.
-func (s *Server) refreshUsers(ctx context.Context) bool {
+// refreshUsers reads the users from the meta leader, for a check that
+// failed at failedAt. Refreshes are serialized, and one begun after
+// failedAt serves every check that failed before it began: concurrent
+// failures share a read, and each failed check costs the meta leader at
+// most one.
+func (s *Server) refreshUsers(ctx context.Context, failedAt time.Time) bool {
 	s.refresh.Lock()
 	defer s.refresh.Unlock()
-	if time.Since(s.refresh.last) < refreshEvery {
-		return false
+	if s.refresh.began.After(failedAt) {
+		return s.refresh.ok
 	}
-	s.refresh.last = time.Now()
+	s.refresh.began = time.Now()
 	s.acls.userRefreshes.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	return s.cluster.RefreshUsers(ctx) == nil
+	s.refresh.ok = s.cluster.RefreshUsers(ctx) == nil
+	return s.refresh.ok
 }
 
 // admit runs when a connection opens: a client certificate naming a user
@@ -287,9 +285,17 @@ func (c *conn) admit(ctx context.Context) bool {
 		if err != nil {
 			return false
 		}
-		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 && c.srv.cluster.Users() != nil {
+		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
 			name := certs[0].Subject.CommonName
-			if u, ok := c.srv.cluster.Users().User(name); ok && u.Enabled {
+			known := func() bool {
+				users := c.srv.waitUsers(ctx).src
+				if users == nil {
+					return false
+				}
+				u, ok := users.User(name)
+				return ok && u.Enabled
+			}
+			if known() || c.srv.refreshUsers(ctx, time.Now()) && known() {
 				c.setUser(name)
 				return true
 			}

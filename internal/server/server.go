@@ -224,7 +224,8 @@ type Server struct {
 	protected atomic.Bool // protected-mode
 	refresh   struct {
 		sync.Mutex
-		last time.Time // of the last read of the users after a failed AUTH
+		began time.Time // the last read of the users after a failed check
+		ok    bool      // whether it succeeded
 	}
 }
 
