@@ -71,20 +71,29 @@ type handler func(d db, args [][]byte) (resp.Value, error)
 // Keys returns the key arguments of args (args[0] is the command name). It
 // is safe on any args.
 func (s *Spec) Keys(args [][]byte) [][]byte {
-	if s.FirstKey <= 0 || s.FirstKey >= len(args) {
-		return nil
-	}
-	last := s.LastKey
-	if last < 0 {
-		last += len(args)
-	}
-	last = min(last, len(args)-1)
-	step := max(s.Step, 1)
 	var ks [][]byte
-	for i := s.FirstKey; i <= last; i += step {
+	for _, i := range KeyIndexes(s.FirstKey, s.LastKey, s.Step, len(args)) {
 		ks = append(ks, args[i])
 	}
 	return ks
+}
+
+// KeyIndexes returns the indexes of the key arguments among n arguments
+// of a command whose keys COMMAND locates at first, last and step.
+func KeyIndexes(first, last, step, n int) []int {
+	if first <= 0 || first >= n {
+		return nil
+	}
+	if last < 0 {
+		last += n
+	}
+	last = min(last, n-1)
+	step = max(step, 1)
+	var idx []int
+	for i := first; i <= last; i += step {
+		idx = append(idx, i)
+	}
+	return idx
 }
 
 func (s *Spec) arityOK(n int) bool {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/shoaldb/shoal/internal/acl"
+	"github.com/shoaldb/shoal/internal/kv"
 )
 
 // commandCategories are the ACL categories of every command and
@@ -143,17 +144,8 @@ func (cmd *command) hasFlag(f string) bool {
 
 // keyRefs returns the key arguments of args and what cmd does with each.
 func (cmd *command) keyRefs(args [][]byte) []acl.KeyRef {
-	if cmd.firstKey <= 0 || cmd.firstKey >= len(args) {
-		return nil
-	}
-	last := cmd.lastKey
-	if last < 0 {
-		last += len(args)
-	}
-	last = min(last, len(args)-1)
-	step := max(cmd.step, 1)
 	var refs []acl.KeyRef
-	for i, n := cmd.firstKey, 0; i <= last; i, n = i+step, n+1 {
+	for n, i := range kv.KeyIndexes(cmd.firstKey, cmd.lastKey, cmd.step, len(args)) {
 		a := cmd.access[min(n, len(cmd.access)-1)]
 		if cmd.name == "set" {
 			a = setAccess(args)
