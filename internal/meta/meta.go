@@ -137,8 +137,8 @@ func (u *Users) User(name string) (*acl.User, bool) {
 // defaultUser is the default user of a cluster that never changed it.
 var defaultUser = acl.DefaultUser()
 
-// UserNames returns the users' names in order, the default user's
-// included.
+// UserNames returns the users' names in byte order (Redis's order in ACL
+// LIST and ACL USERS), the default user's included.
 func (u *Users) UserNames() []string {
 	names := []string{"default"}
 	for name := range u.Users {

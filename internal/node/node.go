@@ -229,9 +229,14 @@ type Node struct {
 
 	view atomic.Pointer[meta.State] // latest known meta state
 	// users are the newest users known: from the view, or read from the
-	// meta leader (RefreshUsers). Nil until the node knows its cluster.
-	users       atomic.Pointer[meta.Users]
-	usersLoaded atomic.Bool // users were read from the meta leader once
+	// meta leader (RefreshUsers). Nil until the node has read them from
+	// the meta leader once. usersMu serializes offerUsers, which alone
+	// writes users, usersVersion (the newest version offered) and
+	// usersLoaded (the users were read from the meta leader).
+	users        atomic.Pointer[meta.Users]
+	usersMu      sync.Mutex
+	usersVersion uint64
+	usersLoaded  bool
 	// reported holds, per shard, the last leader report of this node that
 	// the meta shard applied. Only the heartbeat goroutine uses it.
 	reported map[uint64]meta.LeaderReport

@@ -2,12 +2,12 @@ package node
 
 import (
 	"context"
-	"time"
-
 	"encoding/json"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
+	"reflect"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shoaldb/shoal/internal/meta"
 	"github.com/shoaldb/shoal/internal/resp"
 	"github.com/shoaldb/shoal/internal/server"
@@ -26,22 +26,23 @@ func (n *Node) Users() server.Users {
 // the node has read the users from the meta leader once (loadUsers), it
 // keeps none: its own copy may be behind (a node restarting re-applies
 // its meta log), and a password set or a permission taken away meanwhile
-// must not be bypassed through it.
+// must not be bypassed through it. Users equal to the current ones only
+// raise the version: the server compiles users once per value it sees,
+// and most meta changes (leaders, replicas) leave the users alone.
 func (n *Node) offerUsers(u *meta.Users, fromLeader bool) {
+	n.usersMu.Lock()
+	defer n.usersMu.Unlock()
 	if fromLeader {
-		n.usersLoaded.Store(true)
-	} else if !n.usersLoaded.Load() {
+		n.usersLoaded = true
+	}
+	if !n.usersLoaded || u.Version <= n.usersVersion && n.users.Load() != nil {
 		return
 	}
-	for {
-		cur := n.users.Load()
-		if cur != nil && cur.Version >= u.Version {
-			return
-		}
-		if n.users.CompareAndSwap(cur, u) {
-			return
-		}
+	n.usersVersion = u.Version
+	if cur := n.users.Load(); cur != nil && reflect.DeepEqual(cur.Users, u.Users) {
+		return
 	}
+	n.users.Store(u)
 }
 
 // RefreshUsers reads the users from the meta shard's leader, so that

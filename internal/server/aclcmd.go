@@ -65,7 +65,7 @@ func (s *Server) changeUsers(change func() (resp.Value, error)) resp.Value {
 	return v
 }
 
-// users returns the users this node knows, or the reply to give.
+// knownUsers returns the users this node knows, or the reply to give.
 func knownUsers(c *conn) (Users, resp.Value, bool) {
 	users := c.srv.cluster.Users()
 	if users == nil {
@@ -111,6 +111,15 @@ func cmdACLGetUser(ctx context.Context, c *conn, args [][]byte) resp.Value {
 }
 
 func cmdACLList(ctx context.Context, c *conn, args [][]byte) resp.Value {
+	return eachUser(c, func(name string, u *acl.User) string { return "user " + name + " " + u.Describe() })
+}
+
+func cmdACLUsers(ctx context.Context, c *conn, args [][]byte) resp.Value {
+	return eachUser(c, func(name string, _ *acl.User) string { return name })
+}
+
+// eachUser replies line(user) for every user, in name order.
+func eachUser(c *conn, line func(name string, u *acl.User) string) resp.Value {
 	users, errv, ok := knownUsers(c)
 	if !ok {
 		return errv
@@ -118,19 +127,7 @@ func cmdACLList(ctx context.Context, c *conn, args [][]byte) resp.Value {
 	var out []resp.Value
 	for _, name := range users.UserNames() {
 		u, _ := users.User(name)
-		out = append(out, resp.BulkString("user "+name+" "+u.Describe()))
-	}
-	return resp.Array(out...)
-}
-
-func cmdACLUsers(ctx context.Context, c *conn, args [][]byte) resp.Value {
-	users, errv, ok := knownUsers(c)
-	if !ok {
-		return errv
-	}
-	var out []resp.Value
-	for _, name := range users.UserNames() {
-		out = append(out, resp.BulkString(name))
+		out = append(out, resp.BulkString(line(name, u)))
 	}
 	return resp.Array(out...)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/shoaldb/shoal/internal/acl"
@@ -125,21 +126,12 @@ func aclCommand(cmd *command) *acl.Command {
 	if cmd.firstKey > 0 && len(cmd.access) == 0 {
 		panic(fmt.Sprintf("server: keyed command %q has no key access", cmd.name))
 	}
-	ac := &acl.Command{Name: cmd.name, Categories: cmd.cats, NoAuth: cmd.hasFlag("no_auth")}
+	ac := &acl.Command{Name: cmd.name, Categories: cmd.cats, NoAuth: slices.Contains(cmd.flags, "no_auth")}
 	for _, sub := range sortedCommands(cmd.subs) {
 		ac.Subs = append(ac.Subs, aclCommand(sub))
 	}
 	cmd.acl = ac
 	return ac
-}
-
-func (cmd *command) hasFlag(f string) bool {
-	for _, g := range cmd.flags {
-		if g == f {
-			return true
-		}
-	}
-	return false
 }
 
 // keyRefs returns the key arguments of args and what cmd does with each.

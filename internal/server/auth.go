@@ -265,7 +265,6 @@ func (s *Server) refreshUsers(ctx context.Context, failedAt time.Time) bool {
 		return s.refresh.ok
 	}
 	s.refresh.began = time.Now()
-	s.acls.userRefreshes.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	s.refresh.ok = s.cluster.RefreshUsers(ctx) == nil

@@ -144,7 +144,8 @@ func TestACLMatchesRedis(t *testing.T) {
 			same(admin, append([]string{"ACL", "DRYRUN", u}, cmd...)...)
 		}
 	}
-	// Logging in.
+	// Logging in. ("aa" sorts before "default" in ACL USERS and LIST.)
+	same(admin, "ACL", "SETUSER", "aa")
 	same(admin, "AUTH", "x")
 	same(admin, "ACL", "SETUSER", "w", "on", ">pw1", ">pw2", "~*", "+@all")
 	c := dial()
