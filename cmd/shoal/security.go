@@ -52,6 +52,7 @@ type securityFlags struct {
 	requirePass     string
 	requirePassFile string
 	protectedMode   bool
+	metricsAuth     bool
 }
 
 func (s *securityFlags) register(cmd *cobra.Command) {
@@ -59,6 +60,7 @@ func (s *securityFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&s.insecure, "insecure", false, "run without TLS on addresses other than loopback (anyone who reaches the ports can read and change everything)")
 	cmd.Flags().StringVar(&s.requirePass, "requirepass", "", "the default user's password, set when this node creates a new cluster (users are cluster data: change them with ACL SETUSER)")
 	cmd.Flags().StringVar(&s.requirePassFile, "requirepass-file", "", "file whose first line is --requirepass (keeps the password out of the process list)")
+	cmd.Flags().BoolVar(&s.metricsAuth, "metrics-auth", false, "/metrics asks for a user who may run INFO (HTTP basic authentication or a client certificate); /healthz and /readyz stay open")
 	cmd.Flags().BoolVar(&s.protectedMode, "protected-mode", true, "while the default user has no password, accept clients only from loopback or with a client certificate naming a user")
 }
 
@@ -79,6 +81,7 @@ func (s *securityFlags) apply(cfg *node.Config) error {
 		}
 	}
 	cfg.Clients.NoProtectedMode = !s.protectedMode
+	cfg.MetricsAuth = s.metricsAuth
 	return nil
 }
 

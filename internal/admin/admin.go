@@ -37,9 +37,17 @@ type Server struct {
 	log *slog.Logger
 }
 
+// Options shape the endpoints.
+type Options struct {
+	// AuthorizeMetrics, when set, decides whether a request may read
+	// /metrics; a refused one is answered 401 with a Basic challenge.
+	// /healthz and /readyz stay open to probes.
+	AuthorizeMetrics func(*http.Request) bool
+}
+
 // New returns a server whose handlers report status(); /metrics also
 // exports the given collectors.
-func New(status func() Status, log *slog.Logger, extra ...prometheus.Collector) *Server {
+func New(status func() Status, log *slog.Logger, opts Options, extra ...prometheus.Collector) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(statusCollector{status})
@@ -56,7 +64,19 @@ func New(status func() Status, log *slog.Logger, extra ...prometheus.Collector) 
 		}
 		json.NewEncoder(w).Encode(st)
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	var metrics http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if auth := opts.AuthorizeMetrics; auth != nil {
+		open := metrics
+		metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !auth(r) {
+				w.Header().Set("WWW-Authenticate", `Basic realm="shoal metrics", charset="UTF-8"`)
+				http.Error(w, "a user who may run INFO is required: HTTP basic authentication or a client certificate", http.StatusUnauthorized)
+				return
+			}
+			open.ServeHTTP(w, r)
+		})
+	}
+	mux.Handle("GET /metrics", metrics)
 	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, log: log}
 }
 

@@ -63,6 +63,9 @@ type Config struct {
 	// HTTPAddr serves /healthz, /readyz and /metrics; default: the client
 	// port + 20000 on the same host (6379 -> 26379); "off" disables it.
 	HTTPAddr string
+	// MetricsAuth makes /metrics ask for a user who may run INFO: HTTP
+	// basic authentication, or an HTTPS client certificate naming the user.
+	MetricsAuth bool
 	// Join lists client addresses of existing members. Empty on the first
 	// node of a new cluster; ignored when the data dir already has an
 	// identity.
@@ -399,7 +402,11 @@ func (n *Node) startHTTP() {
 	if n.cfg.Certs != nil {
 		ln = tls.NewListener(ln, n.cfg.Certs.ClientServer())
 	}
-	n.http = admin.New(n.Status, n.log, n.Metrics()...)
+	var opts admin.Options
+	if n.cfg.MetricsAuth {
+		opts.AuthorizeMetrics = n.authorizeScrape
+	}
+	n.http = admin.New(n.Status, n.log, opts, n.Metrics()...)
 	n.goFunc(func() { n.http.Serve(ln) })
 }
 

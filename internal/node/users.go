@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"reflect"
 	"time"
 
@@ -157,4 +158,20 @@ func (c securityCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descACLDenials, prometheus.CounterValue, float64(st.DeniedKeys), "key")
 	ch <- prometheus.MustNewConstMetric(descACLDenials, prometheus.CounterValue, float64(st.DeniedChannels), "channel")
 	ch <- prometheus.MustNewConstMetric(descProtected, prometheus.CounterValue, float64(st.ProtectedModeRefusals))
+}
+
+// authorizeScrape decides whether an HTTP request may read /metrics (with
+// --metrics-auth): the user named by its verified client certificate, or
+// by its basic authentication, must be allowed INFO.
+func (n *Node) authorizeScrape(r *http.Request) bool {
+	srv := n.srvRef.Load()
+	if srv == nil {
+		return false
+	}
+	var certUser string
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		certUser = r.TLS.PeerCertificates[0].Subject.CommonName
+	}
+	user, password, _ := r.BasicAuth()
+	return srv.AuthorizeScrape(r.Context(), certUser, user, password, r.RemoteAddr)
 }

@@ -213,3 +213,37 @@ func TestProtectedMode(t *testing.T) {
 		t.Errorf("a remote client once a password is set: %q", got)
 	}
 }
+
+func TestAuthorizeScrape(t *testing.T) {
+	f := newFakeCluster()
+	s, addr := startServer(t, f, Config{})
+	ctx := context.Background()
+	admin := newClient(t, addr, 2)
+	if !s.AuthorizeScrape(ctx, "", "", "", "test") {
+		t.Error("no credentials, default user without a password: refused")
+	}
+	must(t, admin, "ACL", "SETUSER", "prom", "on", ">pw", "+info")
+	must(t, admin, "ACL", "SETUSER", "app", "on", ">pw", "+get")
+	must(t, admin, "CONFIG", "SET", "requirepass", "s3cret")
+	for _, tc := range []struct {
+		cert, user, pass string
+		want             bool
+	}{
+		{"", "", "", false},
+		{"", "prom", "pw", true},
+		{"", "prom", "wrong", false},
+		{"", "app", "pw", false}, // may not run INFO
+		{"", "", "s3cret", true}, // the default user, as AUTH <password>
+		{"", "default", "nope", false},
+		{"prom", "", "", true},
+		{"app", "", "", false},
+		{"ghost", "prom", "pw", false}, // a certificate names the user
+	} {
+		if got := s.AuthorizeScrape(ctx, tc.cert, tc.user, tc.pass, "test"); got != tc.want {
+			t.Errorf("AuthorizeScrape(cert %q, %q/%q) = %v, want %v", tc.cert, tc.user, tc.pass, got, tc.want)
+		}
+	}
+	if n := s.SecurityStats().AuthFailures; n != 2 {
+		t.Errorf("auth failures = %d, want 2 (the two wrong passwords)", n)
+	}
+}

@@ -361,3 +361,50 @@ func (s *Server) setRequirePass(ctx context.Context, password []byte) resp.Value
 	}
 	return s.changeUsers(func() (resp.Value, error) { return s.cluster.SetUser(ctx, "default", prepared) })
 }
+
+// AuthorizeScrape decides whether an HTTP client may read this node's
+// metrics: the user its client certificate names (certUser), else the
+// user and password of its HTTP basic authentication, else the default
+// user without a password, must exist, be on and may run INFO. A
+// refusal of a password counts and is logged as a failed AUTH.
+func (s *Server) AuthorizeScrape(ctx context.Context, certUser, user, password, remote string) bool {
+	uc := s.waitUsers(ctx)
+	if uc.src == nil {
+		return false
+	}
+	name := certUser
+	switch {
+	case certUser != "":
+		if u, ok := uc.src.User(certUser); !ok || !u.Enabled {
+			return false
+		}
+	case user != "" || password != "":
+		if user == "" {
+			user = "default"
+		}
+		check := func(users Users) bool {
+			u, found := users.User(user)
+			return found && u.CheckPassword([]byte(password))
+		}
+		if !check(uc.src) && !(s.refreshUsers(ctx, time.Now()) && check(s.cluster.Users())) {
+			s.acls.authFailures.Add(1)
+			s.aclLog.Add(acl.LogEntry{Reason: acl.DeniedAuth, Context: "toplevel", Object: "metrics",
+				Username: string(truncate([]byte(user), 512)), ClientInfo: "addr=" + remote + " http=/metrics"},
+				time.Now().UnixMilli())
+			return false
+		}
+		uc, name = s.users(), user
+	default:
+		if !defaultOpen(uc.src) {
+			return false
+		}
+		name = "default"
+	}
+	u := uc.compiled(s.aclTable, name)
+	if u == nil {
+		return false
+	}
+	info := s.cmds["info"]
+	d, _ := u.Check(info.acl, nil, nil, nil)
+	return d == acl.Allowed
+}
