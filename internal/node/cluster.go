@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -374,6 +375,12 @@ func (n *Node) HandleCall(ctx context.Context, from uint64, method string, body 
 		if err := json.Unmarshal(body, &op); err != nil {
 			return nil, err
 		}
+		// Only the meta leader's controller sends ops, for members it
+		// knows; a node this one has not heard of may have joined a moment
+		// ago, and the controller asks again.
+		if v := n.view.Load(); v == nil || v.Nodes[op.Node] == nil {
+			return nil, fmt.Errorf("node: placement op %v: node %d is not a member this node knows", op, op.Node)
+		}
 		return nil, n.executeOp(ctx, op)
 	case methodView:
 		return n.view.Load().Encode(), nil
@@ -385,6 +392,9 @@ func (n *Node) handleForward(ctx context.Context, body []byte) ([]byte, error) {
 	var req shoalpb.ForwardRequest
 	if err := proto.Unmarshal(body, &req); err != nil {
 		return nil, err
+	}
+	if len(req.GetArgs()) == 0 {
+		return resp.AppendValue(nil, resp.Err("ERR empty command"), 3), nil
 	}
 	v, err := n.executeLocal(ctx, server.Request{
 		Shard: req.GetShardId(), Args: req.GetArgs(), Write: req.GetWrite(), FollowerRead: req.GetFollowerRead(),
@@ -419,6 +429,11 @@ func (n *Node) handleJoin(ctx context.Context, body []byte) ([]byte, error) {
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, err
 	}
+	for _, a := range []string{req.Addr, req.BusAddr} {
+		if err := checkAdvertised(a); err != nil {
+			return nil, fmt.Errorf("node: join: %w", err)
+		}
+	}
 	v, err := n.proposeMeta(ctx, []byte(meta.CmdAddNode), []byte(req.Addr), []byte(req.BusAddr))
 	if err != nil {
 		return nil, err
@@ -429,4 +444,23 @@ func (n *Node) handleJoin(ctx context.Context, body []byte) ([]byte, error) {
 	}
 	n.log.Info("registered joining node", "id", id, "addr", req.Addr)
 	return json.Marshal(joinReply{NodeID: id, ClusterID: n.ident.GetClusterId()})
+}
+
+// checkAdvertised checks an address a joining node advertises, which
+// clients and peers will dial: host:port, a host of printable characters
+// and a port number.
+func checkAdvertised(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || len(addr) > 300 {
+		return fmt.Errorf("address %q is not host:port", addr)
+	}
+	for _, c := range host {
+		if c <= ' ' || c > '~' {
+			return fmt.Errorf("address %q: the host has unprintable characters", addr)
+		}
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 && port != "0" {
+		return fmt.Errorf("address %q: bad port", addr)
+	}
+	return nil
 }

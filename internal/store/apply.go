@@ -224,14 +224,12 @@ func (s *Store) afterApply(r *replica, rd raft.Ready) {
 
 // persistSnapshot replaces a replica's state with a received snapshot.
 func (s *Store) persistSnapshot(b *engine.Batch, r *replica, snap *raftpb.Snapshot) {
-	var data shoalpb.SnapshotData
-	if err := proto.Unmarshal(snap.GetData(), &data); err != nil {
-		panic(fmt.Sprintf("store: shard %d: bad snapshot: %v", r.shard, err))
+	// step checked the snapshot when it arrived.
+	data, err := checkSnapshot(r.shard, snap.GetData())
+	if err != nil {
+		panic(fmt.Sprintf("store: %v", err))
 	}
 	desc := data.GetDescriptor_()
-	if desc.GetId() != r.shard {
-		panic(fmt.Sprintf("store: snapshot of shard %d sent to replica of shard %d", desc.GetId(), r.shard))
-	}
 	if r.desc != nil {
 		lo, hi := descSpan(r.desc)
 		b.DeleteRange(lo, hi)

@@ -22,13 +22,16 @@ type Stats struct {
 	// RefusedAppends counts appends and snapshots of data shards dropped
 	// because the disk was nearly full (Config.DiskFull).
 	RefusedAppends uint64
+	// BadSnapshots counts snapshots dropped on arrival because their data
+	// would not decode or would write outside their shard.
+	BadSnapshots uint64
 }
 
 // stats is Stats kept with atomics: the loop and the syncer write, any
 // goroutine reads.
 type stats struct {
 	cycles, proposals, syncs, syncedEntries, appliedEntries, messagesSent, sends atomic.Uint64
-	followerReadIndexes, leaseAnswers, refusedAppends                            atomic.Uint64
+	followerReadIndexes, leaseAnswers, refusedAppends, badSnapshots              atomic.Uint64
 }
 
 // Stats returns the store's counters.
@@ -46,5 +49,6 @@ func (s *Store) Stats() Stats {
 		FollowerReadIndexes: c.followerReadIndexes.Load(),
 		LeaseAnswers:        c.leaseAnswers.Load(),
 		RefusedAppends:      c.refusedAppends.Load(),
+		BadSnapshots:        c.badSnapshots.Load(),
 	}
 }

@@ -586,6 +586,13 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 		return
 	}
 	r := s.replicas[env.GetShardId()]
+	if m.GetType() == raftpb.MessageType_MsgSnap {
+		if _, err := checkSnapshot(env.GetShardId(), m.GetSnapshot().GetData()); err != nil {
+			s.stats.badSnapshots.Add(1)
+			s.log.Warn("dropped a bad snapshot", "from", m.GetFrom(), "err", err)
+			return
+		}
+	}
 	if s.refuseAppend(r, m) {
 		return // as if lost: the leader sends it again later
 	}
