@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"time"
 
