@@ -117,6 +117,15 @@ func TruncatedState(shard uint64) []byte { return raftKey(shard, 't', 0) }
 // Descriptor is the key of a replica's local shard descriptor.
 func Descriptor(shard uint64) []byte { return raftKey(shard, 'd', 0) }
 
+// LocalReplicaID is the key of the raft id of this node's replica of
+// shard (internal/replicaid). Absent in data written before replica ids:
+// the id is then the node's.
+func LocalReplicaID(shard uint64) []byte { return raftKey(shard, 'i', 0) }
+
+// Tombstone is the key of the highest raft id of a replica of shard this
+// node removed: a message for that replica, or an earlier one, is dropped.
+func Tombstone(shard uint64) []byte { return raftKey(shard, 'z', 0) }
+
 // LogEntry is the key of raft log entry index of shard.
 func LogEntry(shard, index uint64) []byte {
 	return AppendLogEntry(make([]byte, 0, 18), shard, index)

@@ -230,7 +230,7 @@ func (n *Node) readNow(req server.Request) (v resp.Value, err error, ok bool) {
 		return resp.Value{}, nil, false
 	}
 	v, err = n.readLocal(ri, req.Args, 0, req.MaxReplyLen)
-	return v, err, true
+	return v, err, !ri.Removed()
 }
 
 // executeLocal runs a command against the local replica of its shard.
@@ -258,7 +258,13 @@ func (n *Node) executeLocal(ctx context.Context, req server.Request) (resp.Value
 			return resp.Value{}, err
 		}
 	}
-	return n.readLocal(ri, req.Args, nowMs, req.MaxReplyLen)
+	v, err := n.readLocal(ri, req.Args, nowMs, req.MaxReplyLen)
+	if ri.Removed() {
+		// The replica left the shard while it read: its data may have
+		// been deleted under the read. The caller retries elsewhere.
+		return resp.Value{}, store.ErrUnknownShard
+	}
+	return v, err
 }
 
 // readLocal runs a read command on the local replica's data, which the

@@ -30,7 +30,7 @@ func (n *Node) reloadView() {
 		snap := n.eng.NewSnapshot() // the apply loop commits meanwhile
 		st, err := meta.Reload(snap, n.view.Load())
 		snap.Close()
-		if err == nil {
+		if err == nil && !ri.Removed() { // a removed replica's data is being deleted
 			n.setView(st)
 			return
 		}

@@ -554,13 +554,17 @@ func (x *NodeIdent) GetClusterId() string {
 // ShardDescriptor says what a shard is: the meta shard, or a data shard
 // owning slots [first_slot, last_slot].
 type ShardDescriptor struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Meta          bool                   `protobuf:"varint,2,opt,name=meta,proto3" json:"meta,omitempty"`
-	FirstSlot     int32                  `protobuf:"varint,3,opt,name=first_slot,json=firstSlot,proto3" json:"first_slot,omitempty"`
-	LastSlot      int32                  `protobuf:"varint,4,opt,name=last_slot,json=lastSlot,proto3" json:"last_slot,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Meta      bool                   `protobuf:"varint,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	FirstSlot int32                  `protobuf:"varint,3,opt,name=first_slot,json=firstSlot,proto3" json:"first_slot,omitempty"`
+	LastSlot  int32                  `protobuf:"varint,4,opt,name=last_slot,json=lastSlot,proto3" json:"last_slot,omitempty"`
+	// next_replica_inc is the incarnation the next replica added to the
+	// shard gets (internal/replicaid): it only grows, so no replica id is
+	// ever used twice in a shard.
+	NextReplicaInc uint32 `protobuf:"varint,5,opt,name=next_replica_inc,json=nextReplicaInc,proto3" json:"next_replica_inc,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ShardDescriptor) Reset() {
@@ -617,6 +621,13 @@ func (x *ShardDescriptor) GetFirstSlot() int32 {
 func (x *ShardDescriptor) GetLastSlot() int32 {
 	if x != nil {
 		return x.LastSlot
+	}
+	return 0
+}
+
+func (x *ShardDescriptor) GetNextReplicaInc() uint32 {
+	if x != nil {
+		return x.NextReplicaInc
 	}
 	return 0
 }
@@ -995,13 +1006,14 @@ const file_shoal_proto_rawDesc = "" +
 	"\tNodeIdent\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\x02 \x01(\tR\tclusterId\"q\n" +
+	"cluster_id\x18\x02 \x01(\tR\tclusterId\"\x9b\x01\n" +
 	"\x0fShardDescriptor\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04meta\x18\x02 \x01(\bR\x04meta\x12\x1d\n" +
 	"\n" +
 	"first_slot\x18\x03 \x01(\x05R\tfirstSlot\x12\x1b\n" +
-	"\tlast_slot\x18\x04 \x01(\x05R\blastSlot\"j\n" +
+	"\tlast_slot\x18\x04 \x01(\x05R\blastSlot\x12(\n" +
+	"\x10next_replica_inc\x18\x05 \x01(\rR\x0enextReplicaInc\"j\n" +
 	"\fAppliedState\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04term\x18\x02 \x01(\x04R\x04term\x120\n" +

@@ -213,8 +213,12 @@ func (c *Cluster) FullyReplicated(want int) func() error {
 				if !ri.Initialized {
 					return fmt.Errorf("node %d: shard %d uninitialized", m.id, ri.Shard)
 				}
-				if ri.IsLeader && (len(ri.Voters) != want || len(ri.Learners) != 0) {
-					return fmt.Errorf("shard %d: voters %v learners %v", ri.Shard, ri.Voters, ri.Learners)
+				// Every replica, not only the leader, has applied the
+				// configuration: a replica that has not applied its own
+				// promotion refuses to campaign (a leadership transfer to
+				// it would come to nothing).
+				if !ri.Desc.GetMeta() && (len(ri.Voters) != want || len(ri.Learners) != 0) {
+					return fmt.Errorf("node %d: shard %d: voters %v learners %v", m.id, ri.Shard, ri.Voters, ri.Learners)
 				}
 			}
 			if got := len(m.n.Store().Replicas()); got != c.opts.Shards+1 {

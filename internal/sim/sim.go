@@ -18,6 +18,7 @@ import (
 	"github.com/shoaldb/shoal/internal/keys"
 	"github.com/shoaldb/shoal/internal/kv"
 	"github.com/shoaldb/shoal/internal/kvmodel"
+	"github.com/shoaldb/shoal/internal/replicaid"
 	"github.com/shoaldb/shoal/internal/resp"
 	"github.com/shoaldb/shoal/internal/shoalpb"
 	"github.com/shoaldb/shoal/internal/store"
@@ -449,7 +450,7 @@ func (e endpoint) Send(envs []*shoalpb.RaftEnvelope) {
 			nw.seq++
 			nw.queue = append(nw.queue, packet{
 				at: nw.s.now + 1 + int64(nw.s.rng.IntN(nw.maxDelay)), seq: nw.seq,
-				from: e.from, to: env.GetMessage().GetTo(), env: proto.Clone(env).(*shoalpb.RaftEnvelope),
+				from: e.from, to: replicaid.Node(env.GetMessage().GetTo()), env: proto.Clone(env).(*shoalpb.RaftEnvelope),
 			})
 		}
 	}
@@ -684,7 +685,8 @@ type clientOp struct {
 	target  *node // node the current attempt runs on
 	gen     *store.Store
 	p       *store.Pending
-	reading bool // a get whose ReadIndex is in flight
+	reading bool              // a get whose ReadIndex is in flight
+	replica store.ReplicaInfo // the replica asked for the read index
 	retries int
 	retryAt int64 // next attempt not before this time
 }
@@ -738,6 +740,7 @@ func (c *client) attempt(hint *node) {
 	}
 	if op.in.Kind == kvmodel.OpGet {
 		op.reading = true
+		op.replica, _ = n.st.Replica(shardID)
 		op.p = n.st.StartReadIndex(shardID)
 	} else {
 		op.p = n.st.StartPropose(shardID, op.args())
@@ -816,7 +819,12 @@ func (c *client) poll() {
 		return
 	}
 	if op.reading {
-		// The read index is applied here: read the local state.
+		// The read index is applied here: read the local state, unless
+		// the replica left the shard since (its data is being deleted).
+		if op.replica.Removed() {
+			c.unknownOrRetry()
+			return
+		}
 		op.reading = false
 		c.finishRead(op.target)
 		return

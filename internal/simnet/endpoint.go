@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/shoaldb/shoal/internal/replicaid"
 	"github.com/shoaldb/shoal/internal/shoalpb"
 	"github.com/shoaldb/shoal/internal/transport"
 )
@@ -87,7 +88,7 @@ func (e *Endpoint) Send(envs []*shoalpb.RaftEnvelope) {
 	now := time.Now()
 	from := e.id.Load()
 	for _, env := range envs {
-		addr, ok := e.peer(env.GetMessage().GetTo())
+		addr, ok := e.peer(replicaid.Node(env.GetMessage().GetTo()))
 		p := &packet{from: e, fromID: from, env: proto.CloneOf(env)}
 		if !ok || !e.n.schedule(e, addr, p, now) {
 			reportDropped(e.h, env)

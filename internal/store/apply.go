@@ -7,6 +7,7 @@ import (
 
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/replicaid"
 	"github.com/shoaldb/shoal/internal/resp"
 	"github.com/shoaldb/shoal/internal/shoalpb"
 	"go.etcd.io/raft/v3"
@@ -53,6 +54,13 @@ func (s *Store) apply(ready []readyReplica) {
 		// The log is durable; a replica that cannot apply must not go on.
 		panic(fmt.Sprintf("store: commit applied batch: %v", err))
 	}
+	defer func() {
+		for _, x := range ready {
+			if x.r.removed {
+				s.removeReplica(x.r, "it applied its removal")
+			}
+		}
+	}()
 	for _, x := range ready {
 		for _, m := range x.apply {
 			s.stepLocal(x.r, m)
@@ -114,12 +122,16 @@ func (s *Store) applyEntry(b *engine.Batch, r *replica, e *raftpb.Entry, out []d
 		}
 		match := matchIndexes(r)
 		r.storage.conf = r.touch().ApplyConfChange(cc)
+		s.countReplicaIDs(b, r, cc.AsV2())
 		s.farewellRemoved(r, e.GetIndex(), match)
 		r.dropLease()
 		s.dirty = true
 		s.log.Info("applied conf change", "shard", r.shard, "conf", r.storage.conf.String())
 		if mine {
 			out = append(out, delivery{id, result{index: e.GetIndex()}})
+		}
+		if removedFrom(r.storage.conf, r.id) {
+			r.removed = true // removed once this batch commits (apply)
 		}
 	}
 	return out
@@ -293,7 +305,7 @@ func (s *Store) maybeTruncate(b *engine.Batch, r *replica) {
 	}
 	to, keep := bounds()
 	r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
-		if id != s.cfg.NodeID && pr.Match < to {
+		if id != r.id && pr.Match < to {
 			to = pr.Match
 		}
 	})
@@ -351,4 +363,24 @@ func (s *Store) truncate(b *engine.Batch, r *replica, to uint64) {
 	b.DeleteRange(keys.LogEntry(r.shard, first), keys.LogEntry(r.shard, to+1))
 	setProto(b, keys.TruncatedState(r.shard), &shoalpb.TruncatedState{Index: to, Term: term})
 	r.truncateTo = max(r.truncateTo, to)
+}
+
+// countReplicaIDs advances r's shard's next replica incarnation past the
+// replicas cc added, in its descriptor (written to b), so that none is
+// given twice (replicaChanges).
+func (s *Store) countReplicaIDs(b *engine.Batch, r *replica, cc *raftpb.ConfChangeV2) {
+	next := r.desc.GetNextReplicaInc()
+	for _, c := range cc.GetChanges() {
+		switch c.GetType() {
+		case raftpb.ConfChangeType_ConfChangeAddNode, raftpb.ConfChangeType_ConfChangeAddLearnerNode:
+			next = max(next, replicaid.Incarnation(c.GetNodeId())+1)
+		}
+	}
+	if r.desc == nil || next == r.desc.GetNextReplicaInc() {
+		return
+	}
+	d := proto.Clone(r.desc).(*shoalpb.ShardDescriptor)
+	d.NextReplicaInc = next
+	setProto(b, keys.Descriptor(r.shard), d)
+	r.desc = d
 }

@@ -60,7 +60,7 @@ func (s *Store) farewellRemoved(r *replica, index uint64, match map[uint64]uint6
 		return
 	}
 	for id, m := range match {
-		if id != s.cfg.NodeID && m >= index && removedFrom(r.storage.conf, id) {
+		if id != r.id && m >= index && removedFrom(r.storage.conf, id) {
 			s.farewell(r, id, index)
 		}
 	}
@@ -104,7 +104,7 @@ func (s *Store) farewellCandidate(r *replica, m *raftpb.Message) {
 		return
 	}
 	s.replies = append(s.replies, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: &raftpb.Message{
-		Type: raftpb.MessageType_MsgApp.Enum(), To: proto.Uint64(m.GetFrom()), From: proto.Uint64(s.cfg.NodeID),
+		Type: raftpb.MessageType_MsgApp.Enum(), To: proto.Uint64(m.GetFrom()), From: proto.Uint64(r.id),
 		Term: proto.Uint64(st.GetTerm()), Index: proto.Uint64(last), LogTerm: proto.Uint64(m.GetLogTerm()),
 		Entries: ents, Commit: proto.Uint64(ents[len(ents)-1].GetIndex()),
 	}})
@@ -121,7 +121,7 @@ func (s *Store) farewell(r *replica, to, commit uint64) {
 // to is known to hold, nor r's applied index once the heartbeat leaves.
 func (s *Store) heartbeat(r *replica, to, commit uint64) *shoalpb.RaftEnvelope {
 	return &shoalpb.RaftEnvelope{ShardId: r.shard, Message: &raftpb.Message{
-		Type: raftpb.MessageType_MsgHeartbeat.Enum(), To: proto.Uint64(to), From: proto.Uint64(s.cfg.NodeID),
+		Type: raftpb.MessageType_MsgHeartbeat.Enum(), To: proto.Uint64(to), From: proto.Uint64(r.id),
 		Term: proto.Uint64(r.rn.BasicStatus().GetTerm()), Commit: proto.Uint64(commit),
 	}}
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -27,10 +26,9 @@ func changeReplica(t *testing.T, st *Store, typ raftpb.ConfChangeType, id uint64
 // own removal.
 func waitRemoved(t *testing.T, tn *testNode, id uint64) {
 	t.Helper()
-	waitCond(t, "the removed node applies its removal", func() error {
-		ri, _ := tn.st.Replica(1)
-		if slices.Contains(ri.Voters, id) || slices.Contains(ri.Learners, id) {
-			return fmt.Errorf("voters %v, learners %v", ri.Voters, ri.Learners)
+	waitCond(t, "the removed node applies its removal and deletes its replica", func() error {
+		if ri, ok := tn.st.Replica(1); ok {
+			return fmt.Errorf("node %d still has its replica: voters %v, learners %v", id, ri.Voters, ri.Learners)
 		}
 		return nil
 	})

@@ -167,7 +167,7 @@ func (s *Store) answerUnderLease(r *replica, m *raftpb.Message) bool {
 	// context: the follower judges expiry by it, as this leader would.
 	ctx := binary.BigEndian.AppendUint64(slices.Clip(m.GetEntries()[0].GetData()), uint64(s.cfg.Now().UnixMilli()))
 	s.replies = append(s.replies, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: &raftpb.Message{
-		Type: raftpb.MessageType_MsgReadIndexResp.Enum(), To: proto.Uint64(m.GetFrom()), From: proto.Uint64(s.cfg.NodeID),
+		Type: raftpb.MessageType_MsgReadIndexResp.Enum(), To: proto.Uint64(m.GetFrom()), From: proto.Uint64(r.id),
 		Term: proto.Uint64(st.GetTerm()), Index: proto.Uint64(r.applied), Entries: []*raftpb.Entry{{Data: ctx}},
 	}})
 	var match uint64

@@ -158,10 +158,7 @@ func (s *Store) sendHeld() {
 
 // stage writes the append m of replica x into the pending batch.
 func (s *Store) stage(x *readyReplica, m *raftpb.Message) {
-	if s.pending == nil {
-		s.pending = s.eng.NewWriteBatch()
-	}
-	r, b := x.r, s.pending
+	r, b := x.r, s.pendingBatch()
 	st := staged{r: r, responses: m.GetResponses()}
 	if snap := m.GetSnapshot(); snap != nil && !raft.IsEmptySnap(snap) {
 		s.persistSnapshot(b, r, snap)
@@ -199,7 +196,7 @@ func (s *Store) stage(x *readyReplica, m *raftpb.Message) {
 	if s.cfg.Testing.SendBeforeSync {
 		// The planted bug: acknowledge before the write is durable.
 		for _, resp := range st.responses {
-			if resp.GetTo() != s.cfg.NodeID {
+			if resp.GetTo() != r.id {
 				s.unsynced = append(s.unsynced, &shoalpb.RaftEnvelope{ShardId: r.shard, Message: resp})
 			}
 		}
@@ -229,6 +226,15 @@ func (s *Store) persistEntries(b *engine.Batch, r *replica, ents []*raftpb.Entry
 		b.DeleteRange(keys.LogEntry(r.shard, lastNew+1), keys.LogEntry(r.shard, r.lastIndex+1))
 	}
 	r.lastIndex = lastNew
+}
+
+// pendingBatch returns the batch of raft writes the next sync makes
+// durable.
+func (s *Store) pendingBatch() *engine.Batch {
+	if s.pending == nil {
+		s.pending = s.eng.NewWriteBatch()
+	}
+	return s.pending
 }
 
 // handOff gives the pending batch to the syncer unless one is in flight.
@@ -281,7 +287,7 @@ func (s *Store) commit(job syncJob) {
 	var out []*shoalpb.RaftEnvelope
 	for _, st := range job.staged {
 		for _, m := range st.responses {
-			if m.GetTo() != s.cfg.NodeID && !st.sent {
+			if m.GetTo() != st.r.id && !st.sent {
 				out = append(out, &shoalpb.RaftEnvelope{ShardId: st.r.shard, Message: m})
 			}
 		}
@@ -312,7 +318,7 @@ func (s *Store) completeSyncs(jobs []syncJob) {
 		for _, st := range job.staged {
 			s.afterPersist(st)
 			for _, m := range st.responses {
-				if m.GetTo() == s.cfg.NodeID {
+				if m.GetTo() == st.r.id {
 					s.stepLocal(st.r, m)
 				}
 			}

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
@@ -22,7 +24,12 @@ const (
 
 // replica is one shard's raft group member on this node. Owned by the loop.
 type replica struct {
-	shard      uint64
+	shard   uint64
+	id      uint64 // raft id of this replica (internal/replicaid)
+	removed bool   // applied its own removal: removeReplica after the apply
+	// gone is set by removeReplica before the replica's data is deleted,
+	// for readers of the data outside the loop (ReplicaInfo.Removed).
+	gone       atomic.Bool
 	appliedKey []byte                   // keys.AppliedState(shard), written by every apply
 	desc       *shoalpb.ShardDescriptor // nil until initialized by a snapshot
 	rn         *raft.RawNode
@@ -314,6 +321,9 @@ func (s *Store) loadReplica(shard uint64) (*replica, error) {
 	}
 	r.applied, r.appliedTerm = as.GetIndex(), as.GetTerm()
 	r.storage = &raftStorage{MemoryStorage: ms, eng: s.eng, shard: shard, conf: as.GetConfState()}
+	if r.id, err = s.localReplicaID(shard); err != nil {
+		return nil, err
+	}
 	r.lastIndex, _ = ms.LastIndex()
 	return r, s.startRawNode(r)
 }
@@ -324,12 +334,21 @@ func (s *Store) loadReplica(shard uint64) (*replica, error) {
 // replica without a descriptor is not loaded when the node restarts, but
 // the vote it gave must outlive the restart, or it could vote twice in a
 // term and let two leaders win it.
-func (s *Store) newUninitializedReplica(shard uint64) (*replica, error) {
+//
+// The hard state is the one of replica id only: a replica of the shard
+// that this node had before (an earlier incarnation, removed) voted as
+// another raft member. The id is written with the next raft writes, so
+// that a hard state on disk always belongs to the id beside it.
+func (s *Store) newUninitializedReplica(shard, id uint64) (*replica, error) {
 	ms := raft.NewMemoryStorage()
 	hs := &raftpb.HardState{}
+	prev, err := s.localReplicaID(shard)
+	if err != nil {
+		return nil, err
+	}
 	if v, ok, err := s.eng.Get(keys.HardState(shard)); err != nil {
 		return nil, err
-	} else if ok {
+	} else if ok && prev == id {
 		if err := proto.Unmarshal(v, hs); err != nil {
 			return nil, fmt.Errorf("store: hard state of shard %d: %w", shard, err)
 		}
@@ -339,14 +358,23 @@ func (s *Store) newUninitializedReplica(shard uint64) (*replica, error) {
 			return nil, err
 		}
 	}
-	r := &replica{shard: shard, appliedKey: keys.AppliedState(shard), hardState: hs, lease: &lease{}}
+	r := &replica{shard: shard, id: id, appliedKey: keys.AppliedState(shard), hardState: hs, lease: &lease{}}
 	r.storage = &raftStorage{MemoryStorage: ms, eng: s.eng, shard: shard, conf: &raftpb.ConfState{}}
+	if prev != id {
+		// Staged, so that it follows the removal of the earlier replica
+		// (removeReplica) and precedes any hard state of this one.
+		b := s.pendingBatch()
+		b.Delete(keys.HardState(shard))
+		b.Set(keys.LocalReplicaID(shard), binary.BigEndian.AppendUint64(nil, id))
+		s.pendingStaged = append(s.pendingStaged, staged{r: r})
+		s.pendingSync = true
+	}
 	return r, s.startRawNode(r)
 }
 
 func (s *Store) startRawNode(r *replica) error {
 	rn, err := raft.NewRawNode(&raft.Config{
-		ID:              s.cfg.NodeID,
+		ID:              r.id,
 		ElectionTick:    s.cfg.ElectionTicks,
 		HeartbeatTick:   s.cfg.HeartbeatTicks,
 		Storage:         r.storage,
@@ -410,4 +438,31 @@ func (r *replica) commitsConfChange(commit uint64) bool {
 	}
 	r.confIndexes = r.confIndexes[n:]
 	return n > 0
+}
+
+// localReplicaID returns the raft id of this node's replica of shard, as
+// written when the replica was created; a replica created before replica
+// ids existed (or with its shard) has its node's id.
+func (s *Store) localReplicaID(shard uint64) (uint64, error) {
+	v, ok, err := s.eng.Get(keys.LocalReplicaID(shard))
+	if err != nil {
+		return 0, err
+	}
+	if !ok || len(v) != 8 {
+		return s.cfg.NodeID, nil
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// tombstone returns the raft id of the last replica of shard this node
+// removed, or 0.
+func (s *Store) tombstone(shard uint64) (uint64, error) {
+	if id, ok := s.tombstones[shard]; ok {
+		return id, nil // its batch may not have committed yet
+	}
+	v, ok, err := s.eng.Get(keys.Tombstone(shard))
+	if err != nil || !ok || len(v) != 8 {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(v), nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/shoaldb/shoal/internal/engine"
+	"github.com/shoaldb/shoal/internal/replicaid"
 	"github.com/shoaldb/shoal/internal/resp"
 	"github.com/shoaldb/shoal/internal/shoalpb"
 	"go.etcd.io/raft/v3"
@@ -112,7 +114,7 @@ func (s *Store) leaderReplica(shard uint64) (*replica, error) {
 		return nil, ErrUnknownShard
 	}
 	if !r.isLeader() {
-		return nil, &NotLeaderError{Shard: shard, Leader: r.lead}
+		return nil, &NotLeaderError{Shard: shard, Leader: replicaid.Node(r.lead)}
 	}
 	return r, nil
 }
@@ -216,14 +218,14 @@ func (s *Store) proposeBatch(r *replica, batch []queuedProposal) error {
 		return ErrUnknownShard
 	}
 	if !r.isLeader() {
-		return &NotLeaderError{Shard: r.shard, Leader: r.lead}
+		return &NotLeaderError{Shard: r.shard, Leader: replicaid.Node(r.lead)}
 	}
 	ents, backing := make([]*raftpb.Entry, len(batch)), make([]raftpb.Entry, len(batch))
 	for i, p := range batch {
 		backing[i].Data = p.data
 		ents[i] = &backing[i]
 	}
-	if err := r.touch().Step(&raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), From: proto.Uint64(s.cfg.NodeID), Entries: ents}); err != nil {
+	if err := r.touch().Step(&raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), From: proto.Uint64(r.id), Entries: ents}); err != nil {
 		return proposeErr(err)
 	}
 	s.stats.proposals.Add(uint64(len(batch)))
@@ -277,7 +279,10 @@ func (s *Store) StartReadIndex(shard uint64) *Pending {
 }
 
 // ChangeReplicas proposes a membership change of shard, which this node
-// must lead, and returns once it is applied here.
+// must lead, and returns once it is applied here. Each change names a
+// node (NodeId): a node added gets a new replica, with the next id of the
+// shard (internal/replicaid); a node promoted or removed is the one whose
+// replica the configuration lists.
 func (s *Store) ChangeReplicas(ctx context.Context, shard uint64, changes []*raftpb.ConfChangeSingle) error {
 	_, err := s.StartChangeReplicas(shard, changes).Wait(ctx)
 	return err
@@ -287,6 +292,10 @@ func (s *Store) ChangeReplicas(ctx context.Context, shard uint64, changes []*raf
 func (s *Store) StartChangeReplicas(shard uint64, changes []*raftpb.ConfChangeSingle) *Pending {
 	return s.start(func(id uint64) error {
 		r, err := s.leaderReplica(shard)
+		if err != nil {
+			return err
+		}
+		changes, err := replicaChanges(r, changes)
 		if err != nil {
 			return err
 		}
@@ -307,9 +316,13 @@ func (s *Store) TransferLeader(ctx context.Context, shard, to uint64) error {
 		if err != nil {
 			return err
 		}
+		rid, ok := replicaid.Of(r.storage.conf.GetVoters(), to)
+		if !ok {
+			return fmt.Errorf("store: shard %d has no voter on node %d", shard, to)
+		}
 		r.dropLease() // before any vote can be cast for to (lease.go)
 		r.transferTerm = r.rn.BasicStatus().GetTerm()
-		r.touch().TransferLeader(to)
+		r.touch().TransferLeader(rid)
 		return nil
 	})
 }
@@ -333,7 +346,7 @@ func (s *Store) Progress(ctx context.Context, shard uint64) (Progress, error) {
 		st := r.rn.Status()
 		p = Progress{Applied: r.applied, Commit: st.GetCommit(), Match: make(map[uint64]uint64)}
 		for id, pr := range st.Progress {
-			p.Match[id] = pr.Match
+			p.Match[replicaid.Node(id)] = pr.Match
 		}
 		return nil
 	})
@@ -378,4 +391,38 @@ func (s *Store) Campaign(ctx context.Context, shard uint64) error {
 		}
 		return r.touch().Campaign()
 	})
+}
+
+// replicaChanges turns changes naming nodes into changes naming r's
+// shard's replicas. An added node gets the shard's next replica id; that
+// counter is advanced when the change applies, and raft proposes no conf
+// change before the previous ones applied, so no id is given twice.
+func replicaChanges(r *replica, changes []*raftpb.ConfChangeSingle) ([]*raftpb.ConfChangeSingle, error) {
+	cs := r.storage.conf
+	members := slices.Concat(cs.GetVoters(), cs.GetLearners(), cs.GetVotersOutgoing(), cs.GetLearnersNext())
+	next := max(1, r.desc.GetNextReplicaInc())
+	out := make([]*raftpb.ConfChangeSingle, len(changes))
+	for i, c := range changes {
+		node := c.GetNodeId()
+		id, member := replicaid.Of(members, node)
+		switch c.GetType() {
+		case raftpb.ConfChangeType_ConfChangeAddLearnerNode:
+			if member {
+				return nil, fmt.Errorf("store: node %d already has replica %#x of shard %d", node, id, r.shard)
+			}
+			id = replicaid.Make(node, next)
+			next++
+		case raftpb.ConfChangeType_ConfChangeAddNode:
+			if !member {
+				// A voter is added as a learner first, and promoted.
+				return nil, fmt.Errorf("store: node %d has no replica of shard %d to promote", node, r.shard)
+			}
+		default:
+			if !member {
+				return nil, fmt.Errorf("store: node %d has no replica of shard %d", node, r.shard)
+			}
+		}
+		out[i] = &raftpb.ConfChangeSingle{Type: c.Type, NodeId: proto.Uint64(id)}
+	}
+	return out, nil
 }

@@ -25,6 +25,9 @@ type Stats struct {
 	// BadSnapshots counts snapshots dropped on arrival because their data
 	// would not decode or would write outside their shard.
 	BadSnapshots uint64
+	// ReplicasRemoved counts replicas deleted from this node because they
+	// left their shard.
+	ReplicasRemoved uint64
 }
 
 // stats is Stats kept with atomics: the loop and the syncer write, any
@@ -32,6 +35,7 @@ type Stats struct {
 type stats struct {
 	cycles, proposals, syncs, syncedEntries, appliedEntries, messagesSent, sends atomic.Uint64
 	followerReadIndexes, leaseAnswers, refusedAppends, badSnapshots              atomic.Uint64
+	replicasRemoved                                                              atomic.Uint64
 }
 
 // Stats returns the store's counters.
@@ -50,5 +54,6 @@ func (s *Store) Stats() Stats {
 		LeaseAnswers:        c.leaseAnswers.Load(),
 		RefusedAppends:      c.refusedAppends.Load(),
 		BadSnapshots:        c.badSnapshots.Load(),
+		ReplicasRemoved:     c.replicasRemoved.Load(),
 	}
 }

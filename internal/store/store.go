@@ -17,6 +17,7 @@ import (
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
 	"github.com/shoaldb/shoal/internal/kv"
+	"github.com/shoaldb/shoal/internal/replicaid"
 	"github.com/shoaldb/shoal/internal/resp"
 	"github.com/shoaldb/shoal/internal/shoalpb"
 	"go.etcd.io/raft/v3"
@@ -228,6 +229,9 @@ type Store struct {
 	// The persistence pipeline (ready.go): raft writes staged since the
 	// last hand-off, whether they need a sync, and whether the syncer
 	// holds a batch.
+	// tombstones holds the ids of the replicas removed since the store
+	// opened, by shard (keys.Tombstone has them on disk).
+	tombstones    map[uint64]uint64
 	pending       *engine.Batch
 	pendingSync   bool
 	pendingStaged []staged
@@ -309,6 +313,10 @@ func New(cfg Config) (*Store, error) {
 			return nil, err
 		}
 		s.addReplica(r)
+		if removedFrom(r.storage.conf, r.id) {
+			// It applied its removal; the node stopped before removing it.
+			s.removeReplica(r, "it had applied its removal before the node stopped")
+		}
 	}
 	s.publishInfo()
 	return s, nil
@@ -582,10 +590,21 @@ func (s *Store) requestReadIndexes() {
 
 func (s *Store) step(env *shoalpb.RaftEnvelope) {
 	m := env.GetMessage()
-	if m.GetTo() != s.cfg.NodeID {
+	if replicaid.Node(m.GetTo()) != s.cfg.NodeID {
 		return
 	}
 	r := s.replicas[env.GetShardId()]
+	if r != nil && m.GetTo() != r.id {
+		if m.GetTo() < r.id {
+			return // for a replica of this node that the shard removed
+		}
+		// The shard added this node again, as a new replica: so it
+		// removed this one, which has not heard of it. Replica ids are
+		// never used twice in a shard, and a shard has one replica per
+		// node.
+		s.removeReplica(r, fmt.Sprintf("replica %#x of the shard addressed this node's replica %#x", m.GetFrom(), m.GetTo()))
+		r = nil
+	}
 	if m.GetType() == raftpb.MessageType_MsgSnap {
 		if _, err := checkSnapshot(env.GetShardId(), m.GetSnapshot().GetData()); err != nil {
 			s.stats.badSnapshots.Add(1)
@@ -604,8 +623,11 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 		default:
 			return
 		}
+		if gone, err := s.tombstone(env.GetShardId()); err != nil || m.GetTo() <= gone {
+			return // this node removed that replica
+		}
 		var err error
-		if r, err = s.newUninitializedReplica(env.GetShardId()); err != nil {
+		if r, err = s.newUninitializedReplica(env.GetShardId(), m.GetTo()); err != nil {
 			s.log.Error("create replica", "shard", env.GetShardId(), "err", err)
 			return
 		}
@@ -625,7 +647,7 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 		// the commit index being volatile) counts it as a voter. Together
 		// they could elect a leader that lacks entries committed by the
 		// newer configuration's quorum.
-		if removedFrom(r.storage.conf, s.cfg.NodeID) {
+		if removedFrom(r.storage.conf, r.id) {
 			return
 		}
 		// A candidate this replica no longer counts missed its removal.
@@ -696,7 +718,7 @@ func (s *Store) updateSoftState(r *replica, ss *raft.SoftState) {
 }
 
 func (s *Store) notLeader(r *replica) result {
-	return result{err: &NotLeaderError{Shard: r.shard, Leader: r.lead}}
+	return result{err: &NotLeaderError{Shard: r.shard, Leader: replicaid.Node(r.lead)}}
 }
 
 // expireFollowerReads fails the reads followers asked for an election
@@ -787,8 +809,10 @@ func readStateCtx(ctx []byte) (id uint64, nowMs int64, ok bool) {
 }
 
 // ReplicaInfo is what other goroutines may know about a local replica.
+// Leader, Voters and Learners name nodes, not raft ids.
 type ReplicaInfo struct {
 	Shard       uint64
+	ID          uint64                   // this replica's raft id
 	Desc        *shoalpb.ShardDescriptor // nil while uninitialized
 	Leader      uint64
 	Term        uint64
@@ -798,7 +822,13 @@ type ReplicaInfo struct {
 	Initialized bool
 
 	lease *lease
+	gone  *atomic.Bool
 }
+
+// Removed reports whether the replica has left its shard, and its data is
+// being deleted from this node. A read of the replica's data that began
+// once ri was taken is good only if Removed is still false after it.
+func (ri ReplicaInfo) Removed() bool { return ri.gone == nil || ri.gone.Load() }
 
 // Replicas returns a snapshot of the local replicas, updated by the loop
 // whenever leadership, membership or descriptors change.
@@ -821,9 +851,9 @@ func (s *Store) publishInfo() {
 	for id, r := range s.replicas {
 		cs := r.storage.conf
 		m[id] = ReplicaInfo{
-			Shard: id, Desc: r.desc, Leader: r.lead, Term: r.term, IsLeader: r.isLeader(),
-			Voters: slices.Clone(cs.GetVoters()), Learners: slices.Clone(cs.GetLearners()),
-			Initialized: r.initialized(), lease: r.lease,
+			Shard: id, ID: r.id, Desc: r.desc, Leader: replicaid.Node(r.lead), Term: r.term, IsLeader: r.isLeader(),
+			Voters: replicaid.Nodes(cs.GetVoters()), Learners: replicaid.Nodes(cs.GetLearners()),
+			Initialized: r.initialized(), lease: r.lease, gone: &r.gone,
 		}
 	}
 	s.info.Store(&m)

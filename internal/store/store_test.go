@@ -13,6 +13,7 @@ import (
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
 	"github.com/shoaldb/shoal/internal/kv"
+	"github.com/shoaldb/shoal/internal/replicaid"
 	"github.com/shoaldb/shoal/internal/resp"
 	"github.com/shoaldb/shoal/internal/shoalpb"
 	"go.etcd.io/raft/v3/raftpb"
@@ -93,7 +94,7 @@ func (e localEndpoint) Send(envs []*shoalpb.RaftEnvelope) {
 	e.n.mu.Lock()
 	defer e.n.mu.Unlock()
 	for _, env := range envs {
-		to := env.GetMessage().GetTo()
+		to := replicaid.Node(env.GetMessage().GetTo())
 		dst := e.n.stores[to]
 		if dst == nil || e.n.down[to] || e.n.down[e.from] ||
 			e.n.lose != nil && e.n.lose(e.from, env.GetMessage()) {

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoaldb/shoal/internal/replicaid"
 	"github.com/shoaldb/shoal/internal/shoalpb"
 )
 
@@ -252,15 +253,16 @@ func (t *Transport) setPeersLocked(id uint64, p *peer) {
 	t.peers.Store(&peers)
 }
 
-// Send sends raft messages, each to the node env.Message.To. It never
-// blocks: a message that cannot be queued is dropped and reported to the
-// Handler (ReportUnreachable, or ReportSnapshot(failed) for MsgSnap) before
-// Send returns. After Close it does nothing.
+// Send sends raft messages, each to the node of replica env.Message.To
+// (internal/replicaid). It never blocks: a message that cannot be queued
+// is dropped and reported to the Handler (ReportUnreachable, or
+// ReportSnapshot(failed) for MsgSnap) before Send returns. After Close it
+// does nothing.
 func (t *Transport) Send(envs []*shoalpb.RaftEnvelope) {
 	peers := *t.peers.Load()
 	for _, env := range envs {
 		m := env.GetMessage()
-		p := peers[m.GetTo()]
+		p := peers[replicaid.Node(m.GetTo())]
 		switch {
 		case p == nil:
 			if t.ctx.Err() != nil {

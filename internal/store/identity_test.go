@@ -1,0 +1,111 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/replicaid"
+	"github.com/shoaldb/shoal/internal/shoalpb"
+)
+
+// changeAt proposes a membership change naming node at the leader until
+// one applies it.
+func changeAt(t *testing.T, nodes map[uint64]*testNode, typ raftpb.ConfChangeType, node uint64) {
+	t.Helper()
+	waitCond(t, fmt.Sprintf("%v of node %d", typ, node), func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return nodes[leaderOf(t, nodes)].st.ChangeReplicas(ctx, 1, []*raftpb.ConfChangeSingle{{
+			Type: typ.Enum(), NodeId: proto.Uint64(node)}})
+	})
+}
+
+// raftKeys counts the raft keys of shard 1 on tn, apart from its
+// tombstone, and its data keys.
+func raftKeys(t *testing.T, tn *testNode) (raftState, data int) {
+	lo, hi := keys.ReplicaSpan(1)
+	tomb := keys.Tombstone(1)
+	if err := tn.eng.Iterate(lo, hi, func(k, _ []byte) bool {
+		if string(k) != string(tomb) {
+			raftState++
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lo, hi = keys.MetaSpan()
+	if err := tn.eng.Iterate(lo, hi, func(_, _ []byte) bool { data++; return true }); err != nil {
+		t.Fatal(err)
+	}
+	return raftState, data
+}
+
+// A node added to a shard gets a replica with a new id; removed, its
+// replica and data are deleted and a tombstone refuses messages for it;
+// added again, it gets a newer id and the data back by snapshot.
+func TestReplicaIdentityRemovalAndReadd(t *testing.T) {
+	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
+	nodes := startCluster(t, n, func(uint64) vfs.FS { return vfs.NewMem() }, 1000, nil)
+	propose(t, nodes, "k", "v1")
+	four := startNode(t, n, 4, vfs.NewMem(), 1000)
+	four.st.Start()
+	defer func() { four.stop(n, 4) }()
+
+	all := map[uint64]*testNode{1: nodes[1], 2: nodes[2], 3: nodes[3], 4: four}
+	changeAt(t, nodes, raftpb.ConfChangeType_ConfChangeAddLearnerNode, 4)
+	waitValue(t, four, "k", "v1")
+	first, _ := four.st.Replica(1)
+	if replicaid.Node(first.ID) != 4 || replicaid.Incarnation(first.ID) == 0 {
+		t.Fatalf("the added replica's id %#x: want node 4, a new incarnation", first.ID)
+	}
+	changeAt(t, nodes, raftpb.ConfChangeType_ConfChangeAddNode, 4)
+	propose(t, nodes, "k", "v2")
+	waitValue(t, four, "k", "v2")
+
+	changeAt(t, all, raftpb.ConfChangeType_ConfChangeRemoveNode, 4)
+	waitRemoved(t, four, 4)
+	waitCond(t, "node 4's replica deleted", func() error {
+		if rs, data := raftKeys(t, four); rs != 0 || data != 0 {
+			return fmt.Errorf("%d raft keys and %d data keys left", rs, data)
+		}
+		return nil
+	})
+	if got := four.st.Stats().ReplicasRemoved; got != 1 {
+		t.Errorf("ReplicasRemoved = %d, want 1", got)
+	}
+	// A heartbeat for the removed replica, as a leader that missed the
+	// removal would send, brings nothing back.
+	leader := leaderOf(t, nodes)
+	ri, _ := nodes[leader].st.Replica(1)
+	four.st.HandleRaft(leader, []*shoalpb.RaftEnvelope{{ShardId: 1, Message: &raftpb.Message{
+		Type: raftpb.MessageType_MsgHeartbeat.Enum(), From: proto.Uint64(ri.ID), To: proto.Uint64(first.ID),
+		Term: proto.Uint64(ri.Term + 1), Commit: proto.Uint64(0),
+	}}})
+	// Two round trips through the loop: the first cycle runs the call
+	// before it steps the message, the second comes after.
+	for range 2 {
+		four.st.Progress(context.Background(), 1)
+	}
+	if _, ok := four.st.Replica(1); ok {
+		t.Fatal("a message for the removed replica created it again")
+	}
+
+	propose(t, nodes, "k", "v3")
+	changeAt(t, nodes, raftpb.ConfChangeType_ConfChangeAddLearnerNode, 4)
+	waitValue(t, four, "k", "v3")
+	second, _ := four.st.Replica(1)
+	if replicaid.Node(second.ID) != 4 || second.ID <= first.ID {
+		t.Errorf("re-added replica id %#x: want node 4 and larger than %#x", second.ID, first.ID)
+	}
+	// The shard's descriptor counts the ids it gave.
+	if d := second.Desc; d.GetNextReplicaInc() <= replicaid.Incarnation(second.ID) {
+		t.Errorf("descriptor's next incarnation %d, replica %#x", d.GetNextReplicaInc(), second.ID)
+	}
+}
