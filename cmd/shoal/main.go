@@ -52,6 +52,7 @@ type nodeFlags struct {
 	join               []string
 	shards             int
 	rf                 int
+	deadAfter          time.Duration
 	logLevel           string
 	pprof              string
 	readLeases         bool
@@ -169,7 +170,7 @@ func startCmd() *cobra.Command {
 			cfg := node.Config{
 				DataDir: f.dataDir, Addr: f.addr, BusAddr: f.busAddr, HTTPAddr: f.httpAddr, Join: f.join,
 				Shards: f.shards, ReplicationFactor: f.rf, Logger: logger, NoReadLeases: !f.readLeases,
-				RowCacheSize: f.rowCache, ClusterClientsOnly: f.clusterClientsOnly,
+				RowCacheSize: f.rowCache, ClusterClientsOnly: f.clusterClientsOnly, DeadAfter: f.deadAfter,
 			}
 			if err := f.limits.apply(&cfg); err != nil {
 				return err
@@ -204,6 +205,7 @@ func startCmd() *cobra.Command {
 	cmd.Flags().StringSliceVar(&f.join, "join", nil, "client address of an existing member to join (repeatable)")
 	cmd.Flags().IntVar(&f.shards, "shards", 16, "data shards created with a new cluster")
 	cmd.Flags().IntVar(&f.rf, "replication-factor", 3, "replicas per data shard")
+	cmd.Flags().DurationVar(&f.deadAfter, "dead-after", 5*time.Minute, "a node silent this long is dead: the replicas it held are rebuilt on other nodes (read by the node leading the meta shard)")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.pprof, "pprof-addr", "", "serve Go's pprof profiles on this loopback HTTP address (off by default)")
 	cmd.Flags().BoolVar(&f.clusterClientsOnly, "cluster-clients-only", false, "answer -MOVED to every client on a route this node does not lead, as Redis Cluster does; by default only clients that asked for the slot map get it, the others are forwarded")

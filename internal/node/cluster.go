@@ -333,6 +333,7 @@ const (
 	methodJoin      = "join"
 	methodPlacement = "placement"
 	methodView      = "view"
+	methodRemoved   = "removed"
 )
 
 // Call error codes.
@@ -390,6 +391,16 @@ func (n *Node) HandleCall(ctx context.Context, from uint64, method string, body 
 		return nil, n.executeOp(ctx, op)
 	case methodView:
 		return n.view.Load().Encode(), nil
+	case methodRemoved:
+		var q removedQuery
+		if err := json.Unmarshal(body, &q); err != nil {
+			return nil, err
+		}
+		removed, err := n.st.Load().IsRemoved(ctx, q.Shard, q.Replica)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(removed)
 	}
 	return nil, fmt.Errorf("node: unknown method %q", method)
 }

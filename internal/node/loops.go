@@ -188,10 +188,21 @@ func unreported(leading []meta.LeaderReport, reported map[uint64]meta.LeaderRepo
 func (n *Node) place() {
 	ri, ok := n.st.Load().Replica(meta.ShardID)
 	if !ok || !ri.IsLeader {
+		n.placing.term = 0
 		return
 	}
+	now := time.Now().UnixMilli()
+	if n.placing.term != ri.Term {
+		// Heartbeats are judged from the time this node began to lead the
+		// meta shard, not from before (placement.Config.WatchingSinceMs).
+		n.placing.term, n.placing.sinceMs = ri.Term, now
+	}
 	st := n.freshView()
-	ops := placement.Plan(st, time.Now().UnixMilli(), placement.Config{ReplicationFactor: n.cfg.ReplicationFactor})
+	ops := placement.Plan(st, now, placement.Config{
+		ReplicationFactor: n.cfg.ReplicationFactor,
+		DeadAfterMs:       n.cfg.DeadAfter.Milliseconds(),
+		WatchingSinceMs:   n.placing.sinceMs,
+	})
 	for _, op := range ops {
 		if err := n.runOp(st, op); err != nil {
 			n.log.Debug("placement op failed", "op", op.String(), "err", err)
@@ -276,6 +287,15 @@ func (n *Node) executeOp(ctx context.Context, op placement.Op) error {
 			return fmt.Errorf("transfer target %d at %d, leader applied %d", op.Node, p.Match[op.Node], p.Applied)
 		}
 		return st.TransferLeader(ctx, op.Shard, op.Node)
+	case placement.Remove:
+		if op.Node == n.ID() {
+			return errors.New("a leader does not remove its own replica: leadership moves first")
+		}
+		ri, ok := st.Replica(op.Shard)
+		if ok && !slices.Contains(ri.Voters, op.Node) && !slices.Contains(ri.Learners, op.Node) {
+			return nil
+		}
+		return st.RemoveReplica(ctx, op.Shard, op.Node, op.Keep)
 	}
 	return fmt.Errorf("unknown op %v", op.Kind)
 }

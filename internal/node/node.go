@@ -33,6 +33,7 @@ import (
 	"github.com/shoaldb/shoal/internal/kv"
 	"github.com/shoaldb/shoal/internal/memlimit"
 	"github.com/shoaldb/shoal/internal/meta"
+	"github.com/shoaldb/shoal/internal/placement"
 	"github.com/shoaldb/shoal/internal/server"
 	"github.com/shoaldb/shoal/internal/shoalpb"
 	"github.com/shoaldb/shoal/internal/store"
@@ -73,6 +74,9 @@ type Config struct {
 	// Shards is the number of data shards created with a new cluster;
 	// default 16.
 	Shards int
+	// DeadAfter is how long a node may miss heartbeats before the
+	// replicas it holds are replaced on other nodes; default 5 minutes.
+	DeadAfter time.Duration
 	// ReplicationFactor is the number of replicas of each data shard;
 	// default 3.
 	ReplicationFactor int
@@ -192,6 +196,9 @@ func (c *Config) validate() error {
 	if c.TickInterval == 0 {
 		c.TickInterval = 100 * time.Millisecond
 	}
+	if c.DeadAfter == 0 {
+		c.DeadAfter = time.Duration(placement.DefaultDeadAfterMs) * time.Millisecond
+	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = time.Second
 	}
@@ -244,6 +251,12 @@ type Node struct {
 	// the meta shard applied. Only the heartbeat goroutine uses it.
 	reported map[uint64]meta.LeaderReport
 	leaders  leaderWatch
+	// placing is the meta leadership the placement loop plans under: its
+	// term and when this node saw it begin. Only that loop uses it.
+	placing struct {
+		term    uint64
+		sinceMs int64
+	}
 	topo     atomic.Pointer[topoCache]
 	metaDirt chan struct{}
 
@@ -382,6 +395,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.goFunc(n.watchLeaders)
 	n.goFunc(func() { n.every(cfg.HeartbeatInterval, n.heartbeat) })
 	n.goFunc(func() { n.every(cfg.HeartbeatInterval/2, n.place) })
+	n.goFunc(func() { n.every(10*cfg.HeartbeatInterval, n.collectReplicas) })
 	n.goFunc(func() { n.every(cfg.HeartbeatInterval, n.sweepLeading) })
 	ok = true
 	n.log.Info("node started", "addr", cfg.Addr, "bus", cfg.BusAddr, "cluster", n.ident.GetClusterId())

@@ -1,10 +1,24 @@
 // Package placement decides where replicas and leaders should be. Plan is
 // a pure function: the meta state and the time in, an ordered list of
 // operations out. The node that leads the meta shard runs it periodically
-// and carries the operations out.
+// and carries the operations out at each shard's leader.
+//
+// A replica moves by being added elsewhere first (a learner, promoted once
+// it has caught up) and removed after: a shard never has fewer voters than
+// its replication factor because of a planned change. The planner
+//   - replaces the replicas of dead nodes (no heartbeat for DeadAfter) and
+//     up-replicates shards below their replication factor;
+//   - removes voters past the factor: a dead node's first, then the one on
+//     the node holding the most replicas, with leadership handed away from
+//     it first;
+//   - when nothing else is under way, moves one replica at a time from the
+//     live node holding the most to the one holding the fewest, while they
+//     differ by two or more (so a balanced cluster plans nothing);
+//   - spreads data shard leadership over live nodes.
 package placement
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -19,6 +33,7 @@ const (
 	AddLearner     Kind = iota + 1 // add Node as a learner of Shard
 	Promote                        // make learner Node a voter of Shard
 	TransferLeader                 // move Shard's leadership to Node
+	Remove                         // remove Node's replica of Shard
 )
 
 func (k Kind) String() string {
@@ -29,6 +44,8 @@ func (k Kind) String() string {
 		return "promote"
 	case TransferLeader:
 		return "transfer-leader"
+	case Remove:
+		return "remove"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -38,15 +55,33 @@ type Op struct {
 	Kind  Kind   `json:"kind"`
 	Shard uint64 `json:"shard"`
 	Node  uint64 `json:"node"`
+	// Keep, for Remove: the voters the shard must keep. The shard's
+	// leader checks it against its current configuration, which may be
+	// newer than the view the plan was made from.
+	Keep int `json:"keep,omitempty"`
 }
 
 func (o Op) String() string { return fmt.Sprintf("%v shard=%d node=%d", o.Kind, o.Shard, o.Node) }
+
+// DefaultDeadAfterMs is how long a node may miss heartbeats before its
+// replicas are replaced elsewhere, as CockroachDB's
+// server.time_until_store_dead: long enough that a restart or a short
+// network cut costs no data movement.
+const DefaultDeadAfterMs int64 = 5 * 60 * 1000
 
 // Config holds the targets. Zero values mean defaults.
 type Config struct {
 	ReplicationFactor int // data shards; default 3
 	MetaReplicas      int // meta shard; default 5
 	MaxOps            int // membership operations per plan; default 32
+	// DeadAfterMs: a node that has not heartbeated for this long is dead;
+	// default DefaultDeadAfterMs.
+	DeadAfterMs int64
+	// WatchingSinceMs is when the planner's node began to watch the
+	// heartbeats (it started, or came to lead the meta shard): no node is
+	// dead before DeadAfterMs past it, so a cluster that restarts after
+	// being down a while does not find every node dead.
+	WatchingSinceMs int64
 }
 
 func (c *Config) defaults() {
@@ -59,74 +94,223 @@ func (c *Config) defaults() {
 	if c.MaxOps == 0 {
 		c.MaxOps = 32
 	}
+	if c.DeadAfterMs == 0 {
+		c.DeadAfterMs = DefaultDeadAfterMs
+	}
 }
 
-// Plan returns the operations that move st toward its targets: every shard
-// up-replicated to its replication factor on live nodes (a learner first,
-// promoted once it has caught up), then data shard leadership spread evenly
-// over live nodes (at most one transfer per plan, so leadership reports can
-// catch up between plans).
+// NodeState is what the planner makes of a node's heartbeats.
+type NodeState int
+
+// Node states.
+const (
+	Live    NodeState = iota // heartbeated within meta.LivenessTimeoutMs
+	Suspect                  // missed heartbeats, not yet for DeadAfterMs
+	Dead                     // missed heartbeats for DeadAfterMs: its replicas are replaced
+)
+
+func (s NodeState) String() string {
+	switch s {
+	case Live:
+		return "live"
+	case Suspect:
+		return "suspect"
+	case Dead:
+		return "dead"
+	}
+	return fmt.Sprintf("NodeState(%d)", int(s))
+}
+
+// StateOf returns the state of node id at nowMs.
+func StateOf(st *meta.State, id uint64, nowMs int64, cfg Config) NodeState {
+	cfg.defaults()
+	n := st.Nodes[id]
+	if n == nil {
+		return Dead
+	}
+	if nowMs-n.HeartbeatMs <= meta.LivenessTimeoutMs {
+		return Live
+	}
+	if nowMs-max(n.HeartbeatMs, cfg.WatchingSinceMs) > cfg.DeadAfterMs {
+		return Dead
+	}
+	return Suspect
+}
+
+// planner holds one Plan's view of the cluster.
+type planner struct {
+	st       *meta.State
+	cfg      Config
+	state    map[uint64]NodeState
+	live     []uint64       // live nodes, in order
+	replicas map[uint64]int // replicas (voters and learners) per node
+	ops      []Op
+	// busy: some shard is short of voters, has a learner or a voter too
+	// many; no rebalancing move starts until that is done.
+	busy bool
+}
+
+// Plan returns the operations that move st toward its targets.
 func Plan(st *meta.State, nowMs int64, cfg Config) []Op {
 	cfg.defaults()
-	var live []uint64
+	p := &planner{st: st, cfg: cfg, state: map[uint64]NodeState{}, replicas: map[uint64]int{}}
 	for _, id := range st.NodeIDs() {
-		if st.Alive(id, nowMs) {
-			live = append(live, id)
+		p.state[id] = StateOf(st, id, nowMs, cfg)
+		if p.state[id] == Live {
+			p.live = append(p.live, id)
 		}
 	}
-	if len(live) == 0 {
+	if len(p.live) == 0 {
 		return nil
 	}
-	replicasOn := make(map[uint64]int)
 	for _, sh := range st.Shards {
-		for _, id := range append(slices.Clone(sh.Voters), sh.Learners...) {
-			replicasOn[id]++
+		for _, id := range members(sh) {
+			p.replicas[id]++
 		}
 	}
-	var ops []Op
 	shards := append([]*meta.Shard{st.Shards[meta.ShardID]}, st.DataShards()...)
 	for _, sh := range shards {
-		if sh == nil || len(ops) >= cfg.MaxOps {
-			continue
-		}
-		want := cfg.ReplicationFactor
-		if sh.Meta {
-			want = cfg.MetaReplicas
-		}
-		want = min(want, len(live))
-		if len(sh.Learners) > 0 {
-			ops = append(ops, Op{Kind: Promote, Shard: sh.ID, Node: sh.Learners[0]})
-			continue
-		}
-		if len(sh.Voters) >= want {
-			continue
-		}
-		var best uint64
-		for _, id := range live {
-			if slices.Contains(sh.Voters, id) {
-				continue
-			}
-			if best == 0 || replicasOn[id] < replicasOn[best] {
-				best = id
-			}
-		}
-		if best != 0 {
-			ops = append(ops, Op{Kind: AddLearner, Shard: sh.ID, Node: best})
-			replicasOn[best]++
+		if sh != nil && len(p.ops) < cfg.MaxOps {
+			p.repair(sh)
 		}
 	}
-	if len(ops) > 0 {
-		return ops
+	if len(p.ops) > 0 || p.busy {
+		return p.ops
 	}
-	if op, ok := balanceLeaders(st, live); ok {
-		ops = append(ops, op)
+	if op, ok := p.rebalance(); ok {
+		return []Op{op}
 	}
-	return ops
+	if op, ok := balanceLeaders(st, p.live); ok {
+		return []Op{op}
+	}
+	return nil
 }
 
-// balanceLeaders moves one data shard's leadership from the live node that
-// leads most to a live voter of that shard that leads fewest, when they
-// differ by more than one.
+func members(sh *meta.Shard) []uint64 { return append(slices.Clone(sh.Voters), sh.Learners...) }
+
+// want is the number of voters sh should have.
+func (p *planner) want(sh *meta.Shard) int {
+	n := p.cfg.ReplicationFactor
+	if sh.Meta {
+		n = p.cfg.MetaReplicas
+	}
+	return min(n, len(p.live))
+}
+
+// repair plans at most one membership change of sh (raft runs one at a
+// time): a learner is promoted, or removed if its node is not live; a
+// replacement is added while too few voters are on nodes that are not
+// dead; a voter too many is removed.
+func (p *planner) repair(sh *meta.Shard) {
+	want := p.want(sh)
+	if len(sh.Learners) > 0 {
+		p.busy = true
+		l := sh.Learners[0]
+		if p.state[l] != Live {
+			p.remove(sh, l)
+			return
+		}
+		p.ops = append(p.ops, Op{Kind: Promote, Shard: sh.ID, Node: l})
+		return
+	}
+	standing := 0 // voters on nodes that are not dead
+	for _, v := range sh.Voters {
+		if p.state[v] != Dead {
+			standing++
+		}
+	}
+	if standing < want {
+		p.busy = true
+		if to, ok := p.emptiest(sh); ok {
+			p.ops = append(p.ops, Op{Kind: AddLearner, Shard: sh.ID, Node: to})
+			p.replicas[to]++
+		}
+		return
+	}
+	if len(sh.Voters) > want {
+		p.busy = true
+		if v, ok := p.surplus(sh); ok {
+			p.remove(sh, v)
+		}
+	}
+}
+
+// emptiest returns the live node without a replica of sh that holds the
+// fewest replicas.
+func (p *planner) emptiest(sh *meta.Shard) (uint64, bool) {
+	var best uint64
+	for _, id := range p.live {
+		if slices.Contains(sh.Voters, id) || slices.Contains(sh.Learners, id) {
+			continue
+		}
+		if best == 0 || p.replicas[id] < p.replicas[best] {
+			best = id
+		}
+	}
+	return best, best != 0
+}
+
+// surplus picks the voter of sh to remove: one on a dead node, else, if
+// every voter is live (removing one cannot cost the quorum), the one on
+// the node holding the most replicas.
+func (p *planner) surplus(sh *meta.Shard) (uint64, bool) {
+	for _, v := range sh.Voters {
+		if p.state[v] == Dead {
+			return v, true
+		}
+	}
+	for _, v := range sh.Voters {
+		if p.state[v] != Live {
+			return 0, false
+		}
+	}
+	return slices.MaxFunc(sh.Voters, func(a, b uint64) int {
+		return cmp.Or(cmp.Compare(p.replicas[a], p.replicas[b]), cmp.Compare(a, b))
+	}), true
+}
+
+// remove plans the removal of node's replica of sh, by its leader: if the
+// node leads sh, its leadership goes to another live voter first.
+func (p *planner) remove(sh *meta.Shard, node uint64) {
+	if sh.Leader == node {
+		for _, v := range sh.Voters {
+			if v != node && p.state[v] == Live {
+				p.ops = append(p.ops, Op{Kind: TransferLeader, Shard: sh.ID, Node: v})
+				return
+			}
+		}
+		return
+	}
+	p.ops = append(p.ops, Op{Kind: Remove, Shard: sh.ID, Node: node, Keep: p.want(sh)})
+	p.replicas[node]--
+}
+
+// rebalance plans one replica move of a data shard from the live node
+// holding the most replicas to the one holding the fewest, if they differ
+// by two or more: a learner is added on the emptier node; once promoted,
+// repair removes the fuller node's voter.
+func (p *planner) rebalance() (Op, bool) {
+	if len(p.live) < 2 {
+		return Op{}, false
+	}
+	less := func(a, b uint64) int { return cmp.Or(cmp.Compare(p.replicas[a], p.replicas[b]), cmp.Compare(a, b)) }
+	from, to := slices.MaxFunc(p.live, less), slices.MinFunc(p.live, less)
+	if p.replicas[from]-p.replicas[to] < 2 {
+		return Op{}, false
+	}
+	for _, sh := range p.st.DataShards() {
+		if slices.Contains(sh.Voters, from) && !slices.Contains(sh.Voters, to) {
+			return Op{Kind: AddLearner, Shard: sh.ID, Node: to}, true
+		}
+	}
+	return Op{}, false
+}
+
+// balanceLeaders moves one data shard's leadership between live nodes:
+// of the transfers from a shard's leader to another of its live voters,
+// the one between the nodes whose counts of led shards differ most, if by
+// more than one. Each such transfer narrows the spread, so a cluster
+// converges and then plans none.
 func balanceLeaders(st *meta.State, live []uint64) (Op, bool) {
 	leads := make(map[uint64]int)
 	for _, id := range live {
@@ -137,31 +321,18 @@ func balanceLeaders(st *meta.State, live []uint64) (Op, bool) {
 			leads[sh.Leader]++
 		}
 	}
+	var best Op
+	bestGap := 1
 	for _, sh := range st.DataShards() {
 		from := sh.Leader
 		if _, ok := leads[from]; !ok {
 			continue
 		}
-		var to uint64
 		for _, id := range sh.Voters {
-			if _, ok := leads[id]; !ok || id == from {
-				continue
-			}
-			if to == 0 || leads[id] < leads[to] {
-				to = id
+			if _, ok := leads[id]; ok && id != from && leads[from]-leads[id] > bestGap {
+				best, bestGap = Op{Kind: TransferLeader, Shard: sh.ID, Node: id}, leads[from]-leads[id]
 			}
 		}
-		if to != 0 && leads[from]-leads[to] > 1 && leads[from] == maxLeads(leads) {
-			return Op{Kind: TransferLeader, Shard: sh.ID, Node: to}, true
-		}
 	}
-	return Op{}, false
-}
-
-func maxLeads(leads map[uint64]int) int {
-	m := 0
-	for _, n := range leads {
-		m = max(m, n)
-	}
-	return m
+	return best, best.Kind != 0
 }

@@ -33,6 +33,8 @@ type Options struct {
 	ClusterClientsOnly bool
 	// Verbose logs node output to stderr (also enabled by SHOAL_TEST_LOG=1).
 	Verbose bool
+	// DeadAfter is the nodes' --dead-after; default 5 minutes.
+	DeadAfter time.Duration
 }
 
 // Cluster is a set of in-process nodes. Node i has id i+1.
@@ -107,6 +109,7 @@ func (c *Cluster) start(m *member, ln net.Listener) {
 		HeartbeatInterval:  200 * time.Millisecond,
 		NoReadLeases:       c.opts.NoReadLeases,
 		ClusterClientsOnly: c.opts.ClusterClientsOnly,
+		DeadAfter:          c.opts.DeadAfter,
 		// Checks that the store's loop is told of every replica with
 		// work (replica.touch).
 		StoreKnobs: store.TestingKnobs{CheckActive: true},

@@ -97,6 +97,22 @@ func TestReplicaIdentityRemovalAndReadd(t *testing.T) {
 		t.Fatal("a message for the removed replica created it again")
 	}
 
+	// The shard's leader tells a node that asks whether its replica left.
+	waitCond(t, "the leader says which replicas left", func() error {
+		l := nodes[leaderOf(t, nodes)].st
+		self, _ := l.Replica(1)
+		for _, c := range []struct {
+			id   uint64
+			want bool
+		}{{first.ID, true}, {self.ID, false}, {replicaid.Make(4, 99), false}} {
+			got, err := l.IsRemoved(context.Background(), 1, c.id)
+			if err != nil || got != c.want {
+				return fmt.Errorf("IsRemoved(%#x) = %v, %v; want %v", c.id, got, err, c.want)
+			}
+		}
+		return nil
+	})
+
 	propose(t, nodes, "k", "v3")
 	changeAt(t, nodes, raftpb.ConfChangeType_ConfChangeAddLearnerNode, 4)
 	waitValue(t, four, "k", "v3")

@@ -2,10 +2,12 @@ package store
 
 import (
 	"cmp"
+	"context"
 	"encoding/binary"
 	"slices"
 
 	"github.com/shoaldb/shoal/internal/keys"
+	"github.com/shoaldb/shoal/internal/replicaid"
 )
 
 // A replica that leaves its shard is removed from this node: its raft
@@ -76,4 +78,41 @@ func (s *Store) removeReplica(r *replica, why string) {
 	s.pendingSync = true
 	s.stats.replicasRemoved.Add(1)
 	s.log.Info("removed replica", "shard", r.shard, "replica", r.id, "why", why)
+}
+
+// IsRemoved reports whether replica id of shard, which this node must
+// lead, has left the shard: the leader has applied everything committed
+// (its commit index in its own term, so it knows all that was), its
+// configuration does not list id, and the shard gave id out before
+// (replica ids are never given twice, so id cannot be added later). A
+// node holding a replica its leaders no longer talk to asks this before
+// deleting it (RemoveStale).
+func (s *Store) IsRemoved(ctx context.Context, shard, id uint64) (bool, error) {
+	var removed bool
+	err := s.call(ctx, func() error {
+		r, err := s.leaderReplica(shard)
+		if err != nil {
+			return err
+		}
+		st := r.rn.BasicStatus()
+		if term, err := r.storage.Term(st.GetCommit()); err != nil || term != st.GetTerm() || r.applied < st.GetCommit() {
+			return ErrBusy // a new leader, not caught up: ask again later
+		}
+		cs := r.storage.conf
+		members := slices.Concat(cs.GetVoters(), cs.GetLearners(), cs.GetVotersOutgoing(), cs.GetLearnersNext())
+		removed = !slices.Contains(members, id) && replicaid.Incarnation(id) < max(1, r.desc.GetNextReplicaInc())
+		return nil
+	})
+	return removed, err
+}
+
+// RemoveStale removes this node's replica of shard if its id is id, which
+// the shard's leader said has left the shard (IsRemoved).
+func (s *Store) RemoveStale(ctx context.Context, shard, id uint64) error {
+	return s.call(ctx, func() error {
+		if r := s.replicas[shard]; r != nil && r.id == id {
+			s.removeReplica(r, "its shard's leader no longer lists it")
+		}
+		return nil
+	})
 }

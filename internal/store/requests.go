@@ -290,10 +290,39 @@ func (s *Store) ChangeReplicas(ctx context.Context, shard uint64, changes []*raf
 
 // StartChangeReplicas is ChangeReplicas without waiting.
 func (s *Store) StartChangeReplicas(shard uint64, changes []*raftpb.ConfChangeSingle) *Pending {
+	return s.startChange(shard, changes, nil)
+}
+
+// RemoveReplica removes node's replica of shard, which this node must
+// lead, and returns once the removal is applied here. A voter is removed
+// only if at least keep voters remain, judged by the configuration the
+// leader has applied when it proposes (raft proposes no conf change while
+// another is pending): a planner working from an older view cannot take
+// the shard below keep.
+func (s *Store) RemoveReplica(ctx context.Context, shard, node uint64, keep int) error {
+	remove := []*raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeType_ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(node)}}
+	_, err := s.startChange(shard, remove, func(r *replica) error {
+		voters := r.storage.conf.GetVoters()
+		if _, voter := replicaid.Of(voters, node); voter && len(voters)-1 < keep {
+			return fmt.Errorf("store: shard %d has %d voters: removing node %d's would leave fewer than %d", shard, len(voters), node, keep)
+		}
+		return nil
+	}).Wait(ctx)
+	return err
+}
+
+// startChange proposes changes of shard's members if check (if any)
+// allows it on the leader's replica.
+func (s *Store) startChange(shard uint64, changes []*raftpb.ConfChangeSingle, check func(*replica) error) *Pending {
 	return s.start(func(id uint64) error {
 		r, err := s.leaderReplica(shard)
 		if err != nil {
 			return err
+		}
+		if check != nil {
+			if err := check(r); err != nil {
+				return err
+			}
 		}
 		changes, err := replicaChanges(r, changes)
 		if err != nil {
