@@ -31,7 +31,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(startCmd(), demoCmd(), certCmd())
+	root.AddCommand(startCmd(), demoCmd(), certCmd(), nodeCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "shoal:", err)
 		os.Exit(1)

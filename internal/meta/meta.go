@@ -37,6 +37,9 @@ const (
 	CmdHeartbeat = "META.HEARTBEAT" // json(Heartbeat) -> OK
 	CmdSetUser   = "META.SETUSER"   // name modifier... (acl.Prepare's) -> OK
 	CmdDelUser   = "META.DELUSER"   // name... -> number deleted
+	// CmdDecommission marks a node to be drained: placement moves its
+	// replicas away and puts none on it.
+	CmdDecommission = "META.DECOMMISSION" // node id -> OK
 )
 
 // State is the whole meta state.
@@ -62,6 +65,8 @@ type Node struct {
 	Addr        string `json:"addr"`     // client (RESP) address
 	BusAddr     string `json:"bus_addr"` // node-to-node address
 	HeartbeatMs int64  `json:"heartbeat_ms"`
+	// Decommissioning: the node is being drained (CmdDecommission).
+	Decommissioning bool `json:"decommissioning,omitempty"`
 }
 
 // Shard is a shard's descriptor plus what its leader last reported.
@@ -290,7 +295,7 @@ func Load(r kv.Reader) (*State, error) {
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return fmt.Errorf("meta: decode node %d: %w", id, err)
 		}
-		st.Nodes[id] = &Node{ID: rec.ID, Addr: rec.Addr, BusAddr: rec.BusAddr}
+		st.Nodes[id] = &Node{ID: rec.ID, Addr: rec.Addr, BusAddr: rec.BusAddr, Decommissioning: rec.Decommissioning}
 		return nil
 	})
 	if err != nil {
@@ -453,13 +458,15 @@ func Save(w kv.Writer, st *State) error {
 // nodeRecord is what a node's record holds: the node without its
 // heartbeat time, which has a record of its own.
 type nodeRecord struct {
-	ID      uint64 `json:"id"`
-	Addr    string `json:"addr"`
-	BusAddr string `json:"bus_addr"`
+	ID              uint64 `json:"id"`
+	Addr            string `json:"addr"`
+	BusAddr         string `json:"bus_addr"`
+	Decommissioning bool   `json:"decommissioning,omitempty"`
 }
 
 func putNode(w kv.Writer, n *Node) error {
-	return setJSON(w, idKey(nodePrefix, n.ID), nodeRecord{ID: n.ID, Addr: n.Addr, BusAddr: n.BusAddr})
+	return setJSON(w, idKey(nodePrefix, n.ID), nodeRecord{ID: n.ID, Addr: n.Addr, BusAddr: n.BusAddr,
+		Decommissioning: n.Decommissioning})
 }
 
 func putHeartbeat(w kv.Writer, id uint64, ms int64) error {
@@ -527,6 +534,11 @@ func Apply(w kv.Writer, cmd *shoalpb.Command) (resp.Value, error) {
 		return setUser(w, string(args[1]), args[2:])
 	case CmdDelUser:
 		return delUsers(w, args[1:])
+	case CmdDecommission:
+		if len(args) != 2 {
+			return resp.Err("ERR wrong number of arguments for meta decommission"), nil
+		}
+		return decommission(w, args[1])
 	default:
 		return resp.Err(fmt.Sprintf("ERR unknown meta command '%s'", args[0])), nil
 	}
@@ -677,4 +689,26 @@ func delUsers(w kv.Writer, names [][]byte) (resp.Value, error) {
 		}
 	}
 	return resp.Int(deleted), nil
+}
+
+// decommission marks the node whose id is arg as being drained.
+func decommission(w kv.Writer, arg []byte) (resp.Value, error) {
+	id, err := strconv.ParseUint(string(arg), 10, 64)
+	if err != nil {
+		return resp.Err("ERR bad node id"), nil
+	}
+	var rec nodeRecord
+	if ok, err := getJSON(w, idKey(nodePrefix, id), &rec); err != nil {
+		return resp.Value{}, err
+	} else if !ok {
+		return resp.Err("ERR unknown node"), nil
+	}
+	if rec.Decommissioning {
+		return resp.OK, nil
+	}
+	rec.Decommissioning = true
+	if err := setJSON(w, idKey(nodePrefix, id), rec); err != nil {
+		return resp.Value{}, err
+	}
+	return resp.OK, bumpVersion(w)
 }

@@ -195,14 +195,11 @@ func (n *Node) place() {
 	if n.placing.term != ri.Term {
 		// Heartbeats are judged from the time this node began to lead the
 		// meta shard, not from before (placement.Config.WatchingSinceMs).
-		n.placing.term, n.placing.sinceMs = ri.Term, now
+		n.placing.term = ri.Term
+		n.placing.sinceMs.Store(now)
 	}
 	st := n.freshView()
-	ops := placement.Plan(st, now, placement.Config{
-		ReplicationFactor: n.cfg.ReplicationFactor,
-		DeadAfterMs:       n.cfg.DeadAfter.Milliseconds(),
-		WatchingSinceMs:   n.placing.sinceMs,
-	})
+	ops := placement.Plan(st, now, n.planConfig())
 	for _, op := range ops {
 		if err := n.runOp(st, op); err != nil {
 			n.log.Debug("placement op failed", "op", op.String(), "err", err)

@@ -252,10 +252,10 @@ type Node struct {
 	reported map[uint64]meta.LeaderReport
 	leaders  leaderWatch
 	// placing is the meta leadership the placement loop plans under: its
-	// term and when this node saw it begin. Only that loop uses it.
+	// term (only that loop uses it) and when this node saw it begin.
 	placing struct {
 		term    uint64
-		sinceMs int64
+		sinceMs atomic.Int64
 	}
 	topo     atomic.Pointer[topoCache]
 	metaDirt chan struct{}

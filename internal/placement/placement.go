@@ -142,7 +142,7 @@ type planner struct {
 	st       *meta.State
 	cfg      Config
 	state    map[uint64]NodeState
-	live     []uint64       // live nodes, in order
+	live     []uint64       // live nodes that take replicas (not decommissioning), in order
 	replicas map[uint64]int // replicas (voters and learners) per node
 	ops      []Op
 	// busy: some shard is short of voters, has a learner or a voter too
@@ -156,7 +156,7 @@ func Plan(st *meta.State, nowMs int64, cfg Config) []Op {
 	p := &planner{st: st, cfg: cfg, state: map[uint64]NodeState{}, replicas: map[uint64]int{}}
 	for _, id := range st.NodeIDs() {
 		p.state[id] = StateOf(st, id, nowMs, cfg)
-		if p.state[id] == Live {
+		if p.state[id] == Live && !st.Nodes[id].Decommissioning {
 			p.live = append(p.live, id)
 		}
 	}
@@ -206,16 +206,16 @@ func (p *planner) repair(sh *meta.Shard) {
 	if len(sh.Learners) > 0 {
 		p.busy = true
 		l := sh.Learners[0]
-		if p.state[l] != Live {
+		if !p.takes(l) {
 			p.remove(sh, l)
 			return
 		}
 		p.ops = append(p.ops, Op{Kind: Promote, Shard: sh.ID, Node: l})
 		return
 	}
-	standing := 0 // voters on nodes that are not dead
+	standing := 0 // voters on nodes that are not dead nor being drained
 	for _, v := range sh.Voters {
-		if p.state[v] != Dead {
+		if p.state[v] != Dead && !p.draining(v) {
 			standing++
 		}
 	}
@@ -235,6 +235,15 @@ func (p *planner) repair(sh *meta.Shard) {
 	}
 }
 
+// takes reports whether node is live and may hold replicas.
+func (p *planner) takes(node uint64) bool { return slices.Contains(p.live, node) }
+
+// draining reports whether node is being decommissioned.
+func (p *planner) draining(node uint64) bool {
+	n := p.st.Nodes[node]
+	return n != nil && n.Decommissioning
+}
+
 // emptiest returns the live node without a replica of sh that holds the
 // fewest replicas.
 func (p *planner) emptiest(sh *meta.Shard) (uint64, bool) {
@@ -251,8 +260,8 @@ func (p *planner) emptiest(sh *meta.Shard) (uint64, bool) {
 }
 
 // surplus picks the voter of sh to remove: one on a dead node, else, if
-// every voter is live (removing one cannot cost the quorum), the one on
-// the node holding the most replicas.
+// every voter is live (removing one cannot cost the quorum), one on a node
+// being drained, else the one on the node holding the most replicas.
 func (p *planner) surplus(sh *meta.Shard) (uint64, bool) {
 	for _, v := range sh.Voters {
 		if p.state[v] == Dead {
@@ -262,6 +271,11 @@ func (p *planner) surplus(sh *meta.Shard) (uint64, bool) {
 	for _, v := range sh.Voters {
 		if p.state[v] != Live {
 			return 0, false
+		}
+	}
+	for _, v := range sh.Voters {
+		if p.draining(v) {
+			return v, true
 		}
 	}
 	return slices.MaxFunc(sh.Voters, func(a, b uint64) int {
@@ -274,7 +288,7 @@ func (p *planner) surplus(sh *meta.Shard) (uint64, bool) {
 func (p *planner) remove(sh *meta.Shard, node uint64) {
 	if sh.Leader == node {
 		for _, v := range sh.Voters {
-			if v != node && p.state[v] == Live {
+			if v != node && p.takes(v) {
 				p.ops = append(p.ops, Op{Kind: TransferLeader, Shard: sh.ID, Node: v})
 				return
 			}
@@ -335,4 +349,39 @@ func balanceLeaders(st *meta.State, live []uint64) (Op, bool) {
 		}
 	}
 	return best, best.Kind != 0
+}
+
+// DecommissionBlockers returns the shards that draining node would leave
+// short: those it holds a replica of when fewer live nodes that take
+// replicas would remain than their replication factor, and those whose
+// other live voters and a replacement would not make a quorum. Empty: the
+// node can be drained.
+func DecommissionBlockers(st *meta.State, node uint64, nowMs int64, cfg Config) []uint64 {
+	cfg.defaults()
+	takers := 0
+	for _, id := range st.NodeIDs() {
+		if id != node && !st.Nodes[id].Decommissioning && StateOf(st, id, nowMs, cfg) == Live {
+			takers++
+		}
+	}
+	var out []uint64
+	for _, sh := range append([]*meta.Shard{st.Shards[meta.ShardID]}, st.DataShards()...) {
+		if sh == nil || !slices.Contains(members(sh), node) {
+			continue
+		}
+		want := cfg.ReplicationFactor
+		if sh.Meta {
+			want = min(cfg.MetaReplicas, max(takers, 1))
+		}
+		liveOthers := 0
+		for _, v := range sh.Voters {
+			if v != node && StateOf(st, v, nowMs, cfg) == Live {
+				liveOthers++
+			}
+		}
+		if takers < want || liveOthers+1 < want/2+1 {
+			out = append(out, sh.ID)
+		}
+	}
+	return out
 }

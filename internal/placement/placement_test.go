@@ -149,7 +149,13 @@ func converge(t *testing.T, st *meta.State, nowMs int64, cfg Config) int {
 		for id, n := range standing() {
 			want := 3
 			if id == meta.ShardID {
-				want = 5
+				takers := 0
+				for nid, n := range st.Nodes {
+					if !n.Decommissioning && StateOf(st, nid, nowMs, cfg) == Live {
+						takers++
+					}
+				}
+				want = min(5, takers)
 			}
 			if n < before[id] && n < want {
 				t.Fatalf("round %d: shard %d down from %d to %d voters on nodes not dead by %v", round, id, before[id], n, ops)
@@ -269,5 +275,53 @@ func TestNoNodeDeadRightAfterARestart(t *testing.T) {
 		if op.Kind == Remove || op.Kind == AddLearner {
 			t.Errorf("right after a restart: %v", op)
 		}
+	}
+}
+
+func TestDecommissionDrainsNode(t *testing.T) {
+	st := grown(t, 4)
+	converge(t, st, now, Config{})
+	if b := DecommissionBlockers(st, 2, now, Config{}); len(b) != 0 {
+		t.Fatalf("4 live nodes, RF 3: draining node 2 blocked by %v", b)
+	}
+	st.Nodes[2].Decommissioning = true
+	converge(t, st, now, Config{})
+	for _, sh := range st.Shards {
+		if slices.Contains(members(sh), 2) || sh.Leader == 2 {
+			t.Errorf("shard %d still on node 2: voters %v learners %v leader %d", sh.ID, sh.Voters, sh.Learners, sh.Leader)
+		}
+		if len(sh.Voters) != 3 {
+			t.Errorf("shard %d: voters %v, want 3", sh.ID, sh.Voters)
+		}
+	}
+	// Three nodes left for a replication factor of 3: none can go (the
+	// meta shard could shrink to two voters; the data shards cannot).
+	blocked := DecommissionBlockers(st, 1, now, Config{})
+	if len(blocked) != len(st.DataShards()) || slices.Contains(blocked, meta.ShardID) {
+		t.Errorf("draining one of 3 nodes with RF 3: blocked by %v, want every data shard", blocked)
+	}
+}
+
+// A shard whose other voters are down cannot keep a quorum while the node
+// is drained.
+func TestDecommissionBlockedByQuorum(t *testing.T) {
+	st := grown(t, 4, 5)
+	converge(t, st, now, Config{})
+	var sh *meta.Shard
+	for _, s := range st.DataShards() {
+		sh = s
+		break
+	}
+	node := sh.Voters[0]
+	later := now + 6000
+	for id, n := range st.Nodes {
+		if id != sh.Voters[1] {
+			n.HeartbeatMs = later // sh.Voters[1] missed its heartbeats
+		}
+	}
+	third := sh.Voters[2]
+	st.Nodes[third].HeartbeatMs = now // and so did the third
+	if b := DecommissionBlockers(st, node, later, Config{}); !slices.Contains(b, sh.ID) {
+		t.Errorf("shard %d's other voters are down: draining node %d blocked by %v, want it listed", sh.ID, node, b)
 	}
 }

@@ -58,6 +58,9 @@ var commandCategories = map[string]string{
 	"acl|users": "@admin @slow @dangerous", "acl|whoami": "@slow", "acl|cat": "@slow",
 	"acl|dryrun": "@admin @slow @dangerous", "acl|log": "@admin @slow @dangerous", "acl|genpass": "@slow",
 	"acl|load": "@admin @slow @dangerous", "acl|save": "@admin @slow @dangerous", "acl|help": "@slow",
+	// shoal's own, as CLUSTER's subcommands that change the cluster
+	"shoal": "@slow", "shoal|nodes": "@admin @slow @dangerous",
+	"shoal|decommission": "@admin @slow @dangerous", "shoal|help": "@slow",
 }
 
 // keyAccess says what each keyed command does with its keys, as Redis's

@@ -30,6 +30,23 @@ type Cluster interface {
 	// DelUsers deletes the users named, as ACL DELUSER: the count deleted
 	// or the error reply, once Users includes the change.
 	DelUsers(ctx context.Context, names []string) (resp.Value, error)
+	// NodeStatus returns every node's state and share of the replicas.
+	NodeStatus() []NodeStatus
+	// Decommission starts draining the node named by its id or address:
+	// OK, or the error reply that says why not (the shards that would be
+	// left short).
+	Decommission(ctx context.Context, node string) (resp.Value, error)
+}
+
+// NodeStatus is one node as SHOAL.NODE STATUS reports it.
+type NodeStatus struct {
+	ID    uint64
+	Addr  string
+	State string // live, suspect, dead, decommissioning, decommissioned
+	// Replicas, Leaders and Learners count the node's replicas (voters
+	// and learners) of every shard, the shards it leads, and its replicas
+	// still being added (learners).
+	Replicas, Leaders, Learners int
 }
 
 // Request is one command for one shard.

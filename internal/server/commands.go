@@ -55,6 +55,7 @@ func serverCommands() []*command {
 		),
 		commandContainer(),
 		aclContainer(),
+		shoalContainer(),
 		container("cluster", -2, "cluster", "A container for Redis Cluster commands.", "3.0.0",
 			subcommand("slots", 2, cmdClusterSlots, "3.0.0", "Returns the mapping of slot ranges to nodes."),
 			subcommand("shards", 2, cmdClusterShards, "7.0.0", "Returns the mapping of shards to nodes."),

@@ -101,6 +101,18 @@ func (f *fakeCluster) applyMeta(args []string) (resp.Value, error) {
 	return v, err
 }
 
+func (f *fakeCluster) NodeStatus() []NodeStatus {
+	var out []NodeStatus
+	for _, n := range f.Topology().Nodes {
+		out = append(out, NodeStatus{ID: n.ID, Addr: n.Addr, State: "live"})
+	}
+	return out
+}
+
+func (f *fakeCluster) Decommission(ctx context.Context, node string) (resp.Value, error) {
+	return resp.Err("ERR the fake cluster cannot decommission"), nil
+}
+
 func (f *fakeCluster) Topology() Topology {
 	f.mu.Lock()
 	defer f.mu.Unlock()

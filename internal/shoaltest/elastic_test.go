@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,4 +137,44 @@ func TestDeadNodeIsReplaced(t *testing.T) {
 		return nil
 	})
 	check(4)
+}
+
+// Draining a node moves its replicas away, adding each new replica before
+// removing the old; then no shard needs it. Draining one of the three
+// nodes left is refused up front with the shards it would leave short.
+func TestDecommission(t *testing.T) {
+	c := Start(t, 4, Options{Shards: 6})
+	c.WaitFor(90*time.Second, "spread over 4 nodes", func() error {
+		replicas, _, err := spread(c, 3)
+		if err != nil {
+			return err
+		}
+		if replicas[4] == 0 {
+			return fmt.Errorf("node 4 holds no replica yet: %v", replicas)
+		}
+		return nil
+	})
+	check := writeKeys(t, c, 100)
+	if v, err := c.Node(2).Decommission(ctxT(t, 10*time.Second), "4"); err != nil || v.IsError() {
+		t.Fatalf("decommission node 4: %v %v", v, err)
+	}
+	c.WaitFor(90*time.Second, "node 4 drained", func() error {
+		if n := len(c.Node(4).Store().Replicas()); n != 0 {
+			return fmt.Errorf("node 4 still holds %d replicas", n)
+		}
+		for _, st := range c.Node(1).NodeStatus() {
+			if st.ID == 4 && st.State != "decommissioned" {
+				return fmt.Errorf("node 4 is %s", st.State)
+			}
+		}
+		_, _, err := spread(c, 3)
+		return err
+	})
+	for id := uint64(1); id <= 4; id++ {
+		check(id) // node 4 still forwards
+	}
+	v, err := c.Node(1).Decommission(ctxT(t, 10*time.Second), "3")
+	if err != nil || !v.IsError() || !strings.Contains(string(v.Str), "cannot be drained: shards") {
+		t.Errorf("draining a third of 3 nodes: %v %v, want a refusal naming the shards", v, err)
+	}
 }
