@@ -204,6 +204,7 @@ func (n *Node) place() {
 		if err := n.runOp(st, op); err != nil {
 			n.log.Debug("placement op failed", "op", op.String(), "err", err)
 		} else {
+			n.placeOps[op.Kind].Add(1)
 			n.log.Info("placement", "op", op.String())
 		}
 	}

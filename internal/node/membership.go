@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/shoaldb/shoal/internal/meta"
 	"github.com/shoaldb/shoal/internal/placement"
 	"github.com/shoaldb/shoal/internal/resp"
@@ -101,4 +103,60 @@ func findNode(view *meta.State, target string) (uint64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// placementCollector exports the cluster's shape as this node sees it, and
+// the placement operations it carried out while leading the meta shard.
+type placementCollector struct{ n *Node }
+
+var (
+	descNodes = prometheus.NewDesc("shoal_nodes", "Nodes of the cluster by state (live, suspect, dead, decommissioning, decommissioned).",
+		[]string{"state"}, nil)
+	descUnder = prometheus.NewDesc("shoal_shards_under_replicated",
+		"Shards with fewer voters on nodes that are neither dead nor draining than their replication factor.", nil, nil)
+	descLearners = prometheus.NewDesc("shoal_replicas_being_added", "Replicas added to a shard and not yet promoted to voter (moves under way).", nil, nil)
+	descOps      = prometheus.NewDesc("shoal_placement_ops_total", "Placement operations this node carried out as the meta leader, by kind.",
+		[]string{"kind"}, nil)
+)
+
+func (c placementCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descNodes
+	ch <- descUnder
+	ch <- descLearners
+	ch <- descOps
+}
+
+func (c placementCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.n
+	if n.view.Load() == nil || n.st.Load() == nil {
+		return
+	}
+	states := map[string]int{"live": 0, "suspect": 0, "dead": 0, "decommissioning": 0, "decommissioned": 0}
+	for _, s := range n.NodeStatus() {
+		states[s.State]++
+	}
+	for s, k := range states {
+		ch <- prometheus.MustNewConstMetric(descNodes, prometheus.GaugeValue, float64(k), s)
+	}
+	view := n.freshView()
+	now := time.Now().UnixMilli()
+	cfg := n.planConfig()
+	under, learners := 0, 0
+	for _, sh := range view.DataShards() {
+		standing := 0
+		for _, v := range sh.Voters {
+			if nd := view.Nodes[v]; nd != nil && !nd.Decommissioning && placement.StateOf(view, v, now, cfg) != placement.Dead {
+				standing++
+			}
+		}
+		if standing < n.cfg.ReplicationFactor {
+			under++
+		}
+		learners += len(sh.Learners)
+	}
+	ch <- prometheus.MustNewConstMetric(descUnder, prometheus.GaugeValue, float64(under))
+	ch <- prometheus.MustNewConstMetric(descLearners, prometheus.GaugeValue, float64(learners))
+	for k := placement.AddLearner; k <= placement.Remove; k++ {
+		ch <- prometheus.MustNewConstMetric(descOps, prometheus.CounterValue, float64(n.placeOps[k].Load()), k.String())
+	}
 }

@@ -257,6 +257,8 @@ type Node struct {
 		term    uint64
 		sinceMs atomic.Int64
 	}
+	// placeOps counts the placement operations carried out, by kind.
+	placeOps [placement.Remove + 1]atomic.Int64
 	topo     atomic.Pointer[topoCache]
 	metaDirt chan struct{}
 
@@ -497,8 +499,13 @@ func (n *Node) Metrics() []prometheus.Collector {
 			Name: "shoal_row_cache_bytes",
 			Help: "Approximate memory held by the row cache.",
 		}, func() float64 { return float64(rowCache().Bytes) }),
+		counter("replicas_removed_total", "Replicas deleted from this node because they left their shard.",
+			func(s store.Stats) uint64 { return s.ReplicasRemoved }),
+		counter("bad_snapshots_total", "Snapshots dropped on arrival: their data would not decode or would write outside their shard.",
+			func(s store.Stats) uint64 { return s.BadSnapshots }),
 		engineCollector{eng},
 		securityCollector{n},
+		placementCollector{n},
 	}
 }
 

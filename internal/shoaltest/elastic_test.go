@@ -173,6 +173,21 @@ func TestDecommission(t *testing.T) {
 	for id := uint64(1); id <= 4; id++ {
 		check(id) // node 4 still forwards
 	}
+	m := metricValues(t, c.Node(1))
+	if m[`shoal_nodes{state="decommissioned"}`] != 1 || m[`shoal_nodes{state="live"}`] != 3 || m["shoal_shards_under_replicated"] != 0 {
+		t.Errorf("node 1's metrics: decommissioned %v, live %v, under-replicated %v", m[`shoal_nodes{state="decommissioned"}`],
+			m[`shoal_nodes{state="live"}`], m["shoal_shards_under_replicated"])
+	}
+	if got := metricValues(t, c.Node(4))["shoal_store_replicas_removed_total"]; got == 0 {
+		t.Error("node 4 counts no removed replica")
+	}
+	var removes float64
+	for id := uint64(1); id <= 4; id++ {
+		removes += metricValues(t, c.Node(id))[`shoal_placement_ops_total{kind="remove"}`]
+	}
+	if removes == 0 {
+		t.Error("no node counts a placement remove")
+	}
 	v, err := c.Node(1).Decommission(ctxT(t, 10*time.Second), "3")
 	if err != nil || !v.IsError() || !strings.Contains(string(v.Str), "cannot be drained: shards") {
 		t.Errorf("draining a third of 3 nodes: %v %v, want a refusal naming the shards", v, err)

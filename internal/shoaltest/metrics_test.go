@@ -9,8 +9,9 @@ import (
 	"github.com/shoaldb/shoal/internal/node"
 )
 
-// metricValues gathers n's store metrics: counters by name, histograms by
-// name plus "_count" (their sample count).
+// metricValues gathers n's metrics: counters and gauges by name (followed
+// by {label="value"} for each label), histograms by name plus "_count"
+// (their sample count).
 func metricValues(t *testing.T, n *node.Node) map[string]float64 {
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -21,16 +22,21 @@ func metricValues(t *testing.T, n *node.Node) map[string]float64 {
 	}
 	out := map[string]float64{}
 	for _, mf := range mfs {
-		m := mf.GetMetric()[0]
-		if h := m.GetHistogram(); h != nil {
-			out[mf.GetName()+"_count"] = float64(h.GetSampleCount())
-			continue
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += fmt.Sprintf("{%s=%q}", l.GetName(), l.GetValue())
+			}
+			if h := m.GetHistogram(); h != nil {
+				out[name+"_count"] = float64(h.GetSampleCount())
+				continue
+			}
+			if g := m.GetGauge(); g != nil {
+				out[name] = g.GetValue()
+				continue
+			}
+			out[name] = m.GetCounter().GetValue()
 		}
-		if g := m.GetGauge(); g != nil {
-			out[mf.GetName()] = g.GetValue()
-			continue
-		}
-		out[mf.GetName()] = m.GetCounter().GetValue()
 	}
 	return out
 }
