@@ -9,13 +9,14 @@ import (
 
 // TestChaosShort is the short form of shoal-chaos: a 3-node cluster of real
 // processes, clients doing GET/SET/INCR/CAS, and a couple of each process
-// fault plus a leader partition when network namespaces are available.
+// fault (a node killed for good and replaced among them) plus a leader
+// partition when network namespaces are available.
 func TestChaosShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos: starts a real 3-node cluster and injects faults for about a minute: skipped in -short mode")
 	}
 	QuietRedisLogger()
-	faults := []FaultKind{FaultKill, FaultKillLeader, FaultPause}
+	faults := []FaultKind{FaultKill, FaultKillLeader, FaultPause, FaultWipe}
 	if err := NetnsUsable(t.Logf); err != nil {
 		t.Log(err)
 	} else {
@@ -25,7 +26,7 @@ func TestChaosShort(t *testing.T) {
 	defer cancel()
 	rep, err := Run(ctx, Config{
 		Nodes: 3, Shards: 6, Clients: 6, Keys: 12,
-		Duration: 36 * time.Second, FaultFor: 2 * time.Second, Quiet: 2 * time.Second,
+		Duration: 60 * time.Second, FaultFor: 2 * time.Second, Quiet: 2 * time.Second,
 		Faults: faults, OutDir: t.TempDir(), Logf: t.Logf,
 		TLS: true, // certificates on: the nodes' mutual TLS under every fault
 	})

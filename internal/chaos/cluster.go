@@ -291,6 +291,24 @@ func (c *Cluster) Terminate(n *Node, d time.Duration) error {
 }
 
 // Pause sends SIGSTOP to n; Resume sends SIGCONT.
+// Wipe starts stopped node n again with an empty data directory: a new
+// node, with a new identity, joining through another node.
+func (c *Cluster) Wipe(n *Node) error {
+	if n.Running() {
+		return fmt.Errorf("chaos: wipe node %d: still running", n.Index)
+	}
+	if err := os.RemoveAll(n.dir); err != nil {
+		return err
+	}
+	for _, o := range c.Nodes {
+		if o != n {
+			n.join = o.Addr // node 1 joined nobody: it created the cluster
+			break
+		}
+	}
+	return c.Start(n)
+}
+
 func (c *Cluster) Pause(n *Node) error  { _, err := n.signal(syscall.SIGSTOP); return err }
 func (c *Cluster) Resume(n *Node) error { _, err := n.signal(syscall.SIGCONT); return err }
 
@@ -392,9 +410,85 @@ func ping(ctx context.Context, addr string, tc *tls.Config, password string) err
 	return cl.Ping(ctx).Err()
 }
 
+// shoalNodes returns SHOAL NODES as node at addr answers it: per node id,
+// its fields.
+func shoalNodes(ctx context.Context, addr string, tc *tls.Config, password string) (map[int64]map[string]any, error) {
+	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second,
+		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, TLSConfig: tc, Password: password, Protocol: 2})
+	defer cl.Close()
+	nodes, err := cl.Do(ctx, "SHOAL", "NODES").Slice()
+	if err != nil {
+		return nil, err
+	}
+	out := map[int64]map[string]any{}
+	for _, item := range nodes {
+		kv, _ := item.([]any)
+		m := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[fmt.Sprint(kv[i])] = kv[i+1]
+		}
+		id, _ := m["id"].(int64)
+		out[id] = m
+	}
+	return out, nil
+}
+
+// replicasOnUnlive returns an error naming a node that holds replicas but
+// is not live, as node 1 reports them (a node killed for good, until its
+// replicas have been rebuilt elsewhere).
+func (c *Cluster) replicasOnUnlive(ctx context.Context) error {
+	nodes, err := shoalNodes(ctx, c.Nodes[0].Addr, c.tls, c.password)
+	if err != nil {
+		return err
+	}
+	for id, m := range nodes {
+		if r, _ := m["replicas"].(int64); r > 0 && m["state"] != "live" {
+			return fmt.Errorf("node id %d (%v) is %v and holds %d replicas", id, m["addr"], m["state"], r)
+		}
+	}
+	return nil
+}
+
+// NodeID returns the cluster's id of node n's current identity.
+func (c *Cluster) NodeID(ctx context.Context, n *Node) (int64, error) {
+	nodes, err := shoalNodes(ctx, n.Addr, c.tls, c.password)
+	if err != nil {
+		return 0, err
+	}
+	var found int64
+	for id, m := range nodes {
+		if m["addr"] == n.Addr && id > found {
+			found = id // a wiped node's address has an older id too
+		}
+	}
+	if found == 0 {
+		return 0, fmt.Errorf("chaos: node %s not in SHOAL NODES", n.Addr)
+	}
+	return found, nil
+}
+
+// WaitDrained waits until node id holds no replica, as node 1 sees it.
+func (c *Cluster) WaitDrained(ctx context.Context, id int64, d time.Duration) error {
+	return poll(ctx, d, fmt.Sprintf("node id %d holds no replica", id), func(ctx context.Context) error {
+		nodes, err := shoalNodes(ctx, c.Nodes[0].Addr, c.tls, c.password)
+		if err != nil {
+			return err
+		}
+		if r, _ := nodes[id]["replicas"].(int64); r > 0 {
+			return fmt.Errorf("node id %d is %v and holds %d replicas", id, nodes[id]["state"], r)
+		}
+		return nil
+	})
+}
+
 // Ready returns nil once every node answers PING and CLUSTER SLOTS covers
-// every slot with min(N, 3) replicas per range, as seen from every node.
+// every slot with min(N, 3) replicas per range, as seen from every node,
+// and no replica is on a node that is not live (a wiped node's replicas
+// have been rebuilt).
 func (c *Cluster) Ready(ctx context.Context) error {
+	if err := c.replicasOnUnlive(ctx); err != nil {
+		return err
+	}
 	want := min(len(c.Nodes), 3)
 	for _, n := range c.Nodes {
 		rs, err := slots(ctx, n.Addr, c.tls, c.password)

@@ -18,10 +18,20 @@ const (
 	FaultPartitionOne    FaultKind = "partition-one"    // cut one random node off from the others
 	FaultPartitionLeader FaultKind = "partition-leader" // cut the leader of the busiest shard off
 	FaultPartitionSplit  FaultKind = "partition-split"  // split the nodes into a minority and a majority
+	// FaultWipe kills a random node for good: SIGKILL, its data directory
+	// deleted, and a new node (a new identity, the same address) joins in
+	// its place. The cluster declares the old one dead after DeadAfter
+	// and rebuilds its replicas on the live nodes.
+	FaultWipe FaultKind = "wipe"
 )
 
+// DeadAfter is the nodes' --dead-after in chaos runs: longer than any
+// kill or pause lasts, short enough that a wiped node's replicas are
+// rebuilt within the recovery timeout.
+const DeadAfter = 10 * time.Second
+
 // AllFaults lists every fault kind.
-var AllFaults = []FaultKind{FaultKill, FaultKillLeader, FaultPause, FaultPartitionOne, FaultPartitionLeader, FaultPartitionSplit}
+var AllFaults = []FaultKind{FaultKill, FaultKillLeader, FaultPause, FaultPartitionOne, FaultPartitionLeader, FaultPartitionSplit, FaultWipe}
 
 // IsPartition reports whether k needs network namespaces.
 func (k FaultKind) IsPartition() bool { return strings.HasPrefix(string(k), "partition") }
@@ -168,6 +178,15 @@ func (nm *Nemesis) apply(ctx context.Context, kind FaultKind) Fault {
 		}
 	}
 	var undo func() error
+	var wiped int64 // the cluster's id of a wiped node
+	if kind == FaultWipe {
+		id, err := nm.c.NodeID(ctx, target)
+		if err != nil {
+			f.Err = err.Error()
+			return f
+		}
+		wiped = id
+	}
 	f.Start = nm.w.now()
 	var err error
 	switch kind {
@@ -177,6 +196,9 @@ func (nm *Nemesis) apply(ctx context.Context, kind FaultKind) Fault {
 	case FaultPause:
 		err = nm.c.Pause(target)
 		undo = func() error { return nm.c.Resume(target) }
+	case FaultWipe:
+		err = nm.c.Kill(target)
+		undo = func() error { return nm.c.Wipe(target) }
 	default:
 		err = nm.c.net.Partition(f.Nodes)
 		undo = nm.c.net.Heal
@@ -195,6 +217,13 @@ func (nm *Nemesis) apply(ctx context.Context, kind FaultKind) Fault {
 	if err := nm.c.WaitReady(context.WithoutCancel(ctx), nm.cfg.RecoverTimeout); err != nil {
 		f.Err = fmt.Sprintf("cluster not ready %v after the fault was undone: %v", nm.cfg.RecoverTimeout, err)
 		return f
+	}
+	if wiped != 0 {
+		// Recovered once the wiped identity's replicas are rebuilt.
+		if err := nm.c.WaitDrained(context.WithoutCancel(ctx), wiped, nm.cfg.RecoverTimeout); err != nil {
+			f.Err = fmt.Sprintf("replicas of the wiped node not rebuilt: %v", err)
+			return f
+		}
 	}
 	f.Recovered = nm.w.now()
 	return f

@@ -152,7 +152,8 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 
 	logf("starting %d nodes in %s", cfg.Nodes, cfg.OutDir)
-	cc := ClusterConfig{Bin: cfg.Bin, Dir: cfg.OutDir, Nodes: cfg.Nodes, Shards: cfg.Shards, Net: nsx, Logf: logf}
+	cc := ClusterConfig{Bin: cfg.Bin, Dir: cfg.OutDir, Nodes: cfg.Nodes, Shards: cfg.Shards, Net: nsx, Logf: logf,
+		Args: []string{"--dead-after", DeadAfter.String()}}
 	if cfg.TLS {
 		cc.CertsDir = filepath.Join(cfg.OutDir, "certs")
 		var hosts []string

@@ -272,7 +272,17 @@ func (n *Node) executeOp(ctx context.Context, op placement.Op) error {
 		if p.Match[op.Node] < p.Applied {
 			return fmt.Errorf("learner %d at %d, leader applied %d", op.Node, p.Match[op.Node], p.Applied)
 		}
-		return st.ChangeReplicas(ctx, op.Shard, single(raftpb.ConfChangeType_ConfChangeAddNode))
+		changes := single(raftpb.ConfChangeType_ConfChangeAddNode)
+		if op.Replace != 0 {
+			if op.Replace == n.ID() {
+				return errors.New("a leader does not remove its own replica: leadership moves first")
+			}
+			// One change, through a joint configuration: the voters never
+			// outnumber the replication factor.
+			changes = append(changes, &raftpb.ConfChangeSingle{
+				Type: raftpb.ConfChangeType_ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(op.Replace)})
+		}
+		return st.ChangeReplicas(ctx, op.Shard, changes)
 	case placement.TransferLeader:
 		// Raft refuses proposals while a transfer is pending, until the
 		// target has caught up or an election timeout passes: only hand

@@ -3,11 +3,16 @@
 // operations out. The node that leads the meta shard runs it periodically
 // and carries the operations out at each shard's leader.
 //
-// A replica moves by being added elsewhere first (a learner, promoted once
-// it has caught up) and removed after: a shard never has fewer voters than
-// its replication factor because of a planned change. The planner
+// A replica moves by being added elsewhere first, as a learner, which is
+// promoted once it has caught up in the same configuration change (raft's
+// joint consensus) that removes the replica it replaces: a shard never has
+// fewer voters than its replication factor because of a planned change,
+// nor more (four voters, one of them dead, would need three for a
+// quorum: one more failure and the shard could neither serve nor repair
+// itself). The planner
 //   - replaces the replicas of dead nodes (no heartbeat for DeadAfter) and
-//     up-replicates shards below their replication factor;
+//     of nodes being drained, and up-replicates shards below their
+//     replication factor;
 //   - removes voters past the factor: a dead node's first, then the one on
 //     the node holding the most replicas, with leadership handed away from
 //     it first;
@@ -59,9 +64,19 @@ type Op struct {
 	// leader checks it against its current configuration, which may be
 	// newer than the view the plan was made from.
 	Keep int `json:"keep,omitempty"`
+	// Replace, for Promote: the voter removed in the same configuration
+	// change (raft's joint consensus), so that the shard's voters never
+	// outnumber its replication factor: four voters with one dead would
+	// need three of them for a quorum.
+	Replace uint64 `json:"replace,omitempty"`
 }
 
-func (o Op) String() string { return fmt.Sprintf("%v shard=%d node=%d", o.Kind, o.Shard, o.Node) }
+func (o Op) String() string {
+	if o.Replace != 0 {
+		return fmt.Sprintf("%v shard=%d node=%d replacing=%d", o.Kind, o.Shard, o.Node, o.Replace)
+	}
+	return fmt.Sprintf("%v shard=%d node=%d", o.Kind, o.Shard, o.Node)
+}
 
 // DefaultDeadAfterMs is how long a node may miss heartbeats before its
 // replicas are replaced elsewhere, as CockroachDB's
@@ -198,9 +213,11 @@ func (p *planner) want(sh *meta.Shard) int {
 }
 
 // repair plans at most one membership change of sh (raft runs one at a
-// time): a learner is promoted, or removed if its node is not live; a
-// replacement is added while too few voters are on nodes that are not
-// dead; a voter too many is removed.
+// time): a learner is promoted, in place of a voter if the shard has its
+// voters (a dead or draining one, or one of a rebalancing move), or
+// removed if its node is not live; a learner is added while too few voters
+// are on nodes that are neither dead nor draining; a voter too many is
+// removed.
 func (p *planner) repair(sh *meta.Shard) {
 	want := p.want(sh)
 	if len(sh.Learners) > 0 {
@@ -210,7 +227,20 @@ func (p *planner) repair(sh *meta.Shard) {
 			p.remove(sh, l)
 			return
 		}
-		p.ops = append(p.ops, Op{Kind: Promote, Shard: sh.ID, Node: l})
+		op := Op{Kind: Promote, Shard: sh.ID, Node: l}
+		if len(sh.Voters) >= want {
+			old, ok := p.surplus(sh)
+			if !ok {
+				return // a voter is down: wait, rather than change the quorum
+			}
+			if old == sh.Leader {
+				p.handOff(sh, old)
+				return
+			}
+			op.Replace = old
+			p.replicas[old]--
+		}
+		p.ops = append(p.ops, op)
 		return
 	}
 	standing := 0 // voters on nodes that are not dead nor being drained
@@ -287,16 +317,21 @@ func (p *planner) surplus(sh *meta.Shard) (uint64, bool) {
 // node leads sh, its leadership goes to another live voter first.
 func (p *planner) remove(sh *meta.Shard, node uint64) {
 	if sh.Leader == node {
-		for _, v := range sh.Voters {
-			if v != node && p.takes(v) {
-				p.ops = append(p.ops, Op{Kind: TransferLeader, Shard: sh.ID, Node: v})
-				return
-			}
-		}
+		p.handOff(sh, node)
 		return
 	}
 	p.ops = append(p.ops, Op{Kind: Remove, Shard: sh.ID, Node: node, Keep: p.want(sh)})
 	p.replicas[node]--
+}
+
+// handOff plans moving sh's leadership from node to another live voter.
+func (p *planner) handOff(sh *meta.Shard, node uint64) {
+	for _, v := range sh.Voters {
+		if v != node && p.takes(v) {
+			p.ops = append(p.ops, Op{Kind: TransferLeader, Shard: sh.ID, Node: v})
+			return
+		}
+	}
 }
 
 // rebalance plans one replica move of a data shard from the live node

@@ -30,6 +30,12 @@ func apply(st *meta.State, ops []Op) {
 		case Promote:
 			sh.Learners = slices.DeleteFunc(sh.Learners, func(id uint64) bool { return id == op.Node })
 			sh.Voters = append(sh.Voters, op.Node)
+			if op.Replace != 0 {
+				if sh.Leader == op.Replace {
+					panic(fmt.Sprintf("%v: the leader is replaced", op))
+				}
+				sh.Voters = slices.DeleteFunc(sh.Voters, func(id uint64) bool { return id == op.Replace })
+			}
 		case TransferLeader:
 			sh.Leader = op.Node
 		case Remove:
@@ -141,6 +147,11 @@ func converge(t *testing.T, st *meta.State, nowMs int64, cfg Config) int {
 			voters[sh.ID] = len(sh.Voters)
 		}
 		apply(st, ops)
+		for _, sh := range st.DataShards() {
+			if len(sh.Voters) > 3 {
+				t.Fatalf("round %d: shard %d has %d voters after %v: a replacement must be atomic", round, sh.ID, len(sh.Voters), ops)
+			}
+		}
 		for _, sh := range st.Shards {
 			if len(sh.Voters) < voters[sh.ID] && len(sh.Voters) < 3 {
 				t.Fatalf("round %d: shard %d down to %d voters by %v: a replica must be added before one is removed", round, sh.ID, len(sh.Voters), ops)

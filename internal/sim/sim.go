@@ -624,7 +624,14 @@ func (s *sim) membership() {
 	mk := func(t raftpb.ConfChangeType, id uint64) *raftpb.ConfChangeSingle {
 		return &raftpb.ConfChangeSingle{Type: t.Enum(), NodeId: proto.Uint64(id)}
 	}
+	var also *raftpb.ConfChangeSingle
 	switch {
+	case len(ri.Learners) > 0 && len(ri.Voters) >= s.cfg.Voters && s.rng.IntN(2) == 0:
+		// The learner replaces a voter (maybe the leader) in one change,
+		// through a joint configuration, as placement moves replicas.
+		v := ri.Voters[s.rng.IntN(len(ri.Voters))]
+		change, also = mk(raftpb.ConfChangeType_ConfChangeAddNode, ri.Learners[0]), mk(raftpb.ConfChangeType_ConfChangeRemoveNode, v)
+		desc = fmt.Sprintf("promote n%d replacing n%d", ri.Learners[0], v)
 	case len(ri.Learners) > 0:
 		change, desc = mk(raftpb.ConfChangeType_ConfChangeAddNode, ri.Learners[0]), fmt.Sprintf("promote n%d", ri.Learners[0])
 	case len(ri.Voters) > s.cfg.Voters:
@@ -642,7 +649,11 @@ func (s *sim) membership() {
 		return
 	}
 	s.logf("membership: %s at n%d", desc, l.id)
-	s.admin = &adminOp{p: l.st.StartChangeReplicas(shardID, []*raftpb.ConfChangeSingle{change}), desc: desc}
+	changes := []*raftpb.ConfChangeSingle{change}
+	if also != nil {
+		changes = append(changes, also)
+	}
+	s.admin = &adminOp{p: l.st.StartChangeReplicas(shardID, changes), desc: desc}
 	l.pending = append(l.pending, s.admin.p)
 	s.nfail++
 }

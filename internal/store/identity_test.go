@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -124,4 +125,47 @@ func TestReplicaIdentityRemovalAndReadd(t *testing.T) {
 	if d := second.Desc; d.GetNextReplicaInc() <= replicaid.Incarnation(second.ID) {
 		t.Errorf("descriptor's next incarnation %d, replica %#x", d.GetNextReplicaInc(), second.ID)
 	}
+}
+
+// A learner replaces a voter in one change, through a joint configuration:
+// the shard goes from voters {1,2,3} to {1,2,4} and never has four.
+func TestSwapReplicaInOneChange(t *testing.T) {
+	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
+	nodes := startCluster(t, n, func(uint64) vfs.FS { return vfs.NewMem() }, 1000, nil)
+	propose(t, nodes, "k", "v1")
+	four := startNode(t, n, 4, vfs.NewMem(), 1000)
+	four.st.Start()
+	defer func() { four.stop(n, 4) }()
+	changeAt(t, nodes, raftpb.ConfChangeType_ConfChangeAddLearnerNode, 4)
+	waitValue(t, four, "k", "v1")
+
+	leader := leaderOf(t, nodes)
+	out := leader%3 + 1
+	waitCond(t, "swap", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return nodes[leaderOf(t, nodes)].st.ChangeReplicas(ctx, 1, []*raftpb.ConfChangeSingle{
+			{Type: raftpb.ConfChangeType_ConfChangeAddNode.Enum(), NodeId: proto.Uint64(4)},
+			{Type: raftpb.ConfChangeType_ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(out)},
+		})
+	})
+	waitRemoved(t, nodes[out], out)
+	all := map[uint64]*testNode{4: four}
+	for id, tn := range nodes {
+		if id != out {
+			all[id] = tn
+		}
+	}
+	waitCond(t, "joint configuration left", func() error {
+		for id, tn := range all {
+			ri, _ := tn.st.Replica(1)
+			if len(ri.Voters) == 3 && len(ri.Learners) == 0 && !slices.Contains(ri.Voters, out) && slices.Contains(ri.Voters, 4) {
+				continue
+			}
+			return fmt.Errorf("node %d: voters %v learners %v", id, ri.Voters, ri.Learners)
+		}
+		return nil
+	})
+	propose(t, all, "k", "v2")
+	waitValue(t, four, "k", "v2")
 }
