@@ -160,15 +160,19 @@ type planner struct {
 	live     []uint64       // live nodes that take replicas (not decommissioning), in order
 	replicas map[uint64]int // replicas (voters and learners) per node
 	ops      []Op
-	// busy: some shard is short of voters, has a learner or a voter too
-	// many; no rebalancing move starts until that is done.
-	busy bool
+	// urgent: some shard is short of voters on live nodes, has a voter
+	// too many or a learner on a node that takes none: no rebalancing move
+	// starts until that is repaired.
+	urgent bool
+	// incoming marks the nodes a learner is being added to: each takes
+	// one move at a time.
+	incoming map[uint64]bool
 }
 
 // Plan returns the operations that move st toward its targets.
 func Plan(st *meta.State, nowMs int64, cfg Config) []Op {
 	cfg.defaults()
-	p := &planner{st: st, cfg: cfg, state: map[uint64]NodeState{}, replicas: map[uint64]int{}}
+	p := &planner{st: st, cfg: cfg, state: map[uint64]NodeState{}, replicas: map[uint64]int{}, incoming: map[uint64]bool{}}
 	for _, id := range st.NodeIDs() {
 		p.state[id] = StateOf(st, id, nowMs, cfg)
 		if p.state[id] == Live && !st.Nodes[id].Decommissioning {
@@ -189,11 +193,12 @@ func Plan(st *meta.State, nowMs int64, cfg Config) []Op {
 			p.repair(sh)
 		}
 	}
-	if len(p.ops) > 0 || p.busy {
+	if p.urgent {
 		return p.ops
 	}
-	if op, ok := p.rebalance(); ok {
-		return []Op{op}
+	p.rebalance()
+	if len(p.ops) > 0 || len(p.incoming) > 0 {
+		return p.ops
 	}
 	if op, ok := balanceLeaders(st, p.live); ok {
 		return []Op{op}
@@ -221,9 +226,10 @@ func (p *planner) want(sh *meta.Shard) int {
 func (p *planner) repair(sh *meta.Shard) {
 	want := p.want(sh)
 	if len(sh.Learners) > 0 {
-		p.busy = true
 		l := sh.Learners[0]
+		p.incoming[l] = true
 		if !p.takes(l) {
+			p.urgent = true
 			p.remove(sh, l)
 			return
 		}
@@ -250,7 +256,7 @@ func (p *planner) repair(sh *meta.Shard) {
 		}
 	}
 	if standing < want {
-		p.busy = true
+		p.urgent = true
 		if to, ok := p.emptiest(sh); ok {
 			p.ops = append(p.ops, Op{Kind: AddLearner, Shard: sh.ID, Node: to})
 			p.replicas[to]++
@@ -258,7 +264,7 @@ func (p *planner) repair(sh *meta.Shard) {
 		return
 	}
 	if len(sh.Voters) > want {
-		p.busy = true
+		p.urgent = true
 		if v, ok := p.surplus(sh); ok {
 			p.remove(sh, v)
 		}
@@ -334,25 +340,45 @@ func (p *planner) handOff(sh *meta.Shard, node uint64) {
 	}
 }
 
-// rebalance plans one replica move of a data shard from the live node
-// holding the most replicas to the one holding the fewest, if they differ
-// by two or more: a learner is added on the emptier node; once promoted,
-// repair removes the fuller node's voter.
-func (p *planner) rebalance() (Op, bool) {
-	if len(p.live) < 2 {
-		return Op{}, false
-	}
+// rebalance plans replica moves of data shards from the live nodes
+// holding the most replicas to those holding the fewest, while they differ
+// by two or more: a learner is added on the emptier node; once it has
+// caught up, repair promotes it in place of the fuller node's voter. Each
+// node takes one incoming move at a time (counts include the moves under
+// way), so a node that joins is filled at the pace of one snapshot at a
+// time while several join in parallel.
+func (p *planner) rebalance() {
 	less := func(a, b uint64) int { return cmp.Or(cmp.Compare(p.replicas[a], p.replicas[b]), cmp.Compare(a, b)) }
-	from, to := slices.MaxFunc(p.live, less), slices.MinFunc(p.live, less)
-	if p.replicas[from]-p.replicas[to] < 2 {
-		return Op{}, false
-	}
-	for _, sh := range p.st.DataShards() {
-		if slices.Contains(sh.Voters, from) && !slices.Contains(sh.Voters, to) {
-			return Op{Kind: AddLearner, Shard: sh.ID, Node: to}, true
+	moving := map[uint64]bool{} // shards given a move in this plan
+	for len(p.ops) < p.cfg.MaxOps {
+		var free []uint64
+		for _, id := range p.live {
+			if !p.incoming[id] {
+				free = append(free, id)
+			}
+		}
+		if len(free) == 0 {
+			return
+		}
+		from, to := slices.MaxFunc(p.live, less), slices.MinFunc(free, less)
+		if p.replicas[from]-p.replicas[to] < 2 {
+			return
+		}
+		planned := false
+		for _, sh := range p.st.DataShards() {
+			if !moving[sh.ID] && len(sh.Learners) == 0 && slices.Contains(sh.Voters, from) && !slices.Contains(sh.Voters, to) {
+				p.ops = append(p.ops, Op{Kind: AddLearner, Shard: sh.ID, Node: to})
+				moving[sh.ID], p.incoming[to] = true, true
+				p.replicas[to]++
+				p.replicas[from]--
+				planned = true
+				break
+			}
+		}
+		if !planned {
+			return
 		}
 	}
-	return Op{}, false
 }
 
 // balanceLeaders moves one data shard's leadership between live nodes:
