@@ -53,6 +53,7 @@ type nodeFlags struct {
 	shards             int
 	rf                 int
 	deadAfter          time.Duration
+	snapshotRate       string
 	logLevel           string
 	pprof              string
 	readLeases         bool
@@ -175,6 +176,11 @@ func startCmd() *cobra.Command {
 			if err := f.limits.apply(&cfg); err != nil {
 				return err
 			}
+			rate, rerr := server.ParseMemory(f.snapshotRate)
+			if rerr != nil {
+				return fmt.Errorf("--snapshot-rate %w", rerr)
+			}
+			cfg.SnapshotRate = rate
 			bus, httpAddr := f.busAddr, f.httpAddr
 			if bus == "" {
 				bus = derivedAddr(f.addr, 10000)
@@ -205,6 +211,7 @@ func startCmd() *cobra.Command {
 	cmd.Flags().StringSliceVar(&f.join, "join", nil, "client address of an existing member to join (repeatable)")
 	cmd.Flags().IntVar(&f.shards, "shards", 16, "data shards created with a new cluster")
 	cmd.Flags().IntVar(&f.rf, "replication-factor", 3, "replicas per data shard")
+	cmd.Flags().StringVar(&f.snapshotRate, "snapshot-rate", "32mb", "bytes per second of the snapshots this node sends when replicas move or are rebuilt (0: no limit)")
 	cmd.Flags().DurationVar(&f.deadAfter, "dead-after", 5*time.Minute, "a node silent this long is dead: the replicas it held are rebuilt on other nodes (read by the node leading the meta shard)")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.pprof, "pprof-addr", "", "serve Go's pprof profiles on this loopback HTTP address (off by default)")

@@ -74,6 +74,9 @@ type Config struct {
 	// Shards is the number of data shards created with a new cluster;
 	// default 16.
 	Shards int
+	// SnapshotRate bounds the bytes per second of the snapshots this node
+	// sends (moving and repairing replicas); 0: no limit.
+	SnapshotRate int64
 	// DeadAfter is how long a node may miss heartbeats before the
 	// replicas it holds are replaced on other nodes; default 5 minutes.
 	DeadAfter time.Duration
@@ -182,7 +185,7 @@ func (c *Config) validate() error {
 	}
 	if c.NewNet == nil {
 		c.NewNet = func(addr string, h transport.Handler) (Net, error) {
-			tc := transport.Config{Addr: addr, Handler: h, Logger: c.Logger}
+			tc := transport.Config{Addr: addr, Handler: h, Logger: c.Logger, SnapshotRate: c.SnapshotRate}
 			if c.Certs != nil {
 				tc.ServerTLS, tc.ClientTLS = c.Certs.BusServer(), c.Certs.BusClient()
 			}

@@ -62,6 +62,9 @@ type Config struct {
 	KeepaliveTimeout time.Duration
 	// MaxSnapshotSize bounds the data of one received snapshot; default 1 GiB.
 	MaxSnapshotSize int64
+	// SnapshotRate bounds the bytes per second of the snapshots this node
+	// sends, all peers together; 0: no limit.
+	SnapshotRate int64
 	// ServerTLS and ClientTLS, if set, secure the connections between
 	// nodes: ServerTLS the ones peers make to this node, ClientTLS the
 	// ones it makes to them (package certs: mutual TLS with the cluster's
@@ -80,7 +83,7 @@ func (c *Config) validate() error {
 	if (c.ServerTLS == nil) != (c.ClientTLS == nil) {
 		return errors.New("transport: ServerTLS and ClientTLS go together")
 	}
-	if c.QueueLen < 0 || c.DialTimeout < 0 || c.Keepalive < 0 || c.KeepaliveTimeout < 0 || c.MaxSnapshotSize < 0 {
+	if c.QueueLen < 0 || c.DialTimeout < 0 || c.Keepalive < 0 || c.KeepaliveTimeout < 0 || c.MaxSnapshotSize < 0 || c.SnapshotRate < 0 {
 		return errors.New("transport: negative Config value")
 	}
 	if c.Logger == nil {

@@ -231,6 +231,9 @@ func (p *peer) streamSnapshot(env *shoalpb.RaftEnvelope) error {
 	for {
 		n := min(len(data), snapshotChunkSize)
 		chunk.Data, data = data[:n], data[n:]
+		if err := p.t.snapPacer.wait(ctx, n); err != nil {
+			return err
+		}
 		if err := s.Send(chunk); err != nil {
 			_, err = s.CloseAndRecv() // the stream's real error
 			return err

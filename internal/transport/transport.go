@@ -79,6 +79,8 @@ type Transport struct {
 	srv      *grpc.Server
 	dialOpts []grpc.DialOption
 	nodeID   atomic.Uint64
+	// snapPacer spaces the snapshots' bytes to Config.SnapshotRate.
+	snapPacer pacer
 
 	// peers is read without a lock by Send and Call; writers replace the
 	// whole map while holding mu.
@@ -107,7 +109,7 @@ func New(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport: %w", err)
 	}
-	t := &Transport{cfg: cfg, lis: lis}
+	t := &Transport{cfg: cfg, lis: lis, snapPacer: pacer{rate: float64(cfg.SnapshotRate)}}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.nodeID.Store(cfg.NodeID)
 	t.peers.Store(&map[uint64]*peer{})
