@@ -63,10 +63,10 @@ func clusterSlots(topo Topology, localHost string) resp.Value {
 	out := make([]resp.Value, 0, len(topo.Shards))
 	for _, sh := range topo.Shards {
 		entry := []resp.Value{resp.Int(int64(sh.FirstSlot)), resp.Int(int64(sh.LastSlot))}
-		for _, id := range shardNodes(sh) {
+		for i, id := range shardNodes(sh) {
 			n, ok := nodeOf(topo, id)
-			if !ok {
-				continue
+			if !ok || i > 0 && !n.Alive {
+				continue // as Redis, a failed replica is left out
 			}
 			host, port, ok := endpoint(n.Addr, localHost)
 			if !ok {
