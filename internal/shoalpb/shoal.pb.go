@@ -217,10 +217,13 @@ func (x *RaftBatch) GetEnvelopes() []*RaftEnvelope {
 // SnapshotChunk: the first chunk of a stream carries the envelope whose
 // snapshot data is empty; every chunk carries the next piece of the data.
 type SnapshotChunk struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Envelope      *RaftEnvelope          `protobuf:"bytes,1,opt,name=envelope,proto3" json:"envelope,omitempty"`
-	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
-	FromNode      uint64                 `protobuf:"varint,3,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Envelope *RaftEnvelope          `protobuf:"bytes,1,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	Data     []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	FromNode uint64                 `protobuf:"varint,3,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
+	// size, in the first chunk, is the length of the whole data: the
+	// receiver allocates it once.
+	Size          uint64 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -272,6 +275,13 @@ func (x *SnapshotChunk) GetData() []byte {
 func (x *SnapshotChunk) GetFromNode() uint64 {
 	if x != nil {
 		return x.FromNode
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetSize() uint64 {
+	if x != nil {
+		return x.Size
 	}
 	return 0
 }
@@ -981,11 +991,12 @@ const file_shoal_proto_rawDesc = "" +
 	"\amessage\x18\x02 \x01(\v2\x0f.raftpb.MessageR\amessage\"[\n" +
 	"\tRaftBatch\x12\x1b\n" +
 	"\tfrom_node\x18\x01 \x01(\x04R\bfromNode\x121\n" +
-	"\tenvelopes\x18\x02 \x03(\v2\x13.shoal.RaftEnvelopeR\tenvelopes\"q\n" +
+	"\tenvelopes\x18\x02 \x03(\v2\x13.shoal.RaftEnvelopeR\tenvelopes\"\x85\x01\n" +
 	"\rSnapshotChunk\x12/\n" +
 	"\benvelope\x18\x01 \x01(\v2\x13.shoal.RaftEnvelopeR\benvelope\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x1b\n" +
-	"\tfrom_node\x18\x03 \x01(\x04R\bfromNode\"\x85\x01\n" +
+	"\tfrom_node\x18\x03 \x01(\x04R\bfromNode\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x04R\x04size\"\x85\x01\n" +
 	"\vCallRequest\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\fR\x04body\x12\x1b\n" +

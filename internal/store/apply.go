@@ -237,20 +237,18 @@ func (s *Store) afterApply(r *replica, rd raft.Ready) {
 // persistSnapshot replaces a replica's state with a received snapshot.
 func (s *Store) persistSnapshot(b *engine.Batch, r *replica, snap *raftpb.Snapshot) {
 	// step checked the snapshot when it arrived.
-	data, err := checkSnapshot(r.shard, snap.GetData())
+	desc, n, err := checkSnapshot(r.shard, snap.GetData())
 	if err != nil {
 		panic(fmt.Sprintf("store: %v", err))
 	}
-	desc := data.GetDescriptor_()
 	if r.desc != nil {
 		lo, hi := descSpan(r.desc)
 		b.DeleteRange(lo, hi)
 	}
 	lo, hi := descSpan(desc)
 	b.DeleteRange(lo, hi)
-	for i, k := range data.GetKeys() {
-		b.Set(k, data.GetValues()[i])
-	}
+	walkSnapshotData(snap.GetData(), func(k, v []byte) error { b.Set(k, v); return nil },
+		func(*shoalpb.ShardDescriptor) error { return nil })
 	md := snap.GetMetadata()
 	llo, lhi := keys.LogSpan(r.shard)
 	b.DeleteRange(llo, lhi)
@@ -260,7 +258,7 @@ func (s *Store) persistSnapshot(b *engine.Batch, r *replica, snap *raftpb.Snapsh
 	})
 	setProto(b, keys.TruncatedState(r.shard), &shoalpb.TruncatedState{Index: md.GetIndex(), Term: md.GetTerm()})
 	r.desc = desc
-	s.log.Info("applied snapshot", "shard", r.shard, "index", md.GetIndex(), "keys", len(data.GetKeys()))
+	s.log.Info("applied snapshot", "shard", r.shard, "index", md.GetIndex(), "keys", n)
 }
 
 // maybeTruncate keeps the log short. A leader proposes a truncation

@@ -33,8 +33,8 @@ func TestCheckSnapshot(t *testing.T) {
 	lo, hi := keys.SlotSpan(100, 199)
 	in1, in2 := append(bytes.Clone(lo), 0, 0, 1), append(bytes.Clone(lo), 0, 0, 2)
 	outside := append(bytes.Clone(hi), 1)
-	if _, err := checkSnapshot(7, snapshotBytes(t, desc, in1, in2)); err != nil {
-		t.Fatalf("a good snapshot: %v", err)
+	if _, n, err := checkSnapshot(7, snapshotBytes(t, desc, in1, in2)); err != nil || n != 2 {
+		t.Fatalf("a good snapshot: %d keys, %v", n, err)
 	}
 	bad := map[string][]byte{
 		"not protobuf":      {0xff, 0xff, 0xff},
@@ -51,7 +51,7 @@ func TestCheckSnapshot(t *testing.T) {
 	d := &shoalpb.SnapshotData{Descriptor_: desc, Keys: [][]byte{in1, in2}, Values: [][]byte{[]byte("v")}}
 	bad["a key without value"], _ = proto.Marshal(d)
 	for name, b := range bad {
-		if _, err := checkSnapshot(7, b); err == nil {
+		if _, _, err := checkSnapshot(7, b); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -92,16 +92,69 @@ func FuzzCheckSnapshot(f *testing.F) {
 	f.Add(uint64(1), snapshotBytes(f, metaDesc, keys.Meta("x")))
 	f.Add(uint64(7), snapshotBytes(f, desc, keys.AppliedState(7)))
 	f.Add(uint64(3), []byte{0x0a, 0x02, 0x08, 0x03})
+	f.Add(uint64(3), []byte{0x0a, 0x02, 0x08, 0x03, 0x10, 0x01}) // a key of the wrong wire type
 	f.Fuzz(func(t *testing.T, shard uint64, b []byte) {
-		d, err := checkSnapshot(shard, b)
+		desc, n, err := checkSnapshot(shard, b)
 		if err != nil {
 			return
 		}
-		lo, hi := descSpan(d.GetDescriptor_())
+		// The protobuf decoder reads the same: the descriptor, and as
+		// many keys, each inside the shard's span, with as many values.
+		var d shoalpb.SnapshotData
+		if err := proto.Unmarshal(b, &d); err != nil {
+			t.Fatalf("accepted data protobuf refuses: %v", err)
+		}
+		if !proto.Equal(d.GetDescriptor_(), desc) || len(d.GetKeys()) != n || len(d.GetValues()) != n {
+			t.Fatalf("read %v and %d pairs; protobuf reads %v, %d keys, %d values", desc, n, d.GetDescriptor_(), len(d.GetKeys()), len(d.GetValues()))
+		}
+		lo, hi := descSpan(desc)
 		for _, k := range d.GetKeys() {
 			if bytes.Compare(k, lo) < 0 || bytes.Compare(k, hi) >= 0 {
 				t.Fatalf("accepted key %x outside [%x, %x)", k, lo, hi)
 			}
 		}
 	})
+}
+
+// The data buildSnapshot writes, a pair at a time, is SnapshotData as
+// protobuf reads it.
+func TestSnapshotDataEncoding(t *testing.T) {
+	desc := &shoalpb.ShardDescriptor{Id: 7, FirstSlot: 100, LastSlot: 199, NextReplicaInc: 3}
+	lo, _ := keys.SlotSpan(100, 199)
+	var ks, vs [][]byte
+	for i := range 50 {
+		ks = append(ks, append(bytes.Clone(lo), byte(i)))
+		vs = append(vs, bytes.Repeat([]byte{byte(i)}, i)) // the first value is empty
+	}
+	b, err := appendSnapshotData(nil, desc, func(fn func(k, v []byte) bool) error {
+		for i := range ks {
+			fn(ks[i], vs[i])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d shoalpb.SnapshotData
+	if err := proto.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(d.GetDescriptor_(), desc) || len(d.GetKeys()) != 50 {
+		t.Fatalf("protobuf reads %v and %d keys", d.GetDescriptor_(), len(d.GetKeys()))
+	}
+	for i := range ks {
+		if !bytes.Equal(d.GetKeys()[i], ks[i]) || !bytes.Equal(d.GetValues()[i], vs[i]) {
+			t.Fatalf("pair %d: %x=%x, want %x=%x", i, d.GetKeys()[i], d.GetValues()[i], ks[i], vs[i])
+		}
+	}
+	i := 0
+	if _, err := walkSnapshotData(b, func(k, v []byte) error {
+		if !bytes.Equal(k, ks[i]) || !bytes.Equal(v, vs[i]) {
+			t.Fatalf("walk pair %d: %x=%x", i, k, v)
+		}
+		i++
+		return nil
+	}, func(*shoalpb.ShardDescriptor) error { return nil }); err != nil || i != 50 {
+		t.Fatalf("walked %d pairs: %v", i, err)
+	}
 }

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 
@@ -98,17 +97,8 @@ func buildSnapshot(r reader, shard uint64) (*raftpb.Snapshot, error) {
 	if err := getProto(r, keys.Descriptor(shard), &desc); err != nil {
 		return nil, err
 	}
-	data := &shoalpb.SnapshotData{Descriptor_: &desc}
 	lo, hi := descSpan(&desc)
-	err := r.Iterate(lo, hi, func(k, v []byte) bool {
-		data.Keys = append(data.Keys, bytes.Clone(k))
-		data.Values = append(data.Values, bytes.Clone(v))
-		return true
-	})
-	if err != nil {
-		return nil, err
-	}
-	b, err := proto.Marshal(data)
+	b, err := appendSnapshotData(nil, &desc, func(fn func(k, v []byte) bool) error { return r.Iterate(lo, hi, fn) })
 	if err != nil {
 		return nil, err
 	}

@@ -606,7 +606,7 @@ func (s *Store) step(env *shoalpb.RaftEnvelope) {
 		r = nil
 	}
 	if m.GetType() == raftpb.MessageType_MsgSnap {
-		if _, err := checkSnapshot(env.GetShardId(), m.GetSnapshot().GetData()); err != nil {
+		if _, _, err := checkSnapshot(env.GetShardId(), m.GetSnapshot().GetData()); err != nil {
 			s.stats.badSnapshots.Add(1)
 			s.log.Warn("dropped a bad snapshot", "from", m.GetFrom(), "err", err)
 			return

@@ -227,7 +227,7 @@ func (p *peer) streamSnapshot(env *shoalpb.RaftEnvelope) error {
 		return err
 	}
 	data := env.GetMessage().GetSnapshot().GetData()
-	chunk := &shoalpb.SnapshotChunk{Envelope: snapshotHeader(env), FromNode: p.t.nodeID.Load()}
+	chunk := &shoalpb.SnapshotChunk{Envelope: snapshotHeader(env), FromNode: p.t.nodeID.Load(), Size: uint64(len(data))}
 	for {
 		n := min(len(data), snapshotChunkSize)
 		chunk.Data, data = data[:n], data[n:]

@@ -62,12 +62,15 @@ func (s *server) Snapshot(stream shoalpb.Node_SnapshotServer) error {
 		return status.Error(codes.InvalidArgument, "transport: first snapshot chunk carries no MsgSnap")
 	}
 	var data []byte
+	if size := first.GetSize(); size > 0 && int64(size) <= s.t.cfg.MaxSnapshotSize {
+		data = make([]byte, 0, size) // one allocation, however many chunks
+	}
 	for c := first; ; {
 		if int64(len(data))+int64(len(c.GetData())) > s.t.cfg.MaxSnapshotSize {
 			return status.Errorf(codes.ResourceExhausted, "transport: snapshot larger than %d bytes", s.t.cfg.MaxSnapshotSize)
 		}
 		if data == nil {
-			data = c.GetData() // usually the only allocation for small snapshots
+			data = c.GetData() // a sender that gives no size: small snapshots are one chunk
 		} else {
 			data = append(data, c.GetData()...)
 		}
