@@ -2,9 +2,11 @@ package kv
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/shoaldb/shoal/internal/keys"
 	"github.com/shoaldb/shoal/internal/resp"
 )
 
@@ -239,6 +241,13 @@ func execute(d db, args [][]byte) (resp.Value, error) {
 	if !s.arityOK(len(args)) {
 		return resp.Err(string(arityError(s.Name))), nil
 	}
+	if d.env.OwnSlots {
+		for _, i := range KeyIndexes(s.FirstKey, s.LastKey, s.Step, len(args)) {
+			if slot := keys.Slot(args[i]); slot < d.env.FirstSlot || slot > d.env.LastSlot {
+				return notOwned(slot), nil
+			}
+		}
+	}
 	v, err := s.run(d, args)
 	if ce, ok := err.(cmdError); ok { // never wrapped
 		return resp.Err(sanitize(string(ce))), nil
@@ -325,4 +334,12 @@ func equalFold(b []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// NotOwnedPrefix begins the error reply to a command with a key whose slot
+// the shard it reached does not serve (Env.OwnSlots).
+const NotOwnedPrefix = "TRYAGAIN slot "
+
+func notOwned(slot int) resp.Value {
+	return resp.Err(fmt.Sprintf("%s%d is not served by the shard this command reached; retry", NotOwnedPrefix, slot))
 }

@@ -101,6 +101,12 @@ type Env struct {
 	// on. Per-shard commands (KEYS, DBSIZE, FLUSHALL, SCAN...) touch only
 	// these slots.
 	FirstSlot, LastSlot int
+	// OwnSlots refuses a command with a key outside [FirstSlot, LastSlot]
+	// (ErrNotOwned's reply): a command routed to the wrong shard, by a
+	// stale slot map or a bug, must not write into another shard's span,
+	// which on a node holding both would change that shard's data behind
+	// its log.
+	OwnSlots bool
 	// MaxValueLen is the longest string a write may build (APPEND,
 	// SETRANGE), proto-max-bulk-len; 0 means Redis's default, 512 MiB.
 	// For writes the proposer fixes it in the log entry.

@@ -35,7 +35,7 @@ func (m stateMachine) Apply(w kv.Writer, desc *shoalpb.ShardDescriptor, cmd *sho
 	var eff kv.Effects
 	v, err := kv.Apply(w, kv.Env{
 		NowMs: cmd.GetNowMs(), Rand: cmd.GetRand(), MaxValueLen: cmd.GetMaxValueLen(),
-		FirstSlot: int(desc.GetFirstSlot()), LastSlot: int(desc.GetLastSlot()),
+		FirstSlot: int(desc.GetFirstSlot()), LastSlot: int(desc.GetLastSlot()), OwnSlots: true,
 		Effects: &eff,
 	}, cmd.GetArgs())
 	if eff.ExpiryAdded {
@@ -284,7 +284,7 @@ func (n *Node) readLocal(ri store.ReplicaInfo, args [][]byte, nowMs, maxReply in
 	}
 	env := kv.Env{
 		NowMs: nowMs, Rand: rand.Uint64(), MaxReplyLen: maxReply,
-		FirstSlot: int(d.GetFirstSlot()), LastSlot: int(d.GetLastSlot()),
+		FirstSlot: int(d.GetFirstSlot()), LastSlot: int(d.GetLastSlot()), OwnSlots: true,
 	}
 	if !multiKeyRead(args) {
 		return kv.Read(n.eng, env, args) // one Get is atomic by itself
