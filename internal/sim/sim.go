@@ -238,6 +238,8 @@ func (n *node) start() error {
 		// a small log keep makes snapshots to lagging replicas frequent.
 		LogTail: 8, LogKeep: 64,
 		Testing: knobs,
+		// Built in the loop: a goroutine would make runs irreproducible.
+		SnapshotsInLoop: true,
 	})
 	if err != nil {
 		eng.Close()

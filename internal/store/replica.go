@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/shoaldb/shoal/internal/engine"
@@ -320,7 +321,7 @@ func (s *Store) loadReplica(shard uint64) (*replica, error) {
 		r.noteConfChange(e, hs.GetCommit())
 	}
 	r.applied, r.appliedTerm = as.GetIndex(), as.GetTerm()
-	r.storage = &raftStorage{MemoryStorage: ms, eng: s.eng, shard: shard, conf: as.GetConfState()}
+	r.storage = &raftStorage{MemoryStorage: ms, eng: s.eng, shard: shard, conf: as.GetConfState(), builds: s.snapshotBuilds()}
 	if r.id, err = s.localReplicaID(shard); err != nil {
 		return nil, err
 	}
@@ -359,7 +360,7 @@ func (s *Store) newUninitializedReplica(shard, id uint64) (*replica, error) {
 		}
 	}
 	r := &replica{shard: shard, id: id, appliedKey: keys.AppliedState(shard), hardState: hs, lease: &lease{}}
-	r.storage = &raftStorage{MemoryStorage: ms, eng: s.eng, shard: shard, conf: &raftpb.ConfState{}}
+	r.storage = &raftStorage{MemoryStorage: ms, eng: s.eng, shard: shard, conf: &raftpb.ConfState{}, builds: s.snapshotBuilds()}
 	if prev != id {
 		// Staged, so that it follows the removal of the earlier replica
 		// (removeReplica) and precedes any hard state of this one.
@@ -465,4 +466,13 @@ func (s *Store) tombstone(shard uint64) (uint64, error) {
 		return 0, err
 	}
 	return binary.BigEndian.Uint64(v), nil
+}
+
+// snapshotBuilds returns the wait group of the goroutines that build
+// snapshots, or nil if they are built in the loop.
+func (s *Store) snapshotBuilds() *sync.WaitGroup {
+	if s.cfg.SnapshotsInLoop {
+		return nil
+	}
+	return &s.snapBuilds
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
@@ -20,6 +21,13 @@ type raftStorage struct {
 	eng   *engine.Engine
 	shard uint64
 	conf  *raftpb.ConfState // conf state as of the applied index
+	// builds, if set, builds snapshots off the loop (Config.SnapshotsInLoop).
+	builds *sync.WaitGroup
+	snap   struct {
+		sync.Mutex
+		building bool
+		ready    *raftpb.Snapshot // built, not yet handed to raft
+	}
 }
 
 // entriesBytes is the bytes of entry data of ents.
@@ -82,10 +90,43 @@ func (s *raftStorage) InitialState() (*raftpb.HardState, *raftpb.ConfState, erro
 // Snapshot builds a snapshot of the replica at its applied index from a
 // consistent Pebble snapshot: applied state and data are written in one
 // batch, so they always agree.
+//
+// Off the loop (builds set), the first call takes the Pebble snapshot,
+// has a goroutine copy it, and tells raft to ask again; raft does at the
+// follower's next heartbeat response, and gets the copy if the log still
+// goes on from it (else it is built again). A copy is handed out once: the
+// message holding it is all that keeps it in memory.
 func (s *raftStorage) Snapshot() (*raftpb.Snapshot, error) {
-	snap := s.eng.NewSnapshot()
-	defer snap.Close()
-	return buildSnapshot(snap, s.shard)
+	if s.builds == nil {
+		snap := s.eng.NewSnapshot()
+		defer snap.Close()
+		return buildSnapshot(snap, s.shard)
+	}
+	s.snap.Lock()
+	defer s.snap.Unlock()
+	if ready := s.snap.ready; ready != nil {
+		s.snap.ready = nil
+		if first, _ := s.FirstIndex(); ready.GetMetadata().GetIndex()+1 >= first {
+			return ready, nil
+		}
+	}
+	if !s.snap.building {
+		s.snap.building = true
+		psnap := s.eng.NewSnapshot()
+		s.builds.Add(1)
+		go func() {
+			defer s.builds.Done()
+			snap, err := buildSnapshot(psnap, s.shard)
+			psnap.Close()
+			s.snap.Lock()
+			defer s.snap.Unlock()
+			s.snap.building = false
+			if err == nil {
+				s.snap.ready = snap
+			}
+		}()
+	}
+	return nil, raft.ErrSnapshotTemporarilyUnavailable
 }
 
 func buildSnapshot(r reader, shard uint64) (*raftpb.Snapshot, error) {

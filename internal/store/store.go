@@ -72,6 +72,12 @@ type Config struct {
 	Rand *rand.Rand
 	// Testing plants bugs; only tests set it.
 	Testing TestingKnobs
+	// SnapshotsInLoop builds the snapshots raft asks for in the loop, as
+	// the deterministic simulation needs; otherwise each is built by a
+	// goroutine from a Pebble snapshot taken when raft asks, and raft is
+	// told to ask again (a shard of 64 MiB took the loop, and every other
+	// shard of the node, hundreds of milliseconds to copy).
+	SnapshotsInLoop bool
 	// DisableLeases makes every linearizable read go through a raft read
 	// index (a heartbeat round) instead of a leader lease.
 	DisableLeases bool
@@ -216,6 +222,8 @@ type Store struct {
 	cfg Config
 	eng *engine.Engine
 	log *slog.Logger
+	// snapBuilds counts the goroutines building snapshots (storage.go).
+	snapBuilds sync.WaitGroup
 
 	// Owned by the loop goroutine. order lists the replicas by shard id:
 	// the loop visits them in that order so that a run is reproducible.
@@ -348,6 +356,7 @@ func (s *Store) Stop() {
 	if s.started {
 		<-s.stopped
 	}
+	s.snapBuilds.Wait() // they read the engine, which the caller closes next
 	s.waiters.failAll(ErrStopped)
 }
 
