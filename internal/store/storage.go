@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"time"
 
 	"github.com/shoaldb/shoal/internal/engine"
 	"github.com/shoaldb/shoal/internal/keys"
@@ -87,6 +88,10 @@ func (s *raftStorage) InitialState() (*raftpb.HardState, *raftpb.ConfState, erro
 	return hs, proto.Clone(s.conf).(*raftpb.ConfState), nil
 }
 
+// snapshotKeep is how long a snapshot built off the loop waits for raft
+// to ask for it again.
+const snapshotKeep = time.Minute
+
 // Snapshot builds a snapshot of the replica at its applied index from a
 // consistent Pebble snapshot: applied state and data are written in one
 // batch, so they always agree.
@@ -123,6 +128,15 @@ func (s *raftStorage) Snapshot() (*raftpb.Snapshot, error) {
 			s.snap.building = false
 			if err == nil {
 				s.snap.ready = snap
+				// Raft may not ask again (the follower caught up from
+				// the log, or left): the copy is not kept for long.
+				time.AfterFunc(snapshotKeep, func() {
+					s.snap.Lock()
+					defer s.snap.Unlock()
+					if s.snap.ready == snap {
+						s.snap.ready = nil
+					}
+				})
 			}
 		}()
 	}
