@@ -235,7 +235,17 @@ func (s *Server) cpuInfo(ctx context.Context, now time.Time) []field {
 }
 
 func (s *Server) clusterSection(ctx context.Context, now time.Time) []field {
-	return []field{{"cluster_enabled", "1"}}
+	states := map[string]int64{}
+	var adding int64
+	for _, n := range s.cluster.NodeStatus() {
+		states[n.State]++
+		adding += int64(n.Learners)
+	}
+	f := []field{{"cluster_enabled", "1"}}
+	for _, st := range []string{"live", "suspect", "dead", "decommissioning", "decommissioned"} {
+		f = append(f, field{"shoal_nodes_" + st, itoa(states[st])})
+	}
+	return append(f, field{"shoal_replicas_being_added", itoa(adding)})
 }
 
 // keyspaceInfo counts the keys of the whole cluster (a DBSIZE fan-out).

@@ -904,7 +904,8 @@ func TestInfo(t *testing.T) {
 		"# Stats\r\n", "total_connections_received:1\r\n", "total_commands_processed:", "instantaneous_ops_per_sec:",
 		"# Replication\r\n", "role:master\r\n",
 		"# CPU\r\n", "used_cpu_sys:", "used_cpu_user:",
-		"# Cluster\r\n", "cluster_enabled:1\r\n",
+		"# Cluster\r\n", "cluster_enabled:1\r\n", "shoal_nodes_live:3\r\n", "shoal_nodes_dead:0\r\n",
+		"shoal_replicas_being_added:0\r\n",
 		"# Keyspace\r\n",
 	} {
 		if !strings.Contains(info, want) {
