@@ -154,6 +154,11 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	logf("starting %d nodes in %s", cfg.Nodes, cfg.OutDir)
 	cc := ClusterConfig{Bin: cfg.Bin, Dir: cfg.OutDir, Nodes: cfg.Nodes, Shards: cfg.Shards, Net: nsx, Logf: logf,
 		Args: []string{"--dead-after", DeadAfter.String()}}
+	if nsx != nil && !cfg.TLS {
+		// Nodes in namespaces listen beyond loopback: without
+		// certificates they must be told that plain text is meant.
+		cc.Args = append(cc.Args, "--insecure")
+	}
 	if cfg.TLS {
 		cc.CertsDir = filepath.Join(cfg.OutDir, "certs")
 		var hosts []string
