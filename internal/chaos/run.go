@@ -156,8 +156,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		Args: []string{"--dead-after", DeadAfter.String()}}
 	if nsx != nil && !cfg.TLS {
 		// Nodes in namespaces listen beyond loopback: without
-		// certificates they must be told that plain text is meant.
-		cc.Args = append(cc.Args, "--insecure")
+		// certificates they must be told that plain text is meant, and
+		// that clients from the harness's address need no password.
+		cc.Args = append(cc.Args, "--insecure", "--protected-mode=false")
 	}
 	if cfg.TLS {
 		cc.CertsDir = filepath.Join(cfg.OutDir, "certs")
