@@ -182,7 +182,7 @@ func watchDrain(ctx context.Context, w io.Writer, c *redis.Client, target string
 			fmt.Fprintf(w, "node %d holds no replica: it can be stopped (%s)\n", n.id, time.Since(start).Round(time.Second))
 			return nil
 		}
-		line := fmt.Sprintf("node %d: %d of %d replicas left", n.id, n.replicas, first)
+		line := fmt.Sprintf("node %d: %s %d of %d replicas left", n.id, bar(first-n.replicas, first, 20), n.replicas, first)
 		if moved, el := first-n.replicas, time.Since(start); moved > 0 {
 			rate := float64(moved) / el.Seconds()
 			eta := time.Duration(float64(n.replicas) / rate * float64(time.Second))
@@ -195,4 +195,13 @@ func watchDrain(ctx context.Context, w io.Writer, c *redis.Client, target string
 		case <-time.After(every):
 		}
 	}
+}
+
+// bar draws done out of total as a bar of width cells.
+func bar(done, total int64, width int) string {
+	filled := 0
+	if total > 0 {
+		filled = int(done * int64(width) / total)
+	}
+	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "]"
 }
