@@ -102,9 +102,9 @@ func nodeCmd() *cobra.Command {
 
 // nodeRow is one node of SHOAL NODES.
 type nodeRow struct {
-	id                          int64
-	addr, state                 string
-	replicas, leaders, learners int64
+	id                                 int64
+	addr, state                        string
+	replicas, leaders, learners, bytes int64
 }
 
 func nodeStatus(ctx context.Context, c *redis.Client) ([]nodeRow, error) {
@@ -123,6 +123,7 @@ func nodeStatus(ctx context.Context, c *redis.Client) ([]nodeRow, error) {
 		r.replicas, _ = m["replicas"].(int64)
 		r.leaders, _ = m["leaders"].(int64)
 		r.learners, _ = m["learners"].(int64)
+		r.bytes, _ = m["bytes"].(int64)
 		out = append(out, r)
 	}
 	return out, nil
@@ -149,9 +150,9 @@ func fields(v any) (map[string]any, error) {
 
 func printNodes(w io.Writer, nodes []nodeRow) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tADDRESS\tSTATE\tREPLICAS\tLEADERS\tADDING")
+	fmt.Fprintln(tw, "ID\tADDRESS\tSTATE\tREPLICAS\tLEADERS\tADDING\tBYTES")
 	for _, n := range nodes {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\n", n.id, n.addr, n.state, n.replicas, n.leaders, n.learners)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\n", n.id, n.addr, n.state, n.replicas, n.leaders, n.learners, human(n.bytes))
 	}
 	tw.Flush()
 }
@@ -182,7 +183,7 @@ func watchDrain(ctx context.Context, w io.Writer, c *redis.Client, target string
 			fmt.Fprintf(w, "node %d holds no replica: it can be stopped (%s)\n", n.id, time.Since(start).Round(time.Second))
 			return nil
 		}
-		line := fmt.Sprintf("node %d: %s %d of %d replicas left", n.id, bar(first-n.replicas, first, 20), n.replicas, first)
+		line := fmt.Sprintf("node %d: %s %d of %d replicas (%s) left", n.id, bar(first-n.replicas, first, 20), n.replicas, first, human(n.bytes))
 		if moved, el := first-n.replicas, time.Since(start); moved > 0 {
 			rate := float64(moved) / el.Seconds()
 			eta := time.Duration(float64(n.replicas) / rate * float64(time.Second))
@@ -204,4 +205,18 @@ func bar(done, total int64, width int) string {
 		filled = int(done * int64(width) / total)
 	}
 	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "]"
+}
+
+// human writes a byte count in binary units.
+func human(b int64) string {
+	const unit = 1024
+	if b < unit {
+		return fmt.Sprintf("%d B", b)
+	}
+	div, exp := int64(unit), 0
+	for n := b / unit; n >= unit; n /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
 }

@@ -17,3 +17,11 @@ func TestBar(t *testing.T) {
 		}
 	}
 }
+
+func TestHuman(t *testing.T) {
+	for b, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 64 << 20: "64.0 MiB", 3 << 30: "3.0 GiB"} {
+		if got := human(b); got != want {
+			t.Errorf("human(%d) = %q, want %q", b, got, want)
+		}
+	}
+}

@@ -149,6 +149,11 @@ func (e *Engine) NewBatch() *Batch { return &Batch{b: e.db.NewIndexedBatch(), e:
 // NewWriteBatch returns a write-only batch, cheaper than NewBatch.
 func (e *Engine) NewWriteBatch() *Batch { return &Batch{b: e.db.NewBatch(), e: e} }
 
+// DiskUsage estimates the bytes on disk of the keys in [lo, hi): the
+// sstables within the span and the parts of those that overlap it.
+// Memtables are not counted.
+func (e *Engine) DiskUsage(lo, hi []byte) (uint64, error) { return e.db.EstimateDiskUsage(lo, hi) }
+
 // NewSnapshot returns a consistent point-in-time view. Close it when done.
 func (e *Engine) NewSnapshot() *Snapshot { return &Snapshot{s: e.db.NewSnapshot()} }
 

@@ -82,6 +82,8 @@ type Shard struct {
 	// Generation counts changes of the slot range or the members; a
 	// cached descriptor with a lower generation is stale.
 	Generation uint64 `json:"generation"`
+	// Bytes is the shard's size on its leader's disk, as last reported.
+	Bytes uint64 `json:"bytes,omitempty"`
 }
 
 // Descriptor returns the shard's descriptor.
@@ -102,6 +104,8 @@ type LeaderReport struct {
 	Term     uint64   `json:"term"`
 	Voters   []uint64 `json:"voters"`
 	Learners []uint64 `json:"learners,omitempty"`
+	// Bytes is the shard's size on the leader's disk (0: not measured).
+	Bytes uint64 `json:"bytes,omitempty"`
 }
 
 // Alive reports whether node id heartbeated within the liveness timeout
@@ -601,8 +605,11 @@ func heartbeat(w kv.Writer, hb *Heartbeat, nowMs int64) (resp.Value, error) {
 			continue
 		}
 		members := slices.Equal(sh.Voters, r.Voters) && slices.Equal(sh.Learners, r.Learners)
-		if members && sh.Leader == hb.Node && sh.Term == r.Term {
+		if members && sh.Leader == hb.Node && sh.Term == r.Term && (r.Bytes == 0 || r.Bytes == sh.Bytes) {
 			continue
+		}
+		if r.Bytes != 0 {
+			sh.Bytes = r.Bytes
 		}
 		if !members {
 			sh.Generation++

@@ -232,3 +232,27 @@ func TestUsers(t *testing.T) {
 		t.Errorf("decoded users %+v, %v", dec.Users, err)
 	}
 }
+
+// A leader's report of its shard's size is kept in the shard's record; a
+// report without one keeps the size known.
+func TestShardSizeReported(t *testing.T) {
+	w := &countingWriter{Mem: kvtest.NewMem()}
+	Save(w, New("c", "a1", "b1", 4, 0))
+	hb := func(bytes uint64) string {
+		b, _ := json.Marshal(Heartbeat{Node: 1, Reports: []LeaderReport{{Shard: 2, Term: 1, Voters: []uint64{1}, Bytes: bytes}}})
+		return string(b)
+	}
+	Apply(w, cmd(10, CmdHeartbeat, hb(1<<20)))
+	Apply(w, cmd(20, CmdHeartbeat, hb(0)))
+	st, err := Load(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Shards[2].Bytes; got != 1<<20 {
+		t.Errorf("shard 2 bytes = %d, want %d", got, 1<<20)
+	}
+	Apply(w, cmd(30, CmdHeartbeat, hb(3<<20)))
+	if st, _ = Load(w); st.Shards[2].Bytes != 3<<20 {
+		t.Errorf("shard 2 bytes after a new report = %d", st.Shards[2].Bytes)
+	}
+}

@@ -50,3 +50,23 @@ func TestUnreported(t *testing.T) {
 		}
 	}
 }
+
+// A shard's size is reported again only once it moved by more than a
+// tenth, or 1 MiB for a small shard.
+func TestSizeReportedWhenItMoves(t *testing.T) {
+	reported := map[uint64]meta.LeaderReport{2: {Shard: 2, Term: 5, Voters: []uint64{1}, Bytes: 100 << 20}}
+	for _, c := range []struct {
+		bytes uint64
+		want  bool
+	}{
+		{100 << 20, false}, {105 << 20, false}, {111 << 20, true}, {89 << 20, true},
+	} {
+		got := unreported([]meta.LeaderReport{{Shard: 2, Term: 5, Voters: []uint64{1}, Bytes: c.bytes}}, reported)
+		if (len(got) == 1) != c.want {
+			t.Errorf("%d MiB after 100 MiB reported: sent %v, want %v", c.bytes>>20, len(got) == 1, c.want)
+		}
+	}
+	if sizeMoved(1, 512<<10) || !sizeMoved(1, 2<<20) {
+		t.Error("small shards: want a report once they grew by more than 1 MiB")
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/shoaldb/shoal/internal/meta"
 	"github.com/shoaldb/shoal/internal/placement"
 	"github.com/shoaldb/shoal/internal/server"
+	"github.com/shoaldb/shoal/internal/store"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -141,7 +142,7 @@ func (n *Node) heartbeat() {
 	for _, ri := range n.st.Load().Replicas() {
 		if ri.IsLeader && ri.Initialized {
 			leading = append(leading, meta.LeaderReport{
-				Shard: ri.Shard, Term: ri.Term, Voters: ri.Voters, Learners: ri.Learners,
+				Shard: ri.Shard, Term: ri.Term, Voters: ri.Voters, Learners: ri.Learners, Bytes: n.shardBytes(ri),
 			})
 		}
 	}
@@ -175,12 +176,34 @@ func unreported(leading []meta.LeaderReport, reported map[uint64]meta.LeaderRepo
 	var out []meta.LeaderReport
 	for _, r := range leading {
 		last, ok := reported[r.Shard]
-		if ok && last.Term == r.Term && slices.Equal(last.Voters, r.Voters) && slices.Equal(last.Learners, r.Learners) {
+		if ok && last.Term == r.Term && slices.Equal(last.Voters, r.Voters) && slices.Equal(last.Learners, r.Learners) &&
+			!sizeMoved(last.Bytes, r.Bytes) {
 			continue
 		}
 		out = append(out, r)
 	}
 	return out
+}
+
+// sizeMoved reports whether a shard's size went from last (reported) to
+// now by more than a tenth or 1 MiB, whichever is more: sizes change with
+// every write and compaction, and the meta shard need not hear each.
+func sizeMoved(last, now uint64) bool {
+	d := max(last, now) - min(last, now)
+	return d > max(last/10, 1<<20)
+}
+
+// shardBytes is the size on this node's disk of ri's shard, 0 if unknown.
+func (n *Node) shardBytes(ri store.ReplicaInfo) uint64 {
+	lo, hi := keys.SlotSpan(int(ri.Desc.GetFirstSlot()), int(ri.Desc.GetLastSlot()))
+	if ri.Desc.GetMeta() {
+		lo, hi = keys.MetaSpan()
+	}
+	b, err := n.eng.DiskUsage(lo, hi)
+	if err != nil {
+		return 0
+	}
+	return max(b, 1) // 0 means not measured
 }
 
 // place runs the placement planner if this node leads the meta shard and

@@ -43,12 +43,14 @@ func (n *Node) NodeStatus() []server.NodeStatus {
 		for _, v := range sh.Voters {
 			if s := byID[v]; s != nil {
 				s.Replicas++
+				s.Bytes += sh.Bytes
 			}
 		}
 		for _, l := range sh.Learners {
 			if s := byID[l]; s != nil {
 				s.Replicas++
 				s.Learners++
+				s.Bytes += sh.Bytes
 			}
 		}
 		if s := byID[sh.Leader]; s != nil && !sh.Meta {

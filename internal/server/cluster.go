@@ -47,6 +47,9 @@ type NodeStatus struct {
 	// and learners) of every shard, the shards it leads, and its replicas
 	// still being added (learners).
 	Replicas, Leaders, Learners int
+	// Bytes sums the sizes of the shards it holds a replica of, as their
+	// leaders last reported them.
+	Bytes uint64
 }
 
 // Request is one command for one shard.

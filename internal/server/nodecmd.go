@@ -28,6 +28,7 @@ func cmdNodeStatus(ctx context.Context, c *conn, args [][]byte) resp.Value {
 			resp.BulkString("replicas"), resp.Int(int64(n.Replicas)),
 			resp.BulkString("leaders"), resp.Int(int64(n.Leaders)),
 			resp.BulkString("learners"), resp.Int(int64(n.Learners)),
+			resp.BulkString("bytes"), resp.Int(int64(n.Bytes)),
 		))
 	}
 	return resp.Array(out...)
@@ -45,7 +46,8 @@ func cmdNodeHelp(ctx context.Context, c *conn, args [][]byte) resp.Value {
 	return help("shoal",
 		"NODES",
 		"    Return every node: id, addr, state (live, suspect, dead, decommissioning,",
-		"    decommissioned), replicas, leaders, learners (replicas still being added).",
+		"    decommissioned), replicas, leaders, learners (replicas still being added),",
+		"    bytes (the sizes of the shards it holds, as their leaders last reported them).",
 		"DECOMMISSION <id|addr>",
 		"    Drain a node: placement moves its replicas to other nodes, adding each new",
 		"    replica before the old one is removed. Refused if some shard would be left",
