@@ -40,6 +40,9 @@ const (
 	// CmdDecommission marks a node to be drained: placement moves its
 	// replicas away and puts none on it.
 	CmdDecommission = "META.DECOMMISSION" // node id -> OK
+	// CmdRemoveNode forgets a drained node that holds no replica: it is
+	// no longer listed, and its heartbeats are refused.
+	CmdRemoveNode = "META.REMOVENODE" // node id -> OK
 )
 
 // State is the whole meta state.
@@ -543,6 +546,11 @@ func Apply(w kv.Writer, cmd *shoalpb.Command) (resp.Value, error) {
 			return resp.Err("ERR wrong number of arguments for meta decommission"), nil
 		}
 		return decommission(w, args[1])
+	case CmdRemoveNode:
+		if len(args) != 2 {
+			return resp.Err("ERR wrong number of arguments for meta remove node"), nil
+		}
+		return removeNode(w, args[1])
 	default:
 		return resp.Err(fmt.Sprintf("ERR unknown meta command '%s'", args[0])), nil
 	}
@@ -715,6 +723,48 @@ func decommission(w kv.Writer, arg []byte) (resp.Value, error) {
 	}
 	rec.Decommissioning = true
 	if err := setJSON(w, idKey(nodePrefix, id), rec); err != nil {
+		return resp.Value{}, err
+	}
+	return resp.OK, bumpVersion(w)
+}
+
+// removeNode forgets the node whose id is arg, if it is being drained and
+// no shard lists it.
+func removeNode(w kv.Writer, arg []byte) (resp.Value, error) {
+	id, err := strconv.ParseUint(string(arg), 10, 64)
+	if err != nil {
+		return resp.Err("ERR bad node id"), nil
+	}
+	var rec nodeRecord
+	if ok, err := getJSON(w, idKey(nodePrefix, id), &rec); err != nil {
+		return resp.Value{}, err
+	} else if !ok {
+		return resp.OK, nil // already gone
+	}
+	if !rec.Decommissioning {
+		return resp.Err("ERR only a decommissioned node is removed"), nil
+	}
+	var holds uint64
+	err = iterateRecords(w, shardPrefix, func(shard uint64, v []byte) error {
+		var sh Shard
+		if err := json.Unmarshal(v, &sh); err != nil {
+			return err
+		}
+		if slices.Contains(sh.Voters, id) || slices.Contains(sh.Learners, id) {
+			holds = shard
+		}
+		return nil
+	})
+	if err != nil {
+		return resp.Value{}, err
+	}
+	if holds != 0 {
+		return resp.Err(fmt.Sprintf("ERR node %d still holds a replica of shard %d", id, holds)), nil
+	}
+	if err := w.Delete(idKey(nodePrefix, id)); err != nil {
+		return resp.Value{}, err
+	}
+	if err := w.Delete(idKey(hbPrefix, id)); err != nil {
 		return resp.Value{}, err
 	}
 	return resp.OK, bumpVersion(w)

@@ -256,3 +256,40 @@ func TestShardSizeReported(t *testing.T) {
 		t.Errorf("shard 2 bytes after a new report = %d", st.Shards[2].Bytes)
 	}
 }
+
+// A drained node that holds no replica is forgotten; one that is not
+// drained, or still holds a replica, is not.
+func TestRemoveNode(t *testing.T) {
+	w := &countingWriter{Mem: kvtest.NewMem()}
+	st := New("c", "a1", "b1", 2, 0)
+	st.Nodes[2] = &Node{ID: 2, Addr: "a2", BusAddr: "b2"}
+	st.Nodes[3] = &Node{ID: 3, Addr: "a3", BusAddr: "b3"}
+	st.Shards[2].Voters = []uint64{1, 3}
+	Save(w, st)
+	for _, c := range []struct {
+		cmd  []string
+		want string
+	}{
+		{[]string{CmdRemoveNode, "2"}, "ERR only a decommissioned node is removed"},
+		{[]string{CmdDecommission, "2"}, "OK"},
+		{[]string{CmdDecommission, "3"}, "OK"},
+		{[]string{CmdRemoveNode, "3"}, "ERR node 3 still holds a replica of shard 2"},
+		{[]string{CmdRemoveNode, "2"}, "OK"},
+		{[]string{CmdRemoveNode, "2"}, "OK"},
+	} {
+		v, err := Apply(w, cmd(10, c.cmd...))
+		if err != nil || string(v.Str) != c.want {
+			t.Errorf("%v = %q %v, want %q", c.cmd, v.Str, err, c.want)
+		}
+	}
+	got, err := Load(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got.Nodes[2]; ok || got.Nodes[3] == nil {
+		t.Errorf("nodes after removing 2: %v", got.NodeIDs())
+	}
+	if v, _ := Apply(w, cmd(20, CmdHeartbeat, `{"node":2}`)); !v.IsError() {
+		t.Errorf("a heartbeat of the removed node = %v, want an error", v)
+	}
+}

@@ -152,6 +152,10 @@ func (n *Node) heartbeat() {
 	v, err := n.proposeMeta(ctx, []byte(meta.CmdHeartbeat), b)
 	cancel()
 	if err != nil || v.IsError() {
+		if err == nil && string(v.Str) == "ERR unknown node" && !n.forgotten {
+			n.forgotten = true
+			n.log.Error("this node was removed from the cluster (it was decommissioned and stopped): it serves as a client of the others only; to join again, start it on an empty data directory", "node", n.ID())
+		}
 		if n.ctx.Err() == nil {
 			n.log.Debug("heartbeat failed", "err", err, "reply", string(v.Str))
 		}
@@ -318,6 +322,9 @@ func (n *Node) executeOp(ctx context.Context, op placement.Op) error {
 			return fmt.Errorf("transfer target %d at %d, leader applied %d", op.Node, p.Match[op.Node], p.Applied)
 		}
 		return st.TransferLeader(ctx, op.Shard, op.Node)
+	case placement.Forget:
+		_, err := n.proposeMeta(ctx, []byte(meta.CmdRemoveNode), []byte(strconv.FormatUint(op.Node, 10)))
+		return err
 	case placement.Remove:
 		if op.Node == n.ID() {
 			return errors.New("a leader does not remove its own replica: leadership moves first")

@@ -158,7 +158,7 @@ func (c placementCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descUnder, prometheus.GaugeValue, float64(under))
 	ch <- prometheus.MustNewConstMetric(descLearners, prometheus.GaugeValue, float64(learners))
-	for k := placement.AddLearner; k <= placement.Remove; k++ {
+	for k := placement.AddLearner; k <= placement.Forget; k++ {
 		ch <- prometheus.MustNewConstMetric(descOps, prometheus.CounterValue, float64(n.placeOps[k].Load()), k.String())
 	}
 }

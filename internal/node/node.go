@@ -260,8 +260,11 @@ type Node struct {
 		term    uint64
 		sinceMs atomic.Int64
 	}
+	// forgotten: the meta shard no longer knows this node (its heartbeat
+	// said so once). Only the heartbeat goroutine uses it.
+	forgotten bool
 	// placeOps counts the placement operations carried out, by kind.
-	placeOps [placement.Remove + 1]atomic.Int64
+	placeOps [placement.Forget + 1]atomic.Int64
 	topo     atomic.Pointer[topoCache]
 	metaDirt chan struct{}
 

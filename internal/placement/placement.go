@@ -19,7 +19,8 @@
 //   - when nothing else is under way, moves one replica at a time from the
 //     live node holding the most to the one holding the fewest, while they
 //     differ by two or more (so a balanced cluster plans nothing);
-//   - spreads data shard leadership over live nodes.
+//   - spreads data shard leadership over live nodes;
+//   - forgets a drained node once it holds nothing and was stopped.
 package placement
 
 import (
@@ -39,6 +40,7 @@ const (
 	Promote                        // make learner Node a voter of Shard
 	TransferLeader                 // move Shard's leadership to Node
 	Remove                         // remove Node's replica of Shard
+	Forget                         // remove drained, stopped Node from the cluster (Shard: the meta shard)
 )
 
 func (k Kind) String() string {
@@ -51,6 +53,8 @@ func (k Kind) String() string {
 		return "transfer-leader"
 	case Remove:
 		return "remove"
+	case Forget:
+		return "forget"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -191,6 +195,12 @@ func Plan(st *meta.State, nowMs int64, cfg Config) []Op {
 	for _, sh := range shards {
 		if sh != nil && len(p.ops) < cfg.MaxOps {
 			p.repair(sh)
+		}
+	}
+	// A drained node that was stopped, holding nothing, is forgotten.
+	for _, id := range st.NodeIDs() {
+		if p.draining(id) && p.state[id] != Live && p.replicas[id] == 0 {
+			p.ops = append(p.ops, Op{Kind: Forget, Shard: meta.ShardID, Node: id})
 		}
 	}
 	if p.urgent {

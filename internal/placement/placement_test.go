@@ -38,6 +38,8 @@ func apply(st *meta.State, ops []Op) {
 			}
 		case TransferLeader:
 			sh.Leader = op.Node
+		case Forget:
+			delete(st.Nodes, op.Node)
 		case Remove:
 			if sh.Leader == op.Node {
 				panic(fmt.Sprintf("%v: the leader is removed", op))
@@ -305,9 +307,18 @@ func TestDecommissionDrainsNode(t *testing.T) {
 			t.Errorf("shard %d: voters %v, want 3", sh.ID, sh.Voters)
 		}
 	}
+	// Stopped, holding nothing, it is forgotten.
+	later := now + 6000
+	for _, id := range []uint64{1, 3, 4} {
+		st.Nodes[id].HeartbeatMs = later
+	}
+	converge(t, st, later, Config{})
+	if _, ok := st.Nodes[2]; ok {
+		t.Error("the drained node, stopped, is still registered")
+	}
 	// Three nodes left for a replication factor of 3: none can go (the
 	// meta shard could shrink to two voters; the data shards cannot).
-	blocked := DecommissionBlockers(st, 1, now, Config{})
+	blocked := DecommissionBlockers(st, 1, later, Config{})
 	if len(blocked) != len(st.DataShards()) || slices.Contains(blocked, meta.ShardID) {
 		t.Errorf("draining one of 3 nodes with RF 3: blocked by %v, want every data shard", blocked)
 	}

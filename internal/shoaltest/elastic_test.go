@@ -188,6 +188,16 @@ func TestDecommission(t *testing.T) {
 	if promotes == 0 {
 		t.Error("no node counts a placement promote")
 	}
+	// Stopped, the drained node is forgotten: no longer listed.
+	c.Crash(4)
+	c.WaitFor(30*time.Second, "node 4 forgotten", func() error {
+		for _, st := range c.Node(1).NodeStatus() {
+			if st.ID == 4 {
+				return fmt.Errorf("node 4 is listed, %s", st.State)
+			}
+		}
+		return nil
+	})
 	v, err := c.Node(1).Decommission(ctxT(t, 10*time.Second), "3")
 	if err != nil || !v.IsError() || !strings.Contains(string(v.Str), "cannot be drained: shards") {
 		t.Errorf("draining a third of 3 nodes: %v %v, want a refusal naming the shards", v, err)
