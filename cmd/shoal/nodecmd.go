@@ -176,9 +176,9 @@ func watchDrain(ctx context.Context, w io.Writer, c *redis.Client, target string
 		if n == nil {
 			return errors.New("the node is no longer listed")
 		}
-		if first < 0 {
-			first = n.replicas
-		}
+		// The node may gain a replica that was on its way when the
+		// drain began: count from the most it held.
+		first = max(first, n.replicas)
 		if n.replicas == 0 {
 			fmt.Fprintf(w, "node %d holds no replica: it can be stopped (%s)\n", n.id, time.Since(start).Round(time.Second))
 			return nil
@@ -202,7 +202,7 @@ func watchDrain(ctx context.Context, w io.Writer, c *redis.Client, target string
 func bar(done, total int64, width int) string {
 	filled := 0
 	if total > 0 {
-		filled = int(done * int64(width) / total)
+		filled = int(min(max(done, 0), total) * int64(width) / total)
 	}
 	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "]"
 }

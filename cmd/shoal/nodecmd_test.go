@@ -11,6 +11,8 @@ func TestBar(t *testing.T) {
 		{3, 7, "[####......]"},
 		{7, 7, "[##########]"},
 		{0, 0, "[..........]"},
+		{-1, 2, "[..........]"}, // the node gained a replica
+		{9, 7, "[##########]"},
 	} {
 		if got := bar(tc.done, tc.total, 10); got != tc.want {
 			t.Errorf("bar(%d, %d) = %q, want %q", tc.done, tc.total, got, tc.want)

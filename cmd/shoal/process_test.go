@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -327,4 +328,57 @@ func (a *ackLog) snapshotOK() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.ok
+}
+
+// shoal node status and shoal node decommission against four real
+// processes: the drained node ends with no replica, the others keep every
+// key.
+func TestProcessNodeDecommission(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test: skipped in -short mode")
+	}
+	procs := startProcs(t, 4)
+	cli := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(shoalBinary(t), args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("shoal %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	waitUntil(t, 60*time.Second, "4 nodes each holding replicas", func() error {
+		out, err := exec.Command(shoalBinary(t), "node", "status", "--host", procs[1].addr).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) != 5 || !strings.HasPrefix(lines[0], "ID") {
+			return fmt.Errorf("status:\n%s", out)
+		}
+		for _, l := range lines[1:] {
+			f := strings.Fields(l)
+			if len(f) < 4 || f[2] != "live" || f[3] == "0" {
+				return fmt.Errorf("status:\n%s", out)
+			}
+		}
+		return nil
+	})
+	ctx := context.Background()
+	for i := range 200 {
+		if err := client(t, procs[0].addr).Set(ctx, fmt.Sprintf("k%d", i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := cli("node", "decommission", procs[3].addr, "--host", procs[1].addr, "--every", "1s")
+	if !strings.Contains(out, "holds no replica: it can be stopped") {
+		t.Fatalf("decommission said:\n%s", out)
+	}
+	if out := cli("node", "status", "--host", procs[0].addr); !strings.Contains(out, "decommissioned") {
+		t.Errorf("status after the drain:\n%s", out)
+	}
+	for i := range 200 {
+		if v, err := client(t, procs[2].addr).Get(ctx, fmt.Sprintf("k%d", i)).Int(); err != nil || v != i {
+			t.Fatalf("k%d = %d, %v", i, v, err)
+		}
+	}
 }
