@@ -706,16 +706,26 @@ func delUsers(w kv.Writer, names [][]byte) (resp.Value, error) {
 	return resp.Int(deleted), nil
 }
 
+// nodeRecordOf reads the record of the node whose id is arg; bad is the
+// reply to an id that does not parse.
+func nodeRecordOf(w kv.Writer, arg []byte) (id uint64, rec nodeRecord, found bool, bad resp.Value, err error) {
+	id, perr := strconv.ParseUint(string(arg), 10, 64)
+	if perr != nil {
+		return 0, rec, false, resp.Err("ERR bad node id"), nil
+	}
+	found, err = getJSON(w, idKey(nodePrefix, id), &rec)
+	return id, rec, found, resp.Value{}, err
+}
+
 // decommission marks the node whose id is arg as being drained.
 func decommission(w kv.Writer, arg []byte) (resp.Value, error) {
-	id, err := strconv.ParseUint(string(arg), 10, 64)
-	if err != nil {
-		return resp.Err("ERR bad node id"), nil
-	}
-	var rec nodeRecord
-	if ok, err := getJSON(w, idKey(nodePrefix, id), &rec); err != nil {
+	id, rec, found, bad, err := nodeRecordOf(w, arg)
+	switch {
+	case err != nil:
 		return resp.Value{}, err
-	} else if !ok {
+	case bad.IsError():
+		return bad, nil
+	case !found:
 		return resp.Err("ERR unknown node"), nil
 	}
 	if rec.Decommissioning {
@@ -731,14 +741,13 @@ func decommission(w kv.Writer, arg []byte) (resp.Value, error) {
 // removeNode forgets the node whose id is arg, if it is being drained and
 // no shard lists it.
 func removeNode(w kv.Writer, arg []byte) (resp.Value, error) {
-	id, err := strconv.ParseUint(string(arg), 10, 64)
-	if err != nil {
-		return resp.Err("ERR bad node id"), nil
-	}
-	var rec nodeRecord
-	if ok, err := getJSON(w, idKey(nodePrefix, id), &rec); err != nil {
+	id, rec, found, bad, err := nodeRecordOf(w, arg)
+	switch {
+	case err != nil:
 		return resp.Value{}, err
-	} else if !ok {
+	case bad.IsError():
+		return bad, nil
+	case !found:
 		return resp.OK, nil // already gone
 	}
 	if !rec.Decommissioning {

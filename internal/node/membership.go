@@ -27,9 +27,12 @@ func (n *Node) planConfig() placement.Config {
 // NodeStatus implements server.Cluster: every node of the meta view with
 // its state and its replicas.
 func (n *Node) NodeStatus() []server.NodeStatus {
-	view := n.freshView()
-	now := time.Now().UnixMilli()
-	cfg := placement.Config{ReplicationFactor: n.cfg.ReplicationFactor, DeadAfterMs: n.cfg.DeadAfter.Milliseconds()}
+	return n.nodeStatus(n.view.Load(), time.Now().UnixMilli())
+}
+
+// nodeStatus is NodeStatus from view, which it only reads.
+func (n *Node) nodeStatus(view *meta.State, now int64) []server.NodeStatus {
+	cfg := n.planConfig()
 	byID := map[uint64]*server.NodeStatus{}
 	var out []server.NodeStatus
 	for _, id := range view.NodeIDs() {
@@ -133,29 +136,17 @@ func (c placementCollector) Collect(ch chan<- prometheus.Metric) {
 	if n.view.Load() == nil || n.st.Load() == nil {
 		return
 	}
+	view, now := n.view.Load(), time.Now().UnixMilli()
 	states := map[string]int{"live": 0, "suspect": 0, "dead": 0, "decommissioning": 0, "decommissioned": 0}
-	for _, s := range n.NodeStatus() {
+	learners := 0
+	for _, s := range n.nodeStatus(view, now) {
 		states[s.State]++
+		learners += s.Learners
 	}
 	for s, k := range states {
 		ch <- prometheus.MustNewConstMetric(descNodes, prometheus.GaugeValue, float64(k), s)
 	}
-	view := n.freshView()
-	now := time.Now().UnixMilli()
-	cfg := n.planConfig()
-	under, learners := 0, 0
-	for _, sh := range view.DataShards() {
-		standing := 0
-		for _, v := range sh.Voters {
-			if nd := view.Nodes[v]; nd != nil && !nd.Decommissioning && placement.StateOf(view, v, now, cfg) != placement.Dead {
-				standing++
-			}
-		}
-		if standing < n.cfg.ReplicationFactor {
-			under++
-		}
-		learners += len(sh.Learners)
-	}
+	under := placement.UnderReplicated(view, now, n.planConfig())
 	ch <- prometheus.MustNewConstMetric(descUnder, prometheus.GaugeValue, float64(under))
 	ch <- prometheus.MustNewConstMetric(descLearners, prometheus.GaugeValue, float64(learners))
 	for k := placement.AddLearner; k <= placement.Forget; k++ {

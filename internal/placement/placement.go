@@ -422,6 +422,25 @@ func balanceLeaders(st *meta.State, live []uint64) (Op, bool) {
 	return best, best.Kind != 0
 }
 
+// UnderReplicated counts the data shards with fewer voters on nodes
+// neither dead nor draining than their replication factor.
+func UnderReplicated(st *meta.State, nowMs int64, cfg Config) int {
+	cfg.defaults()
+	under := 0
+	for _, sh := range st.DataShards() {
+		standing := 0
+		for _, v := range sh.Voters {
+			if nd := st.Nodes[v]; nd != nil && !nd.Decommissioning && StateOf(st, v, nowMs, cfg) != Dead {
+				standing++
+			}
+		}
+		if standing < cfg.ReplicationFactor {
+			under++
+		}
+	}
+	return under
+}
+
 // DecommissionBlockers returns the shards that draining node would leave
 // short: those it holds a replica of when fewer live nodes that take
 // replicas would remain than their replication factor, and those whose

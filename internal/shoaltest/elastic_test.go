@@ -31,6 +31,21 @@ func spread(c *Cluster, want int) (replicas, leaders map[uint64]int, err error) 
 	return replicas, leaders, err
 }
 
+// waitHolds waits until every shard has 3 voters and node holds some.
+func waitHolds(c *Cluster, node uint64) {
+	c.t.Helper()
+	c.WaitFor(90*time.Second, fmt.Sprintf("node %d holding replicas", node), func() error {
+		replicas, _, err := spread(c, 3)
+		if err != nil {
+			return err
+		}
+		if replicas[node] == 0 {
+			return fmt.Errorf("node %d holds no replica yet: %v", node, replicas)
+		}
+		return nil
+	})
+}
+
 // writeKeys writes n keys through node 1 and returns a check that reads
 // them back through node id.
 func writeKeys(t *testing.T, c *Cluster, n int) func(id uint64) {
@@ -90,16 +105,7 @@ func TestNewNodesTakeTheirShare(t *testing.T) {
 // rebuilt on the other nodes and removed from every shard.
 func TestDeadNodeIsReplaced(t *testing.T) {
 	c := Start(t, 4, Options{Shards: 6, DeadAfter: 4 * time.Second})
-	c.WaitFor(90*time.Second, "spread over 4 nodes", func() error {
-		replicas, _, err := spread(c, 3)
-		if err != nil {
-			return err
-		}
-		if replicas[4] == 0 {
-			return fmt.Errorf("node 4 holds no replica yet: %v", replicas)
-		}
-		return nil
-	})
+	waitHolds(c, 4)
 	check := writeKeys(t, c, 100)
 	old := map[uint64]uint64{} // node 4's replicas: shard -> replica id
 	for shard, ri := range c.Node(4).Store().Replicas() {
@@ -144,16 +150,7 @@ func TestDeadNodeIsReplaced(t *testing.T) {
 // nodes left is refused up front with the shards it would leave short.
 func TestDecommission(t *testing.T) {
 	c := Start(t, 4, Options{Shards: 6})
-	c.WaitFor(90*time.Second, "spread over 4 nodes", func() error {
-		replicas, _, err := spread(c, 3)
-		if err != nil {
-			return err
-		}
-		if replicas[4] == 0 {
-			return fmt.Errorf("node 4 holds no replica yet: %v", replicas)
-		}
-		return nil
-	})
+	waitHolds(c, 4)
 	check := writeKeys(t, c, 100)
 	if v, err := c.Node(2).Decommission(ctxT(t, 10*time.Second), "4"); err != nil || v.IsError() {
 		t.Fatalf("decommission node 4: %v %v", v, err)

@@ -236,19 +236,28 @@ func (s *Store) afterApply(r *replica, rd raft.Ready) {
 
 // persistSnapshot replaces a replica's state with a received snapshot.
 func (s *Store) persistSnapshot(b *engine.Batch, r *replica, snap *raftpb.Snapshot) {
-	// step checked the snapshot when it arrived.
-	desc, n, err := checkSnapshot(r.shard, snap.GetData())
-	if err != nil {
-		panic(fmt.Sprintf("store: %v", err))
-	}
-	if r.desc != nil {
-		lo, hi := descSpan(r.desc)
+	// step checked the snapshot when it arrived (checkSnapshot): one walk
+	// of the data, in the loop, writes it.
+	n := 0
+	desc, err := walkSnapshotData(snap.GetData(), func(k, v []byte) error {
+		b.Set(k, v)
+		n++
+		return nil
+	}, func(desc *shoalpb.ShardDescriptor) error {
+		if desc.GetId() != r.shard {
+			return fmt.Errorf("it carries shard %d", desc.GetId())
+		}
+		if r.desc != nil {
+			lo, hi := descSpan(r.desc)
+			b.DeleteRange(lo, hi)
+		}
+		lo, hi := descSpan(desc)
 		b.DeleteRange(lo, hi)
+		return nil
+	})
+	if err != nil {
+		panic(fmt.Sprintf("store: snapshot of shard %d: %v", r.shard, err))
 	}
-	lo, hi := descSpan(desc)
-	b.DeleteRange(lo, hi)
-	walkSnapshotData(snap.GetData(), func(k, v []byte) error { b.Set(k, v); return nil },
-		func(*shoalpb.ShardDescriptor) error { return nil })
 	md := snap.GetMetadata()
 	llo, lhi := keys.LogSpan(r.shard)
 	b.DeleteRange(llo, lhi)

@@ -48,16 +48,23 @@ func raftKeys(t *testing.T, tn *testNode) (raftState, data int) {
 	return raftState, data
 }
 
-// A node added to a shard gets a replica with a new id; removed, its
-// replica and data are deleted and a tombstone refuses messages for it;
-// added again, it gets a newer id and the data back by snapshot.
-func TestReplicaIdentityRemovalAndReadd(t *testing.T) {
+// threeAndASpare starts three stores replicating shard 1, holding k=v1,
+// and a fourth store outside the shard; the test stops them all.
+func threeAndASpare(t *testing.T) (map[uint64]*testNode, *testNode) {
 	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
 	nodes := startCluster(t, n, func(uint64) vfs.FS { return vfs.NewMem() }, 1000, nil)
 	propose(t, nodes, "k", "v1")
 	four := startNode(t, n, 4, vfs.NewMem(), 1000)
 	four.st.Start()
-	defer func() { four.stop(n, 4) }()
+	t.Cleanup(func() { four.stop(n, 4) })
+	return nodes, four
+}
+
+// A node added to a shard gets a replica with a new id; removed, its
+// replica and data are deleted and a tombstone refuses messages for it;
+// added again, it gets a newer id and the data back by snapshot.
+func TestReplicaIdentityRemovalAndReadd(t *testing.T) {
+	nodes, four := threeAndASpare(t)
 
 	all := map[uint64]*testNode{1: nodes[1], 2: nodes[2], 3: nodes[3], 4: four}
 	changeAt(t, nodes, raftpb.ConfChangeType_ConfChangeAddLearnerNode, 4)
@@ -130,12 +137,7 @@ func TestReplicaIdentityRemovalAndReadd(t *testing.T) {
 // A learner replaces a voter in one change, through a joint configuration:
 // the shard goes from voters {1,2,3} to {1,2,4} and never has four.
 func TestSwapReplicaInOneChange(t *testing.T) {
-	n := &localNet{stores: map[uint64]*Store{}, down: map[uint64]bool{}}
-	nodes := startCluster(t, n, func(uint64) vfs.FS { return vfs.NewMem() }, 1000, nil)
-	propose(t, nodes, "k", "v1")
-	four := startNode(t, n, 4, vfs.NewMem(), 1000)
-	four.st.Start()
-	defer func() { four.stop(n, 4) }()
+	nodes, four := threeAndASpare(t)
 	changeAt(t, nodes, raftpb.ConfChangeType_ConfChangeAddLearnerNode, 4)
 	waitValue(t, four, "k", "v1")
 
